@@ -1,0 +1,486 @@
+// Package config loads, validates and writes bizbots' YAML configuration.
+//
+// Decoding is strict: an unknown key is an error that names the key, the
+// file and the line. Validation happens at load and reports every problem
+// at once, each with the dotted path of the offending option. The config
+// does not know what a service's own block means: each bot's `config:`
+// block is kept as a raw YAML node for its service to decode strictly.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/id"
+)
+
+// EnvConfigPath names the environment variable that overrides the default
+// config file path.
+const EnvConfigPath = "BIZBOTS_CONFIG"
+
+// DefaultPath is where the binary looks for its config when neither
+// --config nor BIZBOTS_CONFIG says otherwise.
+const DefaultPath = "config.yaml"
+
+// MinTokenLength is the shortest as_token/hs_token accepted. Generated
+// tokens are 64 hex characters (256 bits); 32 is the floor for hand-made ones.
+const MinTokenLength = 32
+
+// Config is the whole bizbots configuration file.
+type Config struct {
+	Homeserver Homeserver `yaml:"homeserver"`
+	AppService AppService `yaml:"appservice"`
+	Database   Database   `yaml:"database"`
+	Logging    Logging    `yaml:"logging"`
+	Dispatcher Dispatcher `yaml:"dispatcher"`
+	Sender     Sender     `yaml:"sender"`
+	Bots       []Bot      `yaml:"bots"`
+
+	// Path is the file this config was loaded from (not part of the YAML).
+	Path string `yaml:"-"`
+}
+
+// Homeserver says where the homeserver is and which server name it serves.
+type Homeserver struct {
+	URL    string `yaml:"url"`
+	Domain string `yaml:"domain"`
+}
+
+// AppService describes bizbots' side of the registration.
+type AppService struct {
+	ID              string `yaml:"id"`
+	Listen          string `yaml:"listen"`
+	URL             string `yaml:"url"`
+	SenderLocalpart string `yaml:"sender_localpart"`
+	BotNamespace    string `yaml:"bot_namespace"`
+	ASToken         string `yaml:"as_token"`
+	HSToken         string `yaml:"hs_token"`
+	Registration    string `yaml:"registration"`
+	MaxBodyBytes    int64  `yaml:"max_body_bytes"`
+}
+
+// Database selects the storage engine by URI: "sqlite:path" or "postgres://…".
+type Database struct {
+	URI          string `yaml:"uri"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+}
+
+// Logging sets the log level and format.
+type Logging struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Dispatcher tunes how inbox work is claimed and handled.
+type Dispatcher struct {
+	Workers      int      `yaml:"workers"`
+	MaxAttempts  int      `yaml:"max_attempts"`
+	LeaseTimeout Duration `yaml:"lease_timeout"`
+	PollInterval Duration `yaml:"poll_interval"`
+}
+
+// Sender tunes how outbox rows are delivered to the homeserver.
+type Sender struct {
+	Workers     int      `yaml:"workers"`
+	MaxAttempts int      `yaml:"max_attempts"`
+	MaxBackoff  Duration `yaml:"max_backoff"`
+}
+
+// Bot is one bot user and the service it runs.
+type Bot struct {
+	Localpart   string    `yaml:"localpart"`
+	DisplayName string    `yaml:"display_name"`
+	Avatar      string    `yaml:"avatar"`
+	Service     string    `yaml:"service"`
+	Welcome     string    `yaml:"welcome"`
+	Config      yaml.Node `yaml:"config"`
+}
+
+// Duration is a time.Duration written as "30s", "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use e.g. 30s, 5m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UserID is the full Matrix id of a bot.
+func (c *Config) UserID(localpart string) id.UserID {
+	return id.NewUserID(localpart, c.Homeserver.Domain)
+}
+
+// SenderID is the appservice's own sender user.
+func (c *Config) SenderID() id.UserID { return c.UserID(c.AppService.SenderLocalpart) }
+
+// BotByUserID finds a configured bot by Matrix id.
+func (c *Config) BotByUserID(uid id.UserID) (*Bot, bool) {
+	for i := range c.Bots {
+		if c.UserID(c.Bots[i].Localpart) == uid {
+			return &c.Bots[i], true
+		}
+	}
+	return nil, false
+}
+
+// UserNamespace is the exclusive user regex the registration must declare.
+// An explicit bot_namespace wins; otherwise it lists the sender and every
+// configured bot exactly.
+func (c *Config) UserNamespace() string {
+	if c.AppService.BotNamespace != "" {
+		return c.AppService.BotNamespace
+	}
+	parts := []string{regexp.QuoteMeta(c.AppService.SenderLocalpart)}
+	for _, b := range c.Bots {
+		parts = append(parts, regexp.QuoteMeta(b.Localpart))
+	}
+	return "@(?:" + strings.Join(parts, "|") + "):" + regexp.QuoteMeta(c.Homeserver.Domain)
+}
+
+// Load reads, strictly decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s not found (create one with `bizbots init`, or pass --config)", path)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var yamlLineErr = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
+
+// Parse decodes YAML from data; name is used in error messages.
+func Parse(data []byte, name string) (*Config, error) {
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: the file is empty", name)
+		}
+		return nil, fmt.Errorf("%s: %s", name, friendlyYAMLError(err))
+	}
+	cfg.Path = name
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+func friendlyYAMLError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if m := yamlLineErr.FindStringSubmatch(l); m != nil {
+			l = fmt.Sprintf("line %s: unknown key %q in %s", m[1], m[2], sectionName(m[3]))
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "; ")
+}
+
+func sectionName(goType string) string {
+	switch goType {
+	case "Config":
+		return "the top level"
+	case "AppService":
+		return "appservice"
+	case "Bot":
+		return "a bot entry"
+	default:
+		return strings.ToLower(goType)
+	}
+}
+
+// ApplyDefaults fills every option the user left out.
+func (c *Config) ApplyDefaults() {
+	a := &c.AppService
+	if a.ID == "" {
+		a.ID = "bizbots"
+	}
+	if a.Listen == "" {
+		a.Listen = "127.0.0.1:29330"
+	}
+	if a.URL == "" {
+		a.URL = "http://" + a.Listen
+	}
+	if a.SenderLocalpart == "" {
+		a.SenderLocalpart = "bizbots"
+	}
+	if a.Registration == "" {
+		a.Registration = "registration.yaml"
+	}
+	if a.MaxBodyBytes == 0 {
+		a.MaxBodyBytes = 10 << 20
+	}
+	if c.Database.URI == "" {
+		c.Database.URI = "sqlite:bizbots.db"
+	}
+	if c.Logging.Level == "" {
+		c.Logging.Level = "info"
+	}
+	if c.Logging.Format == "" {
+		c.Logging.Format = "auto"
+	}
+	d := &c.Dispatcher
+	if d.Workers == 0 {
+		d.Workers = 8
+	}
+	if d.MaxAttempts == 0 {
+		d.MaxAttempts = 5
+	}
+	if d.LeaseTimeout == 0 {
+		d.LeaseTimeout = Duration(2 * time.Minute)
+	}
+	if d.PollInterval == 0 {
+		d.PollInterval = Duration(time.Second)
+	}
+	s := &c.Sender
+	if s.Workers == 0 {
+		s.Workers = 8
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = 12
+	}
+	if s.MaxBackoff == 0 {
+		s.MaxBackoff = Duration(5 * time.Minute)
+	}
+	for i := range c.Bots {
+		if c.Bots[i].Service == "" {
+			c.Bots[i].Service = "echo"
+		}
+	}
+}
+
+var (
+	localpartRe = regexp.MustCompile(`^[a-z0-9._=/+-]+$`)
+	// A server name: a DNS name, IPv4, or [IPv6], with an optional port.
+	domainRe = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$`)
+	levels   = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "error": true}
+	formats  = map[string]bool{"auto": true, "pretty": true, "json": true}
+)
+
+// Validate reports every problem in the config, one per line.
+func (c *Config) Validate() error {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
+	checkHTTPURL := func(key, v string) {
+		u, err := url.Parse(v)
+		switch {
+		case v == "":
+			add("%s is required (e.g. http://localhost:8008)", key)
+		case err != nil:
+			add("%s %q is not a valid URL: %v", key, v, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			add("%s %q must start with http:// or https://", key, v)
+		case u.Host == "":
+			add("%s %q has no host", key, v)
+		}
+	}
+	checkHTTPURL("homeserver.url", c.Homeserver.URL)
+	switch d := c.Homeserver.Domain; {
+	case d == "":
+		add("homeserver.domain is required: the server name in your users' ids, e.g. example.org for @alice:example.org")
+	case !domainRe.MatchString(d):
+		add("homeserver.domain %q is not a valid server name (a DNS name, IP address or [IPv6], optionally with :port)", d)
+	}
+
+	a := c.AppService
+	if !regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`).MatchString(a.ID) {
+		add("appservice.id %q must be 1-64 letters, digits, '.', '_' or '-'", a.ID)
+	}
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		add("appservice.listen %q must be host:port (e.g. 127.0.0.1:29330): %v", a.Listen, err)
+	}
+	checkHTTPURL("appservice.url", a.URL)
+	if !localpartRe.MatchString(a.SenderLocalpart) {
+		add("appservice.sender_localpart %q may only contain a-z, 0-9 and ._=/+-", a.SenderLocalpart)
+	}
+	checkToken := func(key, v string) {
+		switch {
+		case v == "":
+			add("%s is required (run `bizbots init` to generate one)", key)
+		case len(v) < MinTokenLength:
+			add("%s is too short (%d characters; at least %d, generated tokens have 64)", key, len(v), MinTokenLength)
+		case strings.ContainsAny(v, " \t\r\n"):
+			add("%s must not contain white space", key)
+		}
+	}
+	checkToken("appservice.as_token", a.ASToken)
+	checkToken("appservice.hs_token", a.HSToken)
+	if a.ASToken != "" && a.ASToken == a.HSToken {
+		add("appservice.as_token and appservice.hs_token must differ")
+	}
+	if a.MaxBodyBytes < 1024 {
+		add("appservice.max_body_bytes %d is too small (at least 1024)", a.MaxBodyBytes)
+	}
+
+	var nsRe *regexp.Regexp
+	if a.BotNamespace != "" {
+		re, err := regexp.Compile("^(?:" + a.BotNamespace + ")$")
+		if err != nil {
+			add("appservice.bot_namespace %q is not a valid regular expression: %v", a.BotNamespace, err)
+		} else {
+			nsRe = re
+		}
+	}
+
+	if err := CheckDatabaseURI(c.Database.URI); err != nil {
+		add("database.uri: %v", err)
+	}
+	if c.Database.MaxOpenConns < 0 {
+		add("database.max_open_conns must not be negative")
+	}
+	if !levels[c.Logging.Level] {
+		add("logging.level %q must be one of trace, debug, info, warn, error", c.Logging.Level)
+	}
+	if !formats[c.Logging.Format] {
+		add("logging.format %q must be auto, pretty or json", c.Logging.Format)
+	}
+	if c.Dispatcher.Workers < 1 || c.Dispatcher.Workers > 1024 {
+		add("dispatcher.workers %d must be between 1 and 1024", c.Dispatcher.Workers)
+	}
+	if c.Dispatcher.MaxAttempts < 1 {
+		add("dispatcher.max_attempts must be at least 1")
+	}
+	if c.Dispatcher.LeaseTimeout.D() < 5*time.Second {
+		add("dispatcher.lease_timeout %s is too short (at least 5s)", c.Dispatcher.LeaseTimeout.D())
+	}
+	if c.Dispatcher.PollInterval.D() < 10*time.Millisecond {
+		add("dispatcher.poll_interval %s is too short (at least 10ms)", c.Dispatcher.PollInterval.D())
+	}
+	if c.Sender.Workers < 1 || c.Sender.Workers > 1024 {
+		add("sender.workers %d must be between 1 and 1024", c.Sender.Workers)
+	}
+	if c.Sender.MaxAttempts < 1 {
+		add("sender.max_attempts must be at least 1")
+	}
+	if c.Sender.MaxBackoff.D() < time.Second {
+		add("sender.max_backoff %s is too short (at least 1s)", c.Sender.MaxBackoff.D())
+	}
+
+	if len(c.Bots) == 0 {
+		add("bots: at least one bot is required")
+	}
+	seen := map[string]int{}
+	for i, b := range c.Bots {
+		key := fmt.Sprintf("bots[%d]", i)
+		if b.Localpart != "" {
+			key = fmt.Sprintf("bots[%d] (%s)", i, b.Localpart)
+		}
+		switch {
+		case b.Localpart == "":
+			add("%s: localpart is required", key)
+		case !localpartRe.MatchString(b.Localpart):
+			add("%s: localpart %q may only contain a-z, 0-9 and ._=/+-", key, b.Localpart)
+		case b.Localpart == a.SenderLocalpart:
+			add("%s: localpart %q is the appservice's sender_localpart; pick another", key, b.Localpart)
+		}
+		if j, dup := seen[b.Localpart]; dup && b.Localpart != "" {
+			add("%s: duplicate localpart %q (also bots[%d])", key, b.Localpart, j)
+		} else {
+			seen[b.Localpart] = i
+		}
+		if b.Avatar != "" && !strings.HasPrefix(b.Avatar, "mxc://") && !strings.HasPrefix(b.Avatar, "https://") && !strings.HasPrefix(b.Avatar, "http://") {
+			add("%s: avatar %q must be an mxc:// URI or an http(s) URL", key, b.Avatar)
+		}
+		if nsRe != nil && b.Localpart != "" && !nsRe.MatchString(string(c.UserID(b.Localpart))) {
+			add("%s: %s is outside appservice.bot_namespace %q", key, c.UserID(b.Localpart), a.BotNamespace)
+		}
+	}
+	if len(errs) > 0 {
+		return &ValidationError{Problems: errs}
+	}
+	return nil
+}
+
+// ValidationError lists every problem found in a config.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	return fmt.Sprintf("%d problems:\n  - %s", len(e.Problems), strings.Join(e.Problems, "\n  - "))
+}
+
+// CheckDatabaseURI accepts "sqlite:path", "sqlite3:path", "file:path" and
+// postgres URIs.
+func CheckDatabaseURI(uri string) error {
+	switch {
+	case uri == "":
+		return errors.New("is empty")
+	case strings.HasPrefix(uri, "sqlite:"), strings.HasPrefix(uri, "sqlite3:"):
+		if strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite3:"), "sqlite:") == "" {
+			return fmt.Errorf("%q names no file (e.g. sqlite:bizbots.db)", uri)
+		}
+		return nil
+	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
+		u, err := url.Parse(uri)
+		if err != nil {
+			return fmt.Errorf("not a valid postgres URI: %v", redactURLError(err))
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return errors.New("postgres URI has no host")
+		}
+		return nil
+	default:
+		return fmt.Errorf("%q: use sqlite:<file> or postgres://user@host/db", redactDSN(uri))
+	}
+}
+
+// redactDSN hides a password in a URI before it reaches an error message.
+func redactDSN(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return s
+}
+
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed upgrades/*.sql
+var upgradeFiles embed.FS
+
+// Upgrade is one numbered schema step.
+type Upgrade struct {
+	Version int
+	Name    string
+	SQL     string // raw, both dialects
+}
+
+// Upgrades lists the embedded schema steps in order.
+func Upgrades() []Upgrade {
+	entries, err := fs.ReadDir(upgradeFiles, "upgrades")
+	if err != nil {
+		panic(err) // embedded at build time; cannot fail at run time
+	}
+	var ups []Upgrade
+	for _, e := range entries {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "-")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			panic("bad upgrade file name " + e.Name())
+		}
+		data, _ := upgradeFiles.ReadFile("upgrades/" + e.Name())
+		ups = append(ups, Upgrade{Version: v, Name: name, SQL: string(data)})
+	}
+	sort.Slice(ups, func(i, j int) bool { return ups[i].Version < ups[j].Version })
+	for i, u := range ups {
+		if u.Version != i+1 {
+			panic(fmt.Sprintf("upgrade files must be numbered 1..n without gaps; found %d at position %d", u.Version, i+1))
+		}
+	}
+	return ups
+}
+
+// LatestVersion is the schema version this binary knows.
+func LatestVersion() int { return len(Upgrades()) }
+
+// ErrSchemaTooNew means the database was migrated by a newer bizbots.
+var ErrSchemaTooNew = errors.New("database schema is newer than this bizbots")
+
+// ForDialect keeps the lines of an upgrade meant for d: a line ending in
+// "-- only: postgres" or "-- only: sqlite" is kept for that engine only.
+func ForDialect(sqlText string, d Dialect) string {
+	var out []string
+	for _, line := range strings.Split(sqlText, "\n") {
+		if i := strings.LastIndex(line, "-- only: "); i >= 0 {
+			if Dialect(strings.TrimSpace(line[i+len("-- only: "):])) != d {
+				continue
+			}
+			line = line[:i]
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// Version reads the schema version (0 for an empty database).
+func (db *DB) Version(ctx context.Context) (int, error) {
+	return db.schemaVersion(ctx, db.DB)
+}
+
+func (db *DB) schemaVersion(ctx context.Context, q Querier) (int, error) {
+	// Ask the catalog first: on Postgres a failed SELECT would abort the
+	// surrounding migration transaction.
+	var exists bool
+	var err error
+	if db.Dialect == Postgres {
+		err = q.QueryRowContext(ctx, `SELECT to_regclass('bb_version') IS NOT NULL`).Scan(&exists)
+	} else {
+		err = q.QueryRowContext(ctx, `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'bb_version'`).Scan(&exists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT version FROM bb_version`).Scan(&v); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Upgrade migrates the schema to the newest version, one transaction per
+// step, and loads InstallID. It returns the versions before and after.
+func (db *DB) Upgrade(ctx context.Context) (from, to int, err error) {
+	return db.UpgradeTo(ctx, LatestVersion())
+}
+
+// UpgradeTo migrates to exactly version target (tests use it to build an
+// old schema). It refuses a database newer than this binary.
+func (db *DB) UpgradeTo(ctx context.Context, target int) (from, to int, err error) {
+	ups := Upgrades()
+	if target > len(ups) {
+		return 0, 0, fmt.Errorf("no schema version %d (latest is %d)", target, len(ups))
+	}
+	from, err = db.Version(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if from > len(ups) {
+		return from, from, fmt.Errorf("%w: database is at version %d, this binary knows up to %d; upgrade bizbots", ErrSchemaTooNew, from, len(ups))
+	}
+	to = from
+	for to < target {
+		u := ups[to]
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			if db.Dialect == Postgres {
+				// Several processes may start at once: one migrates, the
+				// others wait here and then find nothing left to do.
+				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7319041)`); err != nil {
+					return err
+				}
+			}
+			cur, err := db.schemaVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if cur >= u.Version {
+				return nil
+			}
+			if cur != u.Version-1 {
+				return fmt.Errorf("schema moved to version %d while migrating", cur)
+			}
+			if _, err := tx.ExecContext(ctx, ForDialect(u.SQL, db.Dialect)); err != nil {
+				return err
+			}
+			if cur == 0 {
+				_, err = tx.ExecContext(ctx, `CREATE TABLE bb_version (version INTEGER NOT NULL)`)
+				if err == nil {
+					_, err = tx.ExecContext(ctx, `INSERT INTO bb_version (version) VALUES ($1)`, u.Version)
+				}
+			} else {
+				_, err = tx.ExecContext(ctx, `UPDATE bb_version SET version = $1`, u.Version)
+			}
+			return err
+		})
+		if err != nil {
+			return from, to, fmt.Errorf("upgrade to v%d (%s): %w", u.Version, u.Name, err)
+		}
+		to = u.Version
+	}
+	if err := db.loadInstallID(ctx); err != nil {
+		return from, to, err
+	}
+	return from, to, nil
+}
+
+func (db *DB) loadInstallID(ctx context.Context) error {
+	err := db.QueryRowContext(ctx, `SELECT value FROM bb_meta WHERE key = 'install_id'`).Scan(&db.InstallID)
+	if err != nil {
+		return fmt.Errorf("read install id: %w", err)
+	}
+	return nil
+}
+
+// Prepare loads what a running service needs from an already migrated
+// database and refuses one that is not at this binary's version.
+func (db *DB) Prepare(ctx context.Context) error {
+	v, err := db.Version(ctx)
+	if err != nil {
+		return err
+	}
+	switch latest := LatestVersion(); {
+	case v > latest:
+		return fmt.Errorf("%w: database is at version %d, this binary knows up to %d", ErrSchemaTooNew, v, latest)
+	case v < latest:
+		return fmt.Errorf("database schema is at version %d, this binary needs %d: run `bizbots migrate`", v, latest)
+	}
+	return db.loadInstallID(ctx)
+}

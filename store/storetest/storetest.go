@@ -1,0 +1,127 @@
+// Package storetest gives tests a fresh, migrated database on each engine:
+// SQLite in a temp dir and a brand-new Postgres database per test, dropped
+// afterwards. Postgres being unreachable is a test failure, never a skip,
+// so a CI run without Postgres cannot pass.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bizbots/bizbots/store"
+)
+
+// EnvPostgres names the variable holding an admin URI of the Postgres server
+// tests create their databases on.
+const EnvPostgres = "BIZBOTS_TEST_POSTGRES"
+
+// DefaultPostgres is used when EnvPostgres is unset.
+const DefaultPostgres = "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Dialects are the engines every storage test runs on.
+var Dialects = []store.Dialect{store.SQLite, store.Postgres}
+
+// Each runs fn as a subtest on a fresh, fully migrated database of every
+// engine.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			fn(t, New(t, d))
+		})
+	}
+}
+
+// New returns a fresh database of dialect d, migrated to the latest schema.
+func New(t testing.TB, d store.Dialect) *store.DB {
+	t.Helper()
+	db := Empty(t, d)
+	if _, _, err := db.Upgrade(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", d, err)
+	}
+	return db
+}
+
+// Empty returns a fresh database with no schema at all.
+func Empty(t testing.TB, d store.Dialect) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), URI(t, d), 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// URI makes a new empty database of dialect d and returns its URI; the
+// database is removed when the test ends.
+func URI(t testing.TB, d store.Dialect) string {
+	t.Helper()
+	switch d {
+	case store.SQLite:
+		return "sqlite:" + filepath.Join(t.TempDir(), "bizbots.db")
+	case store.Postgres:
+		return newPostgresDB(t)
+	}
+	t.Fatalf("unknown dialect %q", d)
+	return ""
+}
+
+func newPostgresDB(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(EnvPostgres)
+	if admin == "" {
+		admin = DefaultPostgres
+	}
+	conn, err := sql.Open("postgres", admin)
+	if err != nil {
+		t.Fatalf("postgres admin URI %s: %v", EnvPostgres, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := conn.PingContext(ctx); err != nil {
+		t.Fatalf("Postgres is required for storage tests and is not reachable at %s (set %s): %v",
+			redact(admin), EnvPostgres, err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "bbtest_" + hex.EncodeToString(b)
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := sql.Open("postgres", admin)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, err := c.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvPostgres, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return fmt.Sprint(s)
+}
