@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -173,7 +174,22 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.resolvePaths(filepath.Dir(path))
 	return cfg, nil
+}
+
+// resolvePaths makes file paths in the config relative to the config
+// file's directory, so `bizbots serve --config /etc/bizbots/config.yaml`
+// works from any working directory.
+func (c *Config) resolvePaths(dir string) {
+	if !filepath.IsAbs(c.AppService.Registration) {
+		c.AppService.Registration = filepath.Join(dir, c.AppService.Registration)
+	}
+	for _, prefix := range []string{"sqlite:", "sqlite3:"} {
+		if p, ok := strings.CutPrefix(c.Database.URI, prefix); ok && !filepath.IsAbs(p) {
+			c.Database.URI = prefix + filepath.Join(dir, p)
+		}
+	}
 }
 
 var yamlLineErr = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)

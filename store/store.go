@@ -130,3 +130,6 @@ var ErrAlreadyHandled = errors.New("inbox event already handled")
 
 // Now is the clock the store uses, in Unix milliseconds.
 func Now() int64 { return time.Now().UnixMilli() }
+
+// Tx is the transaction type the store's helpers run in.
+type Tx = *sql.Tx

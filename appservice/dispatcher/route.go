@@ -1,0 +1,314 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/store"
+)
+
+// outcome is what handling one event decided, applied at commit.
+type outcome struct {
+	outcome string // metric label
+	note    string // kept on the inbox row
+	conv    *handlers.Conversation
+	replies []store.OutgoingEvent
+	writes  []func(ctx context.Context, tx store.Tx) error
+}
+
+func (o *outcome) apply(ctx context.Context, tx store.Tx) error {
+	for _, w := range o.writes {
+		if err := w(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if len(o.replies) > 0 {
+		if _, err := store.AppendOutbox(ctx, tx, o.replies); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// route decides what an event means and runs the handler concerned. It
+// does not write to the database: everything goes into the outcome. A
+// returned error is temporary (the event is retried); the outcome may
+// still carry the conversation, for an apology when the event is parked.
+func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolog.Logger) (*outcome, error) {
+	evt := &event.Event{}
+	if err := json.Unmarshal(ev.JSON, evt); err != nil {
+		return &outcome{outcome: "ignored", note: "unparseable event: " + err.Error()}, nil
+	}
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
+	}
+	switch {
+	case evt.Type == event.StateMember:
+		return d.routeMember(ctx, evt, log)
+	case d.isOurs(evt.Sender):
+		return &outcome{outcome: "ignored", note: "own echo"}, nil
+	case evt.Type == event.EventMessage:
+		return d.routeMessage(ctx, evt, log)
+	case evt.Type == event.EventEncrypted:
+		return d.routeEncrypted(ctx, evt)
+	default:
+		return &outcome{outcome: "ignored"}, nil
+	}
+}
+
+func (d *Dispatcher) isOurs(uid id.UserID) bool {
+	_, ok := d.bots[uid]
+	return ok || uid == d.sender
+}
+
+func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	mem := evt.Content.AsMember()
+	target := id.UserID(evt.GetStateKey())
+	room := evt.RoomID
+	bot, isBot := d.bots[target]
+	if !isBot {
+		if target == d.sender {
+			return &outcome{outcome: "ignored", note: "invite to the appservice sender"}, nil
+		}
+		name := mem.Displayname
+		return &outcome{outcome: "handled", writes: []func(context.Context, store.Tx) error{
+			func(ctx context.Context, tx store.Tx) error {
+				return store.SetMember(ctx, tx, room.String(), target.String(), string(mem.Membership), name)
+			},
+		}}, nil
+	}
+	switch mem.Membership {
+	case event.MembershipInvite:
+		return d.acceptInvite(ctx, bot, evt, mem, log)
+	case event.MembershipJoin, event.MembershipLeave, event.MembershipBan:
+		membership := string(mem.Membership)
+		return &outcome{outcome: "handled", writes: []func(context.Context, store.Tx) error{
+			func(ctx context.Context, tx store.Tx) error {
+				return store.SetBotMembership(ctx, tx, bot.UserID.String(), room.String(), membership, false, "")
+			},
+		}}, nil
+	}
+	return &outcome{outcome: "ignored"}, nil
+}
+
+// acceptInvite joins the room as the bot, learns who is in it and queues
+// the bot's welcome.
+func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Event, mem *event.MemberEventContent, log zerolog.Logger) (*outcome, error) {
+	room := evt.RoomID
+	if err := d.hs.Join(ctx, bot.UserID, room); err != nil {
+		v := hsclient.Classify(err)
+		if v.Retry {
+			return nil, fmt.Errorf("join: %s", v.Reason)
+		}
+		log.Warn().Str("reason", v.Reason).Msg("could not accept invite")
+		return &outcome{outcome: "ignored", note: "join refused: " + v.Reason}, nil
+	}
+	log.Info().Str("bot", bot.UserID.String()).Str("inviter", evt.Sender.String()).Bool("is_direct", mem.IsDirect).Msg("joined room on invite")
+	members, err := d.hs.JoinedMembers(ctx, bot.UserID, room)
+	if err != nil {
+		// Not fatal: membership events will fill this in as they come.
+		log.Warn().Str("reason", hsclient.Classify(err).Reason).Msg("could not list room members")
+	}
+	inviter := evt.Sender
+	out := &outcome{outcome: "handled"}
+	out.writes = append(out.writes, func(ctx context.Context, tx store.Tx) error {
+		if err := store.SetBotMembership(ctx, tx, bot.UserID.String(), room.String(), "join", mem.IsDirect, inviter.String()); err != nil {
+			return err
+		}
+		for uid, name := range members {
+			if d.isOurs(uid) {
+				continue
+			}
+			if err := store.SetMember(ctx, tx, room.String(), uid.String(), "join", name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	direct := mem.IsDirect
+	if members != nil {
+		direct = countCustomers(members, d.isOurs) == 1
+	}
+	conv := handlers.NewConversation(bot.UserID, room, handlers.Customer{ID: inviter, DisplayName: members[inviter]}, "")
+	conv.Direct = direct
+	out.conv = conv
+	if w, ok := bot.Handler.(handlers.Welcomer); ok {
+		if err := d.call(ctx, conv, log, func(ctx context.Context) error { return w.Welcome(ctx, conv) }); err != nil {
+			return out, err
+		}
+	} else if bot.Config.Welcome != "" {
+		conv.Notice(bot.Config.Welcome)
+	}
+	out.replies = outgoing(conv, "")
+	return out, nil
+}
+
+func countCustomers(members map[id.UserID]string, ours func(id.UserID) bool) int {
+	n := 0
+	for uid := range members {
+		if !ours(uid) {
+			n++
+		}
+	}
+	return n
+}
+
+// concerned lists the bots an event in a room is meant for: in a
+// one-to-one room, its bot; in a group, the bots mentioned.
+func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, bool, error) {
+	inRoom, err := d.db.BotsInRoom(ctx, evt.RoomID.String())
+	if err != nil {
+		return nil, false, err
+	}
+	if len(inRoom) == 0 {
+		return nil, false, nil
+	}
+	customers, err := d.db.JoinedMemberCount(ctx, evt.RoomID.String())
+	if err != nil {
+		return nil, false, err
+	}
+	var out []*Bot
+	direct := false
+	for _, br := range inRoom {
+		bot, ok := d.bots[id.UserID(br.BotUserID)]
+		if !ok {
+			continue // a bot removed from the config
+		}
+		isDM := len(inRoom) == 1 && (customers == 1 || (customers == 0 && br.IsDirect))
+		if isDM || mentions(evt, bot) {
+			out = append(out, bot)
+			direct = direct || isDM
+		}
+	}
+	return out, direct, nil
+}
+
+func mentions(evt *event.Event, bot *Bot) bool {
+	msg := evt.Content.AsMessage()
+	if msg.Mentions != nil && msg.Mentions.Has(bot.UserID) {
+		return true
+	}
+	body := strings.ToLower(msg.Body)
+	if strings.Contains(body, strings.ToLower(bot.UserID.String())) {
+		return true
+	}
+	if name := strings.ToLower(bot.Config.DisplayName); name != "" && strings.Contains(body, name) {
+		return true
+	}
+	// A pill links to the bot; reading the link target is safe even though
+	// the HTML itself is never used.
+	return strings.Contains(msg.FormattedBody, "matrix.to/#/"+bot.UserID.String())
+}
+
+func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	bots, direct, err := d.concerned(ctx, evt)
+	if err != nil {
+		return nil, err
+	}
+	if len(bots) == 0 {
+		return &outcome{outcome: "ignored", note: "no bot concerned"}, nil
+	}
+	msg := evt.Content.AsMessage()
+	name, _ := d.db.MemberDisplayName(ctx, evt.RoomID.String(), evt.Sender.String())
+	m := &handlers.Message{
+		ID:      evt.ID,
+		Sender:  evt.Sender,
+		Type:    evt.Type,
+		MsgType: msg.MsgType,
+		Body:    handlers.CapText(msg.Body, handlers.MaxBodyRunes),
+		Time:    time.UnixMilli(evt.Timestamp),
+		Event:   evt,
+	}
+	out := &outcome{outcome: "handled"}
+	for _, bot := range bots {
+		conv := handlers.NewConversation(bot.UserID, evt.RoomID, handlers.Customer{ID: evt.Sender, DisplayName: name}, evt.ID)
+		conv.Direct = direct
+		out.conv = conv
+		err := d.call(ctx, conv, log, func(ctx context.Context) error { return bot.Handler.Handle(ctx, conv, m) })
+		if err != nil {
+			return out, err
+		}
+		if conv.Failed() != "" {
+			out.outcome = "handler_error"
+			out.note = conv.Failed()
+		}
+		out.replies = append(out.replies, outgoing(conv, evt.ID)...)
+	}
+	return out, nil
+}
+
+func (d *Dispatcher) routeEncrypted(ctx context.Context, evt *event.Event) (*outcome, error) {
+	bots, direct, err := d.concerned(ctx, evt)
+	if err != nil || len(bots) == 0 || !direct {
+		return &outcome{outcome: "ignored", note: "encrypted"}, err
+	}
+	conv := handlers.NewConversation(bots[0].UserID, evt.RoomID, handlers.Customer{ID: evt.Sender}, evt.ID)
+	conv.Notice("I can't read encrypted messages. Please start a new chat with me with encryption turned off.")
+	return &outcome{outcome: "handled", note: "encrypted: told the customer", replies: outgoing(conv, evt.ID)}, nil
+}
+
+// call runs a handler with a timeout, turning a panic or an error into
+// what the customer sees. It returns an error only for a temporary failure
+// (the event will be retried).
+func (d *Dispatcher) call(ctx context.Context, conv *handlers.Conversation, log zerolog.Logger, fn func(ctx context.Context) error) (err error) {
+	hctx, cancel := context.WithTimeout(ctx, d.opts.HandlerTimeout)
+	defer cancel()
+	hctx = log.With().Str("bot", conv.Bot.String()).Logger().WithContext(hctx)
+	err = func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		return fn(hctx)
+	}()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, handlers.ErrTemporary) {
+		return fmt.Errorf("handler: %w", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	conv.Reset()
+	var ue *handlers.UserError
+	if errors.As(err, &ue) {
+		conv.Notice(ue.Text)
+		conv.SetFailed("user error: " + ue.Error())
+		log.Info().Str("bot", conv.Bot.String()).Err(err).Msg("handler returned a user error")
+		return nil
+	}
+	ref := newRef()
+	conv.Notice(apologyText(ref))
+	conv.SetFailed("handler error (ref " + ref + "): " + err.Error())
+	log.Error().Str("bot", conv.Bot.String()).Str("ref", ref).Err(err).Msg("handler failed")
+	return nil
+}
+
+// outgoing turns what a conversation queued into outbox rows.
+func outgoing(conv *handlers.Conversation, cause id.EventID) []store.OutgoingEvent {
+	var out []store.OutgoingEvent
+	for _, o := range conv.Outbox() {
+		out = append(out, store.OutgoingEvent{
+			RoomID:       conv.Room.String(),
+			BotUserID:    conv.Bot.String(),
+			Type:         o.Type.Type,
+			Content:      o.Content,
+			CauseEventID: cause.String(),
+			ParentIndex:  o.Parent,
+		})
+	}
+	return out
+}

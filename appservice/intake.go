@@ -1,0 +1,144 @@
+package appservice
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/bizbots/bizbots/store"
+)
+
+var (
+	intakeTxns = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "bizbots_intake_transactions_total",
+		Help: "Transactions received from the homeserver, by result (stored, replay, rejected, error).",
+	}, []string{"result"})
+	intakeEvents = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "bizbots_intake_events_total",
+		Help: "New events appended to the inbox.",
+	})
+	intakeSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "bizbots_intake_transaction_seconds",
+		Help:    "Time from request to durable commit of a transaction.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+)
+
+// transaction is the body of PUT /transactions/{txnId}. Only timeline
+// events are kept; ephemeral data and to-device messages (MSC2409/3202
+// fields) are accepted and ignored because no bizbots feature uses them.
+type transaction struct {
+	Events *[]json.RawMessage `json:"events"`
+}
+
+// eventHeader is the part of an event intake needs to file it.
+type eventHeader struct {
+	EventID  string  `json:"event_id"`
+	RoomID   string  `json:"room_id"`
+	Sender   string  `json:"sender"`
+	Type     string  `json:"type"`
+	StateKey *string `json:"state_key"`
+	OriginTS int64   `json:"origin_server_ts"`
+}
+
+func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID string) {
+	start := time.Now()
+	log := s.Log.With().Str("txn_id", txnID).Logger()
+	var txn transaction
+	if err := decodeJSON(r, s.MaxBodyBytes, &txn); err != nil {
+		intakeTxns.WithLabelValues("rejected").Inc()
+		log.Warn().Err(err).Msg("transaction rejected")
+		writeDecodeError(w, err)
+		return
+	}
+	if txn.Events == nil {
+		intakeTxns.WithLabelValues("rejected").Inc()
+		writeError(w, http.StatusBadRequest, ErrBadJSON, "Transaction has no 'events' array")
+		return
+	}
+	events := make([]store.IncomingEvent, 0, len(*txn.Events))
+	skipped := 0
+	for _, raw := range *txn.Events {
+		var h eventHeader
+		if err := json.Unmarshal(raw, &h); err != nil || h.EventID == "" || h.RoomID == "" || h.Type == "" {
+			// Without an id or room it cannot be deduplicated or
+			// ordered; refusing the whole transaction would make the
+			// homeserver retry it forever, so drop just this event.
+			skipped++
+			continue
+		}
+		events = append(events, store.IncomingEvent{
+			EventID: h.EventID, RoomID: h.RoomID, Sender: h.Sender, Type: h.Type,
+			StateKey: h.StateKey, OriginTS: h.OriginTS, JSON: raw,
+		})
+	}
+	added, replay, err := s.DB.StoreTransaction(r.Context(), txnID, events)
+	if err != nil {
+		intakeTxns.WithLabelValues("error").Inc()
+		log.Error().Err(err).Int("events", len(events)).Msg("could not store transaction; the homeserver will retry")
+		writeError(w, http.StatusInternalServerError, ErrUnknown, "Could not store the transaction; retry later")
+		return
+	}
+	took := time.Since(start)
+	intakeSeconds.Observe(took.Seconds())
+	intakeEvents.Add(float64(added))
+	result := "stored"
+	if replay && added == 0 {
+		result = "replay"
+	}
+	intakeTxns.WithLabelValues(result).Inc()
+	ev := log.Debug()
+	if skipped > 0 {
+		ev = log.Warn().Int("skipped_malformed", skipped)
+	}
+	ev.Int("events", len(events)).Int("new", added).Bool("replay", replay).Dur("took", took).Msg("transaction stored")
+	if added > 0 && s.Stored != nil {
+		s.Stored()
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+var (
+	errTooLarge = errors.New("request body too large")
+	errNotJSON  = errors.New("request body is not valid JSON")
+)
+
+// decodeJSON reads at most limit bytes of JSON into dst.
+func decodeJSON(r *http.Request, limit int64, dst any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return fmt.Errorf("%w (limit %d bytes)", errTooLarge, limit)
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return fmt.Errorf("%w: field %q has the wrong type", errBadShape, typeErr.Field)
+		}
+		return fmt.Errorf("%w: %v", errNotJSON, err)
+	}
+	return nil
+}
+
+var errBadShape = errors.New("request body has the wrong shape")
+
+func writeDecodeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, ErrTooLarge, err.Error())
+	case errors.Is(err, errNotJSON):
+		writeError(w, http.StatusBadRequest, ErrNotJSON, "Request body is not valid JSON")
+	case errors.Is(err, errBadShape):
+		writeError(w, http.StatusBadRequest, ErrBadJSON, err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, ErrUnknown, err.Error())
+	}
+}

@@ -1,0 +1,114 @@
+// Package roomqueue runs per-room work with a bounded pool of workers: a
+// room is handed to at most one worker of this process at a time (the
+// database lease keeps other processes out), rooms run in parallel, and an
+// idle pool sleeps until woken or until the next poll. The dispatcher and
+// the sender both run on it; it knows nothing of what the work is.
+package roomqueue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Queue hands rooms with pending work to workers.
+type Queue struct {
+	Name    string
+	Workers int
+	Poll    time.Duration
+	// Pending lists rooms that have work due, oldest first.
+	Pending func(ctx context.Context, limit int) ([]string, error)
+	// Work processes one room until it has nothing due (or a batch limit).
+	Work func(ctx context.Context, room string)
+	Log  zerolog.Logger
+
+	wake chan struct{}
+	once sync.Once
+}
+
+func (q *Queue) init() {
+	q.once.Do(func() { q.wake = make(chan struct{}, 1) })
+}
+
+// Wake makes an idle queue look for work now. It never blocks.
+func (q *Queue) Wake() {
+	q.init()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx is cancelled, then waits for the rooms in hand.
+func (q *Queue) Run(ctx context.Context) {
+	q.init()
+	work := make(chan string)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		busy = map[string]bool{}
+	)
+	for i := 0; i < q.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for room := range work {
+				q.Work(ctx, room)
+				mu.Lock()
+				delete(busy, room)
+				mu.Unlock()
+				q.Wake()
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	ticker := time.NewTicker(q.Poll)
+	defer ticker.Stop()
+	for {
+		rooms, err := q.Pending(ctx, q.Workers*4)
+		if err != nil && ctx.Err() == nil {
+			q.Log.Error().Err(err).Str("queue", q.Name).Msg("cannot list pending work; will retry")
+		}
+	hand:
+		for _, room := range rooms {
+			mu.Lock()
+			taken := busy[room]
+			mu.Unlock()
+			if taken {
+				continue
+			}
+			select {
+			case work <- room:
+				mu.Lock()
+				busy[room] = true
+				mu.Unlock()
+			default:
+				break hand // every worker is busy; the next to finish wakes us
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// OwnerID names this process in leases: host, pid and a random part so
+// a restarted process never mistakes an old lease for its own.
+func OwnerID(role string) string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%s/%d/%s", role, host, os.Getpid(), hex.EncodeToString(b))
+}

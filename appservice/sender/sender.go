@@ -1,0 +1,214 @@
+// Package sender delivers the outbox to the homeserver, as each row's bot.
+//
+// Each room's rows go out in order (a room is leased, like the inbox);
+// many rooms are sent in parallel over one pooled transport. The Matrix
+// transaction id of a row is derived from the row, so a resend after a
+// crash or a lost lease is deduplicated by the homeserver and the customer
+// sees every reply exactly once. 429 (honouring retry_after_ms), 5xx and
+// network failures are retried with capped exponential backoff; any other
+// 4xx marks the row failed with the homeserver's reason. The sender never
+// decides what to say: only handlers (through the dispatcher) fill the
+// outbox.
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/appservice/roomqueue"
+	"github.com/bizbots/bizbots/store"
+)
+
+var (
+	sends = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "bizbots_sender_events_total",
+		Help: "Outbox rows processed, by result (sent, retry, failed).",
+	}, []string{"result"})
+	sendSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "bizbots_sender_send_seconds",
+		Help:    "Duration of one send request to the homeserver.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+	queueDelay = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "bizbots_sender_queue_seconds",
+		Help:    "Time from a reply's commit to its delivery.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+	})
+)
+
+// Options tune the sender.
+type Options struct {
+	Workers      int
+	MaxAttempts  int
+	RetryBase    time.Duration
+	MaxBackoff   time.Duration
+	LeaseTimeout time.Duration
+	PollInterval time.Duration
+}
+
+// Sender delivers outbox rows.
+type Sender struct {
+	db    *store.DB
+	hs    *hsclient.Client
+	opts  Options
+	owner string
+	log   zerolog.Logger
+	queue *roomqueue.Queue
+}
+
+// New returns a sender.
+func New(db *store.DB, hs *hsclient.Client, opts Options, log zerolog.Logger) *Sender {
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.MaxAttempts < 1 {
+		opts.MaxAttempts = 12
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.LeaseTimeout <= 0 {
+		opts.LeaseTimeout = 2 * time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send")}
+	s.queue = &roomqueue.Queue{
+		Name: "outbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
+		Pending: func(ctx context.Context, limit int) ([]string, error) {
+			return db.PendingRooms(ctx, store.QueueOutbox, limit)
+		},
+		Work: s.sendRoom,
+	}
+	return s
+}
+
+// Wake tells the sender new rows may be waiting. It never blocks.
+func (s *Sender) Wake() { s.queue.Wake() }
+
+// Run sends until ctx is cancelled, then waits for in-flight sends.
+func (s *Sender) Run(ctx context.Context) error {
+	s.log.Info().Int("workers", s.opts.Workers).Msg("sender started")
+	s.queue.Run(ctx)
+	return nil
+}
+
+const roomBatch = 50
+
+func (s *Sender) sendRoom(ctx context.Context, room string) {
+	ok, err := s.db.AcquireLease(ctx, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout.Milliseconds())
+	if err != nil || !ok {
+		if err != nil && ctx.Err() == nil {
+			s.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room for sending")
+		}
+		return
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.db.ReleaseLease(rctx, store.QueueOutbox, room, s.owner)
+	}()
+	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
+		row, err := s.db.NextOutboxRow(ctx, room)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next reply")
+			}
+			return
+		}
+		if row == nil || row.RetryAt > store.Now() {
+			return
+		}
+		if !s.send(ctx, row) {
+			return
+		}
+	}
+}
+
+// send delivers one row and records the result. It returns false when the
+// room must wait (a retry is scheduled).
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
+	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
+	content, err := s.content(row)
+	if err != nil {
+		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, err.Error()), "failed")
+		log.Error().Err(err).Msg("reply can never be sent")
+		return true
+	}
+	txnID := s.db.MatrixTxnID(row.ID)
+	start := time.Now()
+	resp, err := s.hs.As(id.UserID(row.BotUserID)).SendMessageEvent(ctx, id.RoomID(row.RoomID),
+		event.Type{Type: row.Type, Class: event.MessageEventType}, content, mautrix.ReqSendEvent{TransactionID: txnID})
+	sendSeconds.Observe(time.Since(start).Seconds())
+	if err == nil {
+		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
+		s.finish(ctx, log, s.db.MarkOutboxSent(ctx, row.ID, resp.EventID.String()), "sent")
+		log.Debug().Str("event_id", resp.EventID.String()).Str("txn_id", txnID).Msg("reply sent")
+		return true
+	}
+	if ctx.Err() != nil {
+		return false // shutting down; the row stays pending
+	}
+	v := hsclient.Classify(err)
+	attempt := row.Attempts + 1
+	if !v.Retry {
+		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, v.Reason), "failed")
+		log.Error().Str("reason", v.Reason).Msg("homeserver refused the reply; marked failed")
+		return true
+	}
+	if attempt >= s.opts.MaxAttempts {
+		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, v.Reason)
+		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, reason), "failed")
+		log.Error().Str("reason", v.Reason).Int("attempts", attempt).Msg("reply could not be delivered; marked failed")
+		return true
+	}
+	delay := hsclient.Backoff(attempt-1, s.opts.RetryBase, s.opts.MaxBackoff, v.After)
+	s.finish(ctx, log, s.db.RetryOutboxRow(ctx, row.ID, store.Now()+delay.Milliseconds(), v.Reason), "retry")
+	log.Warn().Str("reason", v.Reason).Int("attempt", attempt).Dur("retry_in", delay).Msg("send failed; will retry")
+	return false
+}
+
+func (s *Sender) finish(ctx context.Context, log zerolog.Logger, err error, result string) {
+	sends.WithLabelValues(result).Inc()
+	if err != nil && ctx.Err() == nil {
+		// The row stays pending and is sent again with the same txn id:
+		// the homeserver deduplicates it.
+		log.Error().Err(err).Str("result", result).Msg("cannot record send result")
+	}
+}
+
+// content returns the row's content, with m.relates_to.event_id filled in
+// from its parent row's sent event.
+func (s *Sender) content(row *store.OutboxRow) (json.RawMessage, error) {
+	if row.ParentID == nil {
+		return row.Content, nil
+	}
+	if row.ParentEventID == "" {
+		return nil, fmt.Errorf("the message it relates to (outbox %d) was not sent (%s)", *row.ParentID, row.ParentStatus)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(row.Content, &c); err != nil {
+		return nil, fmt.Errorf("content is not a JSON object: %w", err)
+	}
+	rel, _ := c["m.relates_to"].(map[string]any)
+	if rel == nil {
+		rel = map[string]any{}
+	}
+	rel["event_id"] = row.ParentEventID
+	c["m.relates_to"] = rel
+	return json.Marshal(c)
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/bizbots/bizbots/appservice"
+	"github.com/bizbots/bizbots/appservice/dispatcher"
+	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/appservice/provision"
+	"github.com/bizbots/bizbots/appservice/sender"
+	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/registration"
+	"github.com/bizbots/bizbots/services"
+	"github.com/bizbots/bizbots/store"
+)
+
+func cmdServe(args []string, stdout, stderr io.Writer) error {
+	fs, cfgPath := newFlags("serve", "[--config FILE]", stdout)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Logging, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+// newLogger builds the process logger: pretty on a terminal, JSON
+// otherwise (or as configured).
+func newLogger(lc config.Logging, w io.Writer) zerolog.Logger {
+	level, _ := zerolog.ParseLevel(lc.Level) // validated at load
+	pretty := lc.Format == "pretty"
+	if lc.Format == "auto" {
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				pretty = true
+			}
+		}
+	}
+	if pretty {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// serve runs the appservice until ctx is cancelled.
+func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
+	reg, err := registration.Load(cfg.AppService.Registration)
+	if err != nil {
+		return fmt.Errorf("%w (write it with `bizbots generate-registration`)", err)
+	}
+	if err := registration.Check(reg, cfg); err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, cfg.Database.URI, cfg.Database.MaxOpenConns)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	from, to, err := db.Upgrade(ctx)
+	if err != nil {
+		return err
+	}
+	if from != to {
+		log.Info().Int("from", from).Int("to", to).Msg("database schema upgraded")
+	}
+
+	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
+	for _, b := range cfg.Bots {
+		uid := cfg.UserID(b.Localpart)
+		h, err := services.Build(services.Env{
+			Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
+			Log: log.With().Str("bot", uid.String()).Logger(),
+		})
+		if err != nil {
+			return err
+		}
+		bots = append(bots, &dispatcher.Bot{UserID: uid, Config: b, Handler: h})
+	}
+
+	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers, log)
+	if err != nil {
+		return err
+	}
+	prov := provision.New(cfg, hs, db, log.With().Str("part", "provision").Logger())
+	disp := dispatcher.New(db, bots, cfg.SenderID(), hs, dispatcher.Options{
+		Workers:      cfg.Dispatcher.Workers,
+		MaxAttempts:  cfg.Dispatcher.MaxAttempts,
+		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
+		PollInterval: cfg.Dispatcher.PollInterval.D(),
+	}, log.With().Str("part", "dispatcher").Logger())
+	send := sender.New(db, hs, sender.Options{
+		Workers:      cfg.Sender.Workers,
+		MaxAttempts:  cfg.Sender.MaxAttempts,
+		MaxBackoff:   cfg.Sender.MaxBackoff.D(),
+		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
+		PollInterval: cfg.Dispatcher.PollInterval.D(),
+	}, log.With().Str("part", "sender").Logger())
+	disp.OnOutbox = send.Wake
+
+	srv := &appservice.Server{
+		DB: db, HSToken: cfg.AppService.HSToken, MaxBodyBytes: cfg.AppService.MaxBodyBytes,
+		Users: prov, Stored: disp.Wake, Log: log.With().Str("part", "intake").Logger(),
+		Extra: extraRoutes(db),
+	}
+	ln, err := net.Listen("tcp", cfg.AppService.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errs <- fmt.Errorf("http server: %w", err):
+			default:
+			}
+		}
+	}()
+	go func() { defer wg.Done(); _ = disp.Run(runCtx) }()
+	go func() { defer wg.Done(); _ = send.Run(runCtx) }()
+	go func() { defer wg.Done(); provisionLoop(runCtx, prov, log) }()
+	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
+		Int("bots", len(bots)).Str("database", string(db.Dialect)).Msg("bizbots is running")
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err = <-errs:
+		log.Error().Err(err).Msg("stopping after a fatal error")
+	}
+	// Stop taking transactions first (in-flight ones finish and commit),
+	// then let the workers finish their current event.
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer shutCancel()
+	_ = httpSrv.Shutdown(shutCtx)
+	cancel()
+	wg.Wait()
+	log.Info().Msg("stopped")
+	return err
+}
+
+// provisionLoop registers the bots and sets their profiles, retrying with
+// backoff while the homeserver is unreachable (it may start after us),
+// then asks the homeserver to ping us.
+func provisionLoop(ctx context.Context, prov *provision.Provisioner, log zerolog.Logger) {
+	for attempt := 0; ; attempt++ {
+		err := prov.All(ctx)
+		if err == nil {
+			log.Info().Msg("bot users registered and profiles set")
+			prov.Ping(ctx)
+			return
+		}
+		wait := hsclient.Backoff(attempt, time.Second, time.Minute, 0)
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot provision bot users yet")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// extraRoutes serves the unauthenticated operational endpoints.
+func extraRoutes(db *store.DB) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		status, code := "ok", http.StatusOK
+		if err := db.PingContext(ctx); err != nil {
+			status, code = "database unreachable", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": status})
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}` + "\n"))
+	})
+	return mux
+}

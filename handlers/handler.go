@@ -1,0 +1,87 @@
+// Package handlers is the API a business developer writes bots against.
+//
+// It reads like net/http: a Handler gets a context, the Conversation (who,
+// where, and a way to answer) and the customer's Message, and returns an
+// error. HandlerFunc adapts a function, Middleware wraps a Handler. The
+// framework (the dispatcher) decides what a customer sees when a handler
+// fails: a UserError's text as written, anything else as a polite apology
+// with a short reference id that is also in the log.
+//
+// Everything a handler does is buffered on the Conversation and committed
+// by the dispatcher in one database transaction together with marking the
+// customer's event handled, so a crash never leaves a reply sent twice or
+// a state change without its reply. This package does no I/O of its own.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Handler answers one customer event in one conversation.
+type Handler interface {
+	Handle(ctx context.Context, c *Conversation, m *Message) error
+}
+
+// HandlerFunc adapts an ordinary function to a Handler.
+type HandlerFunc func(ctx context.Context, c *Conversation, m *Message) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, c *Conversation, m *Message) error {
+	return f(ctx, c, m)
+}
+
+// Middleware wraps a Handler with behaviour of its own.
+type Middleware func(Handler) Handler
+
+// Chain wraps h in mw, the first middleware outermost.
+func Chain(h Handler, mw ...Middleware) Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// Welcomer is implemented by handlers that greet a room when their bot
+// joins it after an invite. Without it the bot's configured welcome text
+// is sent.
+type Welcomer interface {
+	Welcome(ctx context.Context, c *Conversation) error
+}
+
+// UserError is an error whose Text is safe to show to the customer as is.
+type UserError struct {
+	Text string
+	Err  error
+}
+
+func (e *UserError) Error() string {
+	if e.Err != nil {
+		return e.Text + ": " + e.Err.Error()
+	}
+	return e.Text
+}
+
+func (e *UserError) Unwrap() error { return e.Err }
+
+// Errorf returns a UserError with formatted, customer-visible text.
+func Errorf(format string, args ...any) error {
+	return &UserError{Text: fmt.Sprintf(format, args...)}
+}
+
+// ErrTemporary marks a failure worth retrying (a backend that is down, a
+// conflicting write). Wrap it (fmt.Errorf("…: %w", handlers.ErrTemporary))
+// and the dispatcher runs the handler again later, keeping the room's
+// order; after the configured attempts the event is parked.
+var ErrTemporary = errors.New("temporary failure")
+
+// Temporary wraps err so the dispatcher retries the event.
+func Temporary(err error) error {
+	return &temporaryError{err}
+}
+
+type temporaryError struct{ err error }
+
+func (e *temporaryError) Error() string   { return e.err.Error() }
+func (e *temporaryError) Unwrap() []error { return []error{e.err, ErrTemporary} }

@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// InboxEvent is one received event as stored in the inbox.
+type InboxEvent struct {
+	Seq        int64
+	EventID    string
+	RoomID     string
+	Sender     string
+	Type       string
+	StateKey   *string
+	OriginTS   int64
+	JSON       []byte
+	TxnID      string
+	ReceivedAt int64
+	Attempts   int
+	RetryAt    int64
+}
+
+// IncomingEvent is what intake appends for one event of a transaction.
+type IncomingEvent struct {
+	EventID  string
+	RoomID   string
+	Sender   string
+	Type     string
+	StateKey *string
+	OriginTS int64
+	JSON     []byte
+}
+
+// StoreTransaction records a homeserver transaction and appends its events
+// to the inbox in one database transaction. Events already in the inbox
+// (same event_id) are skipped, so a replay, or a resent txn id carrying
+// extra events, adds each event exactly once. It returns how many events
+// were new and whether the txn id had been seen before.
+func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []IncomingEvent) (added int, replay bool, err error) {
+	now := Now()
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		added, replay = 0, false
+		res, err := tx.ExecContext(ctx, `INSERT INTO as_txn (txn_id, received_at, event_count) VALUES ($1, $2, $3)
+			ON CONFLICT (txn_id) DO NOTHING`, txnID, now, len(events))
+		if err != nil {
+			return fmt.Errorf("record txn: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		replay = n == 0
+		if len(events) == 0 {
+			return nil
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox
+			(event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING`)
+		if err != nil {
+			return fmt.Errorf("prepare inbox insert: %w", err)
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			res, err := stmt.ExecContext(ctx, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now)
+			if err != nil {
+				return fmt.Errorf("append event to inbox: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				added++
+			}
+		}
+		return nil
+	})
+	return added, replay, err
+}
+
+// PendingRooms lists up to limit rooms with inbox work due now, oldest
+// work first.
+func (db *DB) PendingRooms(ctx context.Context, queue string, limit int) ([]string, error) {
+	var q string
+	switch queue {
+	case QueueInbox:
+		q = `SELECT room_id FROM inbox WHERE status = 'pending' GROUP BY room_id
+			HAVING min(retry_at) <= $1 ORDER BY min(seq) LIMIT $2`
+	case QueueOutbox:
+		q = `SELECT room_id FROM outbox WHERE status = 'pending' GROUP BY room_id
+			HAVING min(retry_at) <= $1 ORDER BY min(id) LIMIT $2`
+	default:
+		return nil, fmt.Errorf("unknown queue %q", queue)
+	}
+	rows, err := db.QueryContext(ctx, q, Now(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list rooms with %s work: %w", queue, err)
+	}
+	defer rows.Close()
+	var rooms []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		rooms = append(rooms, r)
+	}
+	return rooms, rows.Err()
+}
+
+// NextInboxEvent returns the oldest pending event of a room, or nil.
+func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, error) {
+	var e InboxEvent
+	var js string
+	err := db.QueryRowContext(ctx, `SELECT seq, event_id, room_id, sender, event_type, state_key, origin_ts, event,
+			txn_id, received_at, attempts, retry_at
+		FROM inbox WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID).
+		Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Sender, &e.Type, &e.StateKey, &e.OriginTS, &js,
+			&e.TxnID, &e.ReceivedAt, &e.Attempts, &e.RetryAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read next inbox event: %w", err)
+	}
+	e.JSON = []byte(js)
+	return &e, nil
+}
+
+// MarkInboxDone marks a pending event handled. It is meant to run in the
+// transaction that commits the event's effects: ErrAlreadyHandled means
+// someone else committed it first and the caller must roll back. note is
+// kept in last_error (for a handler error answered politely).
+func MarkInboxDone(ctx context.Context, tx Querier, seq int64, note string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE inbox SET status = 'done', handled_at = $1, last_error = $2
+		WHERE seq = $3 AND status = 'pending'`, Now(), note, seq)
+	if err != nil {
+		return fmt.Errorf("mark inbox event done: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrAlreadyHandled
+	}
+	return nil
+}
+
+// RetryInboxEvent records a failed attempt: the event stays pending (and
+// keeps its room waiting, to preserve order) until retryAt, or is parked
+// with reason when park is set.
+func RetryInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, reason string, park bool) error {
+	status := "pending"
+	if park {
+		status = "parked"
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1, retry_at = $1, last_error = $2, status = $3
+		WHERE seq = $4 AND status = 'pending'`, retryAt, reason, status, seq)
+	if err != nil {
+		return fmt.Errorf("record inbox failure: %w", err)
+	}
+	return nil
+}
+
+// InboxCounts reports how many events are in each status (for metrics and
+// `bizbots status`).
+func (db *DB) InboxCounts(ctx context.Context) (map[string]int, error) {
+	return countByStatus(ctx, db, "inbox")
+}
+
+func countByStatus(ctx context.Context, q Querier, table string) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT status, count(*) FROM `+table+` GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}

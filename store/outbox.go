@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// OutgoingEvent is a message a bot will send; appended by handlers'
+// commits, delivered by the sender.
+type OutgoingEvent struct {
+	RoomID       string
+	BotUserID    string
+	Type         string
+	Content      []byte
+	CauseEventID string
+	Meta         []byte
+	// ParentIndex, when ≥ 0, points at an earlier entry of the same
+	// AppendOutbox call whose sent event id fills m.relates_to.event_id.
+	ParentIndex int
+}
+
+// OutboxRow is one stored outgoing event.
+type OutboxRow struct {
+	ID            int64
+	RoomID        string
+	BotUserID     string
+	Type          string
+	Content       []byte
+	ParentID      *int64
+	ParentEventID string
+	ParentStatus  string
+	CauseEventID  string
+	Attempts      int
+	RetryAt       int64
+	CreatedAt     int64
+}
+
+// AppendOutbox inserts events in order inside tx and returns their ids.
+func AppendOutbox(ctx context.Context, tx Querier, events []OutgoingEvent) ([]int64, error) {
+	ids := make([]int64, len(events))
+	now := Now()
+	for i, e := range events {
+		var parent *int64
+		if e.ParentIndex >= 0 {
+			if e.ParentIndex >= i {
+				return nil, fmt.Errorf("outbox entry %d: parent %d is not earlier", i, e.ParentIndex)
+			}
+			parent = &ids[e.ParentIndex]
+		}
+		meta := string(e.Meta)
+		err := tx.QueryRowContext(ctx, `INSERT INTO outbox (room_id, bot_user_id, event_type, content, parent_id, cause_event_id, meta, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			e.RoomID, e.BotUserID, e.Type, string(e.Content), parent, e.CauseEventID, meta, now).Scan(&ids[i])
+		if err != nil {
+			return nil, fmt.Errorf("append to outbox: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// NextOutboxRow returns the oldest pending row of a room, with its
+// parent's sent event id, or nil when the room has nothing to send.
+func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, error) {
+	var r OutboxRow
+	var content string
+	var parentEvent, parentStatus sql.NullString
+	err := db.QueryRowContext(ctx, `SELECT o.id, o.room_id, o.bot_user_id, o.event_type, o.content, o.parent_id,
+			p.event_id, p.status, o.cause_event_id, o.attempts, o.retry_at, o.created_at
+		FROM outbox o LEFT JOIN outbox p ON p.id = o.parent_id
+		WHERE o.room_id = $1 AND o.status = 'pending' ORDER BY o.id LIMIT 1`, roomID).
+		Scan(&r.ID, &r.RoomID, &r.BotUserID, &r.Type, &content, &r.ParentID,
+			&parentEvent, &parentStatus, &r.CauseEventID, &r.Attempts, &r.RetryAt, &r.CreatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read next outbox row: %w", err)
+	}
+	r.Content = []byte(content)
+	r.ParentEventID = parentEvent.String
+	r.ParentStatus = parentStatus.String
+	return &r, nil
+}
+
+// MarkOutboxSent records the event id the homeserver gave a sent row.
+func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2, attempts = attempts + 1
+		WHERE id = $3 AND status = 'pending'`, eventID, Now(), id)
+	if err != nil {
+		return fmt.Errorf("mark outbox row sent: %w", err)
+	}
+	return nil
+}
+
+// MarkOutboxFailed records a row that can never be sent, with the reason.
+func (db *DB) MarkOutboxFailed(ctx context.Context, id int64, reason string) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = $1, attempts = attempts + 1
+		WHERE id = $2 AND status = 'pending'`, reason, id)
+	if err != nil {
+		return fmt.Errorf("mark outbox row failed: %w", err)
+	}
+	return nil
+}
+
+// RetryOutboxRow records a failed attempt and when to try again.
+func (db *DB) RetryOutboxRow(ctx context.Context, id int64, retryAt int64, reason string) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, retry_at = $1, last_error = $2
+		WHERE id = $3 AND status = 'pending'`, retryAt, reason, id)
+	if err != nil {
+		return fmt.Errorf("record outbox failure: %w", err)
+	}
+	return nil
+}
+
+// OutboxCounts reports how many rows are in each status.
+func (db *DB) OutboxCounts(ctx context.Context) (map[string]int, error) {
+	return countByStatus(ctx, db, "outbox")
+}
+
+// MatrixTxnID is the transaction id the sender uses for outbox row id: the
+// same on every resend, different across databases.
+func (db *DB) MatrixTxnID(id int64) string {
+	return fmt.Sprintf("bb.%s.%d", db.InstallID, id)
+}

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// BotRoom is a bot's membership in one room.
+type BotRoom struct {
+	BotUserID  string
+	RoomID     string
+	Membership string
+	IsDirect   bool
+	Inviter    string
+}
+
+// SetBotMembership records a bot's membership. isDirect only ever turns
+// on: a later join event (which carries no is_direct) keeps the invite's.
+func SetBotMembership(ctx context.Context, q Querier, botUserID, roomID, membership string, isDirect bool, inviter string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO bot_rooms (bot_user_id, room_id, membership, is_direct, inviter, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (bot_user_id, room_id) DO UPDATE SET membership = excluded.membership,
+			is_direct = (bot_rooms.is_direct OR excluded.is_direct),
+			inviter = CASE WHEN excluded.inviter <> '' THEN excluded.inviter ELSE bot_rooms.inviter END,
+			updated_at = excluded.updated_at`,
+		botUserID, roomID, membership, isDirect, inviter, Now())
+	if err != nil {
+		return fmt.Errorf("record bot membership: %w", err)
+	}
+	return nil
+}
+
+// BotsInRoom lists the bots joined to a room.
+func (db *DB) BotsInRoom(ctx context.Context, roomID string) ([]BotRoom, error) {
+	rows, err := db.QueryContext(ctx, `SELECT bot_user_id, room_id, membership, is_direct, inviter
+		FROM bot_rooms WHERE room_id = $1 AND membership = 'join' ORDER BY bot_user_id`, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("list bots in room: %w", err)
+	}
+	defer rows.Close()
+	var out []BotRoom
+	for rows.Next() {
+		var b BotRoom
+		if err := rows.Scan(&b.BotUserID, &b.RoomID, &b.Membership, &b.IsDirect, &b.Inviter); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// SetMember records another user's membership in a room.
+func SetMember(ctx context.Context, q Querier, roomID, userID, membership, displayName string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, membership, display_name, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+			display_name = excluded.display_name, updated_at = excluded.updated_at`,
+		roomID, userID, membership, displayName, Now())
+	if err != nil {
+		return fmt.Errorf("record room member: %w", err)
+	}
+	return nil
+}
+
+// JoinedMemberCount counts joined non-bot members we have seen in a room.
+func (db *DB) JoinedMemberCount(ctx context.Context, roomID string) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM room_members WHERE room_id = $1 AND membership = 'join'`, roomID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count room members: %w", err)
+	}
+	return n, nil
+}
+
+// MemberDisplayName returns the display name seen for a user in a room.
+func (db *DB) MemberDisplayName(ctx context.Context, roomID, userID string) (string, error) {
+	var name string
+	err := db.QueryRowContext(ctx, `SELECT display_name FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
+}
+
+// BotProfileHash returns the profile hash last set for a bot ("" if the
+// bot was never registered by this database).
+func (db *DB) BotProfileHash(ctx context.Context, userID string) (hash string, registered bool, err error) {
+	err = db.QueryRowContext(ctx, `SELECT profile_hash FROM bots WHERE user_id = $1`, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read bot: %w", err)
+	}
+	return hash, true, nil
+}
+
+// SaveBot records that a bot is registered and which profile it has.
+func (db *DB) SaveBot(ctx context.Context, userID, profileHash string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO bots (user_id, registered_at, profile_hash) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id) DO UPDATE SET profile_hash = excluded.profile_hash`, userID, Now(), profileHash)
+	if err != nil {
+		return fmt.Errorf("save bot: %w", err)
+	}
+	return nil
+}
