@@ -1,0 +1,358 @@
+// Package fakehs is a small in-process homeserver for tests: the
+// client-server endpoints an appservice calls (register, profile, join,
+// joined_members, send, appservice ping) with the as_token checked, sends
+// deduplicated by (user, txn id) the way real homeservers do, failure
+// injection, and a client for the homeserver → appservice push. It records
+// what it was asked so tests can assert exactly-once delivery. It is not a
+// Matrix implementation: no rooms, no federation, no sync.
+package fakehs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sent is one event the appservice sent.
+type Sent struct {
+	User    string
+	Room    string
+	Type    string
+	TxnID   string
+	EventID string
+	Content map[string]any
+}
+
+// Failure is what an injected fault answers.
+type Failure struct {
+	Status       int
+	Errcode      string
+	RetryAfterMS int64
+}
+
+// HS is the fake homeserver.
+type HS struct {
+	Server  *httptest.Server
+	ASToken string
+
+	mu        sync.Mutex
+	users     map[string]bool
+	profiles  map[string]map[string]string
+	joins     []string // "user room"
+	members   map[string]map[string]string
+	sends     []Sent
+	byTxn     map[string]string // user|txn → event id
+	requests  int
+	pingError *Failure
+	changed   chan struct{}
+
+	// OnSend may inject a failure for a send; nil means accept.
+	OnSend func(user, room, txnID string, attempt int) *Failure
+	// OnJoin may inject a failure for a join.
+	OnJoin   func(user, room string) *Failure
+	attempts map[string]int
+}
+
+// New starts a fake homeserver on loopback.
+func New(asToken string) *HS {
+	h := &HS{
+		ASToken:  asToken,
+		users:    map[string]bool{},
+		profiles: map[string]map[string]string{},
+		members:  map[string]map[string]string{},
+		byTxn:    map[string]string{},
+		attempts: map[string]int{},
+		changed:  make(chan struct{}),
+	}
+	h.Server = httptest.NewServer(http.HandlerFunc(h.serve))
+	return h
+}
+
+// Close stops the server.
+func (h *HS) Close() { h.Server.Close() }
+
+// URL is the homeserver's base URL.
+func (h *HS) URL() string { return h.Server.URL }
+
+// SetMembers sets what joined_members answers for a room.
+func (h *HS) SetMembers(room string, members map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.members[room] = members
+}
+
+// SetPingError makes the appservice ping endpoint fail.
+func (h *HS) SetPingError(f *Failure) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pingError = f
+}
+
+// Sends returns every accepted send, deduplicated sends included once.
+func (h *HS) Sends() []Sent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Sent(nil), h.sends...)
+}
+
+// SendsTo returns the accepted sends in one room, in order.
+func (h *HS) SendsTo(room string) []Sent {
+	var out []Sent
+	for _, s := range h.Sends() {
+		if s.Room == room {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Registered says whether a user was registered.
+func (h *HS) Registered(user string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.users[user]
+}
+
+// Profile returns a user's profile fields set by the appservice.
+func (h *HS) Profile(user string) map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range h.profiles[user] {
+		out[k] = v
+	}
+	return out
+}
+
+// Joins returns "user room" for each join request.
+func (h *HS) Joins() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.joins...)
+}
+
+// WaitFor polls cond until it holds or timeout passes; it reports whether
+// it held.
+func (h *HS) WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		h.mu.Lock()
+		ch := h.changed
+		h.mu.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		select {
+		case <-ch:
+		case <-time.After(min(wait, 100*time.Millisecond)):
+		}
+	}
+}
+
+func (h *HS) notify() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeFailure(w http.ResponseWriter, f *Failure) {
+	body := map[string]any{"errcode": f.Errcode, "error": "injected failure"}
+	if f.RetryAfterMS > 0 {
+		body["retry_after_ms"] = f.RetryAfterMS
+	}
+	writeJSON(w, f.Status, body)
+}
+
+func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		writeJSON(w, 401, map[string]string{"errcode": "M_MISSING_TOKEN", "error": "no token"})
+		return
+	}
+	if auth != "Bearer "+h.ASToken {
+		writeJSON(w, 401, map[string]string{"errcode": "M_UNKNOWN_TOKEN", "error": "bad token"})
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/_matrix/client/"), "/")
+	for i, p := range parts {
+		parts[i], _ = url.PathUnescape(p)
+	}
+	user := r.URL.Query().Get("user_id")
+	var body map[string]any
+	if r.Body != nil {
+		_ = json.NewDecoder(r.Body).Decode(&body)
+	}
+	h.mu.Lock()
+	h.requests++
+	h.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "register":
+		h.register(w, body)
+	case r.Method == http.MethodPut && len(parts) == 4 && parts[1] == "profile":
+		h.mu.Lock()
+		if h.profiles[parts[2]] == nil {
+			h.profiles[parts[2]] = map[string]string{}
+		}
+		h.profiles[parts[2]][parts[3]] = fmt.Sprint(body[parts[3]])
+		h.notify()
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]any{})
+	case r.Method == http.MethodPost && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "join",
+		r.Method == http.MethodPost && len(parts) == 3 && parts[1] == "join":
+		room := parts[2]
+		if h.OnJoin != nil {
+			if f := h.OnJoin(user, room); f != nil {
+				writeFailure(w, f)
+				return
+			}
+		}
+		h.mu.Lock()
+		h.joins = append(h.joins, user+" "+room)
+		h.notify()
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]string{"room_id": room})
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "joined_members":
+		h.mu.Lock()
+		joined := map[string]any{}
+		for uid, name := range h.members[parts[2]] {
+			joined[uid] = map[string]string{"display_name": name}
+		}
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]any{"joined": joined})
+	case r.Method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
+		h.send(w, user, parts[2], parts[4], parts[5], body)
+	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "v1" && parts[1] == "appservice" && parts[3] == "ping":
+		h.mu.Lock()
+		f := h.pingError
+		h.mu.Unlock()
+		if f != nil {
+			writeFailure(w, f)
+			return
+		}
+		writeJSON(w, 200, map[string]int{"duration_ms": 1})
+	default:
+		writeJSON(w, 404, map[string]string{"errcode": "M_UNRECOGNIZED", "error": "fakehs: " + r.Method + " " + r.URL.Path})
+	}
+}
+
+func (h *HS) register(w http.ResponseWriter, body map[string]any) {
+	name, _ := body["username"].(string)
+	if body["type"] != "m.login.application_service" || name == "" {
+		writeJSON(w, 400, map[string]string{"errcode": "M_BAD_JSON", "error": "appservice registration expected"})
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.users[name] {
+		writeJSON(w, 400, map[string]string{"errcode": "M_USER_IN_USE", "error": "taken"})
+		return
+	}
+	h.users[name] = true
+	h.notify()
+	writeJSON(w, 200, map[string]string{"user_id": "@" + name})
+}
+
+func (h *HS) send(w http.ResponseWriter, user, room, typ, txn string, content map[string]any) {
+	h.mu.Lock()
+	key := user + "|" + txn
+	if evID, dup := h.byTxn[key]; dup {
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]string{"event_id": evID})
+		return
+	}
+	h.attempts[key]++
+	attempt := h.attempts[key]
+	h.mu.Unlock()
+	if h.OnSend != nil {
+		if f := h.OnSend(user, room, txn, attempt); f != nil {
+			writeFailure(w, f)
+			return
+		}
+	}
+	evID := "$" + randomID()
+	h.mu.Lock()
+	h.byTxn[key] = evID
+	h.sends = append(h.sends, Sent{User: user, Room: room, Type: typ, TxnID: txn, EventID: evID, Content: content})
+	h.notify()
+	h.mu.Unlock()
+	writeJSON(w, 200, map[string]string{"event_id": evID})
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Push sends a transaction to an appservice the way a homeserver does and
+// returns the HTTP status.
+func Push(ctx context.Context, asURL, hsToken, txnID string, events []map[string]any) (int, error) {
+	body, err := json.Marshal(map[string]any{"events": events})
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		strings.TrimSuffix(asURL, "/")+"/_matrix/app/v1/transactions/"+url.PathEscape(txnID), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+hsToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Message builds an m.room.message text event.
+func Message(room, sender, body string) map[string]any {
+	return map[string]any{
+		"event_id": "$" + randomID(), "room_id": room, "sender": sender, "type": "m.room.message",
+		"origin_server_ts": time.Now().UnixMilli(),
+		"content":          map[string]any{"msgtype": "m.text", "body": body},
+	}
+}
+
+// Invite builds the membership event inviting bot to room.
+func Invite(room, inviter, bot string, isDirect bool) map[string]any {
+	content := map[string]any{"membership": "invite"}
+	if isDirect {
+		content["is_direct"] = true
+	}
+	return map[string]any{
+		"event_id": "$" + randomID(), "room_id": room, "sender": inviter, "type": "m.room.member",
+		"state_key": bot, "origin_server_ts": time.Now().UnixMilli(), "content": content,
+	}
+}
+
+// Member builds a membership event for user.
+func Member(room, user, membership, displayName string) map[string]any {
+	content := map[string]any{"membership": membership}
+	if displayName != "" {
+		content["displayname"] = displayName
+	}
+	return map[string]any{
+		"event_id": "$" + randomID(), "room_id": room, "sender": user, "type": "m.room.member",
+		"state_key": user, "origin_server_ts": time.Now().UnixMilli(), "content": content,
+	}
+}
