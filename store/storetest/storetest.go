@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,8 +24,16 @@ import (
 // tests create their databases on.
 const EnvPostgres = "BIZBOTS_TEST_POSTGRES"
 
-// DefaultPostgres is used when EnvPostgres is unset.
-const DefaultPostgres = "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
+// DefaultPostgres is used when EnvPostgres is unset: the local server on
+// loopback as the current OS user (trust auth, as scripts/ensure-postgres.sh
+// sets up).
+func DefaultPostgres() string {
+	name := "postgres"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return "postgres://" + url.PathEscape(name) + "@127.0.0.1:5432/postgres?sslmode=disable"
+}
 
 // Dialects are the engines every storage test runs on.
 var Dialects = []store.Dialect{store.SQLite, store.Postgres}
@@ -79,7 +88,7 @@ func newPostgresDB(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv(EnvPostgres)
 	if admin == "" {
-		admin = DefaultPostgres
+		admin = DefaultPostgres()
 	}
 	conn, err := sql.Open("postgres", admin)
 	if err != nil {

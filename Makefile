@@ -1,0 +1,31 @@
+# bizbots: the two commands of the README are `make demo` and `make test`.
+# Both do their own set-up on a fresh machine (Postgres, Dendrite, the
+# Matrix client used by the end-to-end tests).
+
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build demo test vet deps bench clean
+
+build: ## build ./bizbots
+	$(GO) build -ldflags "$(LDFLAGS)" -o bizbots ./cmd/bizbots
+
+demo: ## Dendrite + bizbots on loopback with SQLite; prints how to log in
+	bash scripts/demo.sh
+
+deps: ## everything the test suite needs: Postgres running, Dendrite built, the Matrix client
+	bash scripts/ensure-postgres.sh
+	bash scripts/build-dendrite.sh >/dev/null
+	bash scripts/install-client-deps.sh
+
+test: deps ## the whole suite: vet, then every test with -race on SQLite and Postgres, end to end on Dendrite
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 60m ./...
+
+bench: ## benchmarks (results go into docs/PERFORMANCE.md)
+	bash scripts/ensure-postgres.sh
+	$(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./appservice/...
+
+clean:
+	rm -rf bizbots .cache/bin .cache/demo
