@@ -276,7 +276,7 @@ func StartDendrite(ctx context.Context, opts Options) (*Dendrite, error) {
 	d.cmd.Env = childEnv()
 	// Own process group: a Ctrl-C on the terminal goes to the parent, which
 	// then stops Dendrite in order.
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	d.cmd.SysProcAttr = procAttr()
 	if err := d.cmd.Start(); err != nil {
 		d.logFile.Close()
 		return nil, fmt.Errorf("harness: start dendrite: %w", err)
