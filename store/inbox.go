@@ -74,17 +74,23 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 	return added, replay, err
 }
 
-// PendingRooms lists up to limit rooms with inbox work due now, oldest
-// work first.
+// PendingRooms lists up to limit rooms with work due now in queue, oldest
+// work first. A room is due when its oldest pending row is: rows behind
+// one waiting for a retry wait with it (order), so listing such a room
+// would only make workers claim it and give it back in a busy loop.
 func (db *DB) PendingRooms(ctx context.Context, queue string, limit int) ([]string, error) {
+	// Only a room's head row counts: a head waiting for its retry keeps
+	// the whole room waiting, to preserve order.
 	var q string
 	switch queue {
 	case QueueInbox:
-		q = `SELECT room_id FROM inbox WHERE status = 'pending' GROUP BY room_id
-			HAVING min(retry_at) <= $1 ORDER BY min(seq) LIMIT $2`
+		q = `SELECT i.room_id FROM inbox i WHERE i.status = 'pending' AND i.retry_at <= $1
+			AND i.seq = (SELECT min(j.seq) FROM inbox j WHERE j.room_id = i.room_id AND j.status = 'pending')
+			ORDER BY i.seq LIMIT $2`
 	case QueueOutbox:
-		q = `SELECT room_id FROM outbox WHERE status = 'pending' GROUP BY room_id
-			HAVING min(retry_at) <= $1 ORDER BY min(id) LIMIT $2`
+		q = `SELECT o.room_id FROM outbox o WHERE o.status = 'pending' AND o.retry_at <= $1
+			AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.room_id = o.room_id AND p.status = 'pending')
+			ORDER BY o.id LIMIT $2`
 	default:
 		return nil, fmt.Errorf("unknown queue %q", queue)
 	}

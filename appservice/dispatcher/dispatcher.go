@@ -124,6 +124,9 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 // Wake tells the dispatcher new work may be waiting. It never blocks.
 func (d *Dispatcher) Wake() { d.queue.Wake() }
 
+// Drain handles, in the caller's goroutine, everything due now.
+func (d *Dispatcher) Drain(ctx context.Context) error { return d.queue.Drain(ctx) }
+
 // Run dispatches until ctx is cancelled, then waits for the rooms in hand
 // to finish their current event.
 func (d *Dispatcher) Run(ctx context.Context) error {

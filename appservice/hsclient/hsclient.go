@@ -7,6 +7,7 @@ package hsclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -180,4 +182,27 @@ func (c *Client) JoinedMembers(ctx context.Context, bot id.UserID, room id.RoomI
 		out[uid] = m.DisplayName
 	}
 	return out, nil
+}
+
+// Send sends one event as bot with the given transaction id and returns
+// the event id the homeserver assigned.
+func (c *Client) Send(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, txnID string, content json.RawMessage) (id.EventID, error) {
+	resp, err := c.As(bot).SendMessageEvent(ctx, room, event.Type{Type: eventType, Class: event.MessageEventType},
+		content, mautrix.ReqSendEvent{TransactionID: txnID})
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// MarkRead sends a read receipt for eventID as bot (best effort: callers
+// log and ignore errors).
+func (c *Client) MarkRead(ctx context.Context, bot id.UserID, room id.RoomID, eventID id.EventID) error {
+	return c.As(bot).MarkRead(ctx, room, eventID)
+}
+
+// Typing sets bot's typing notification in room.
+func (c *Client) Typing(ctx context.Context, bot id.UserID, room id.RoomID, typing bool, timeout time.Duration) error {
+	_, err := c.As(bot).UserTyping(ctx, room, typing, timeout)
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -111,4 +112,22 @@ func OwnerID(role string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s/%s/%d/%s", role, host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Drain works in the caller's goroutine until no room has work due (the
+// playground and handler tests run the flow step by step with it).
+func (q *Queue) Drain(ctx context.Context) error {
+	for round := 0; round < 10_000; round++ {
+		rooms, err := q.Pending(ctx, 100)
+		if err != nil {
+			return err
+		}
+		if len(rooms) == 0 {
+			return nil
+		}
+		for _, room := range rooms {
+			q.Work(ctx, room)
+		}
+	}
+	return errors.New(q.Name + ": still has work after 10000 rounds")
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
@@ -56,10 +54,16 @@ type Options struct {
 	PollInterval time.Duration
 }
 
+// Transport delivers one event as a bot. *hsclient.Client is the real
+// one; the playground prints to a terminal instead.
+type Transport interface {
+	Send(ctx context.Context, bot id.UserID, room id.RoomID, eventType, txnID string, content json.RawMessage) (id.EventID, error)
+}
+
 // Sender delivers outbox rows.
 type Sender struct {
 	db    *store.DB
-	hs    *hsclient.Client
+	hs    Transport
 	opts  Options
 	owner string
 	log   zerolog.Logger
@@ -67,7 +71,7 @@ type Sender struct {
 }
 
 // New returns a sender.
-func New(db *store.DB, hs *hsclient.Client, opts Options, log zerolog.Logger) *Sender {
+func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	if opts.Workers < 1 {
 		opts.Workers = 1
 	}
@@ -99,6 +103,9 @@ func New(db *store.DB, hs *hsclient.Client, opts Options, log zerolog.Logger) *S
 
 // Wake tells the sender new rows may be waiting. It never blocks.
 func (s *Sender) Wake() { s.queue.Wake() }
+
+// Drain handles, in the caller's goroutine, everything due now.
+func (s *Sender) Drain(ctx context.Context) error { return s.queue.Drain(ctx) }
 
 // Run sends until ctx is cancelled, then waits for in-flight sends.
 func (s *Sender) Run(ctx context.Context) error {
@@ -151,13 +158,12 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	}
 	txnID := s.db.MatrixTxnID(row.ID)
 	start := time.Now()
-	resp, err := s.hs.As(id.UserID(row.BotUserID)).SendMessageEvent(ctx, id.RoomID(row.RoomID),
-		event.Type{Type: row.Type, Class: event.MessageEventType}, content, mautrix.ReqSendEvent{TransactionID: txnID})
+	eventID, err := s.hs.Send(ctx, id.UserID(row.BotUserID), id.RoomID(row.RoomID), row.Type, txnID, content)
 	sendSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
-		s.finish(ctx, log, s.db.MarkOutboxSent(ctx, row.ID, resp.EventID.String()), "sent")
-		log.Debug().Str("event_id", resp.EventID.String()).Str("txn_id", txnID).Msg("reply sent")
+		s.finish(ctx, log, s.db.MarkOutboxSent(ctx, row.ID, eventID.String()), "sent")
+		log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
 		return true
 	}
 	if ctx.Err() != nil {
