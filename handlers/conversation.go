@@ -1,18 +1,30 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/format"
 	"maunium.net/go/mautrix/id"
 )
 
-// Customer is the person the bot is talking to.
+// Customer is the person the bot is talking to, as this business knows
+// them.
 type Customer struct {
 	ID          id.UserID
 	DisplayName string
+	// FirstSeen and LastSeen are this business's first and previous
+	// contact with the customer. New is true on the very first message.
+	FirstSeen, LastSeen time.Time
+	New                 bool
+	// Facts the business stored (preferred address, dietary notes…).
+	Facts map[string]string
+	// Consent flags the customer gave (marketing, order_updates…).
+	Consent map[string]bool
 }
 
 // Name is the display name, or the id's localpart when there is none.
@@ -23,8 +35,62 @@ func (c Customer) Name() string {
 	return c.ID.Localpart()
 }
 
-// Conversation is one bot talking with one customer in one room. Replies
-// are buffered here and committed by the framework.
+// Fact returns a stored fact, or "".
+func (c Customer) Fact(key string) string { return c.Facts[key] }
+
+// Record is one entry of a customer's history with this business: an
+// order, a booking, a ticket, a message.
+type Record struct {
+	Kind    string
+	Summary string
+	Data    json.RawMessage
+	Time    time.Time
+}
+
+// Decode unmarshals the record's data into v.
+func (r Record) Decode(v any) error { return json.Unmarshal(r.Data, v) }
+
+// Backend gives a conversation read access to what is stored. The
+// framework provides it; handlertest provides a real one on SQLite.
+type Backend interface {
+	History(ctx context.Context, bot, customer id.UserID, limit int, kinds ...string) ([]Record, error)
+}
+
+// Outgoing is one event the bot will send.
+type Outgoing struct {
+	// Room is where it goes; empty means the conversation's room.
+	Room id.RoomID
+	// ToCustomer, when set, sends to the bot's direct chat with that
+	// customer instead (a proactive message); it is dropped, and logged,
+	// when there is no such chat.
+	ToCustomer id.UserID
+	Type       event.Type
+	Content    json.RawMessage
+	// Parent ≥ 0 points at an earlier Outgoing whose sent event id goes
+	// into this one's m.relates_to (reactions on the bot's own message).
+	Parent int
+	// Meta is kept with the sent message (the options of a question, so
+	// a reaction to it can be understood later).
+	Meta json.RawMessage
+}
+
+// TimerRequest is a timer to fire in this conversation.
+type TimerRequest struct {
+	Name    string
+	Payload string
+	At      time.Time
+}
+
+// Question is the open question of a conversation: the options the next
+// typed answer is matched against.
+type Question struct {
+	Prompt  string   `json:"prompt"`
+	Options []Option `json:"options"`
+}
+
+// Conversation is one bot talking with one customer in one room. What a
+// handler does to it (replies, state, facts, records, timers) is buffered
+// and committed by the framework in one transaction with the event.
 type Conversation struct {
 	Bot      id.UserID
 	Room     id.RoomID
@@ -33,27 +99,72 @@ type Conversation struct {
 	Direct bool
 
 	cause   id.EventID
+	thread  id.EventID
+	backend Backend
+	now     func() time.Time
+
 	replies []Outgoing
 	failed  string
+
+	step         string
+	state        json.RawMessage
+	stateExpires time.Time
+	stateDirty   bool
+	expiredStep  string
+
+	question      *Question
+	questionDirty bool
+
+	facts   map[string]*string
+	consent map[string]bool
+	records []Record
+	timers  []TimerRequest
+	forget  bool
 }
 
 // NewConversation is used by the framework and by tests.
 func NewConversation(bot id.UserID, room id.RoomID, customer Customer, cause id.EventID) *Conversation {
-	return &Conversation{Bot: bot, Room: room, Customer: customer, cause: cause}
+	return &Conversation{Bot: bot, Room: room, Customer: customer, cause: cause, now: time.Now}
 }
 
-// Outgoing is one event the bot will send.
-type Outgoing struct {
-	Type    event.Type
-	Content json.RawMessage
-	// Parent ≥ 0 points at an earlier Outgoing whose sent event id goes
-	// into this one's m.relates_to (reactions on the bot's own message).
-	Parent int
+// Loaded is the stored conversation the framework hands to Load.
+type Loaded struct {
+	Step     string
+	State    json.RawMessage
+	Expires  time.Time
+	Question *Question
+	Backend  Backend
+	Thread   id.EventID
+	Now      func() time.Time
 }
+
+// Load fills the conversation with its stored state (framework use). An
+// expired state is dropped here; ExpiredStep tells the handler which step
+// it was in.
+func (c *Conversation) Load(l Loaded) {
+	if l.Now != nil {
+		c.now = l.Now
+	}
+	c.backend, c.thread = l.Backend, l.Thread
+	c.step, c.state, c.stateExpires, c.question = l.Step, l.State, l.Expires, l.Question
+	if !l.Expires.IsZero() && !c.now().Before(l.Expires) {
+		c.expiredStep = l.Step
+		if c.expiredStep == "" {
+			c.expiredStep = "expired"
+		}
+		c.step, c.state, c.stateExpires, c.question = "", nil, time.Time{}, nil
+		c.stateDirty, c.questionDirty = true, true
+	}
+}
+
+// Now is the conversation's clock (handlertest can move it).
+func (c *Conversation) Now() time.Time { return c.now() }
+
+// --- replies ---
 
 // Reply sends text as the bot.
 func (c *Conversation) Reply(text string) {
-	c.send(&event.MessageEventContent{MsgType: event.MsgText, Body: text})
+	c.Send(&event.MessageEventContent{MsgType: event.MsgText, Body: text})
 }
 
 // Replyf sends formatted text as the bot.
@@ -63,41 +174,218 @@ func (c *Conversation) Replyf(format string, args ...any) {
 
 // Notice sends text as an m.notice (clients show it as a bot message).
 func (c *Conversation) Notice(text string) {
-	c.send(&event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
+	c.Send(&event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
 }
 
 // Markdown sends Markdown rendered to HTML with a plain-text body. Raw
 // HTML in md is escaped, so customer text placed in it cannot inject
-// markup.
+// markup; still, pass customer text through EscapeMarkdown so it cannot
+// inject links or formatting either.
 func (c *Conversation) Markdown(md string) {
 	content := format.RenderMarkdown(md, true, false)
-	c.send(&content)
+	c.Send(&content)
 }
 
-// Send queues any message content.
-func (c *Conversation) Send(content *event.MessageEventContent) { c.send(content) }
+// Image sends an image already in the media repository (mxc:// URI).
+func (c *Conversation) Image(uri id.ContentURIString, name string) {
+	c.Send(&event.MessageEventContent{MsgType: event.MsgImage, Body: name, URL: uri})
+}
 
-func (c *Conversation) send(content *event.MessageEventContent) int {
-	raw, err := json.Marshal(content)
-	if err != nil {
-		panic(fmt.Sprintf("marshal message content: %v", err)) // plain struct: cannot fail
+// Send queues any message content. In a thread, replies stay in it.
+func (c *Conversation) Send(content *event.MessageEventContent) {
+	if c.thread != "" && content.RelatesTo == nil {
+		content.RelatesTo = (&event.RelatesTo{}).SetThread(c.thread, c.thread)
 	}
-	c.replies = append(c.replies, Outgoing{Type: event.EventMessage, Content: raw, Parent: -1})
+	c.push(Outgoing{Type: event.EventMessage, Content: mustJSON(content), Parent: -1})
+}
+
+// SendTo queues a message into another room the bot is in (a staff room).
+func (c *Conversation) SendTo(room id.RoomID, content *event.MessageEventContent) {
+	c.push(Outgoing{Room: room, Type: event.EventMessage, Content: mustJSON(content), Parent: -1})
+}
+
+// Notify queues a proactive message to a customer's direct chat with this
+// bot ("your order is out for delivery"), through the same exactly-once
+// outbox as replies.
+func (c *Conversation) Notify(customer id.UserID, text string) {
+	c.push(Outgoing{ToCustomer: customer, Type: event.EventMessage,
+		Content: mustJSON(&event.MessageEventContent{MsgType: event.MsgText, Body: text}), Parent: -1})
+}
+
+func (c *Conversation) push(o Outgoing) int {
+	c.replies = append(c.replies, o)
 	return len(c.replies) - 1
+}
+
+func mustJSON(v any) json.RawMessage {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal event content: %v", err)) // plain structs: cannot fail
+	}
+	return raw
 }
 
 // Outbox returns what the handler queued, in order.
 func (c *Conversation) Outbox() []Outgoing { return c.replies }
 
-// Cause is the event being handled ("" for a welcome or a proactive message).
+// Cause is the event being handled ("" for a welcome or a timer).
 func (c *Conversation) Cause() id.EventID { return c.cause }
 
-// Reset drops everything queued (the framework does this before sending an
-// apology for a failed handler, so half a reply is never sent).
-func (c *Conversation) Reset() { c.replies = nil }
+// Reset drops every buffered effect (the framework does this before an
+// apology for a failed handler, so half a turn is never committed).
+func (c *Conversation) Reset() {
+	c.replies, c.records, c.timers, c.facts, c.consent = nil, nil, nil, nil, nil
+	c.forget = false
+	c.stateDirty, c.questionDirty = c.expiredStep != "", c.expiredStep != ""
+}
 
 // SetFailed records why the handler's turn failed (framework use).
 func (c *Conversation) SetFailed(reason string) { c.failed = reason }
 
 // Failed is the reason set by SetFailed, or "".
 func (c *Conversation) Failed() string { return c.failed }
+
+// --- state ---
+
+// Step is the conversation's current step in a multi-step flow ("" when
+// none).
+func (c *Conversation) Step() string { return c.step }
+
+// ExpiredStep is the step a conversation was in when its state expired
+// before this event ("your cart expired"), or "".
+func (c *Conversation) ExpiredStep() string { return c.expiredStep }
+
+// State decodes the conversation's state into v. It reports false when
+// there is none.
+func (c *Conversation) State(v any) (bool, error) {
+	if len(c.state) == 0 || string(c.state) == "null" {
+		return false, nil
+	}
+	if err := json.Unmarshal(c.state, v); err != nil {
+		return false, fmt.Errorf("decode conversation state: %w", err)
+	}
+	return true, nil
+}
+
+// SetState replaces the conversation's state with v (JSON-encoded).
+func (c *Conversation) SetState(v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode conversation state: %w", err)
+	}
+	c.state, c.stateDirty = raw, true
+	return nil
+}
+
+// Goto moves the flow to step. A ttl > 0 expires the whole state after
+// that long without a message; 0 keeps it until changed.
+func (c *Conversation) Goto(step string, ttl time.Duration) {
+	c.step, c.stateDirty = step, true
+	c.stateExpires = time.Time{}
+	if ttl > 0 {
+		c.stateExpires = c.now().Add(ttl)
+	}
+}
+
+// Clear ends the flow: step, state and open question are dropped.
+func (c *Conversation) Clear() {
+	c.step, c.state, c.stateExpires, c.stateDirty = "", nil, time.Time{}, true
+	c.question, c.questionDirty = nil, true
+}
+
+// --- customer ---
+
+// SetFact stores a fact about the customer for this business.
+func (c *Conversation) SetFact(key, value string) {
+	if c.facts == nil {
+		c.facts = map[string]*string{}
+	}
+	c.facts[key] = &value
+	if c.Customer.Facts == nil {
+		c.Customer.Facts = map[string]string{}
+	}
+	c.Customer.Facts[key] = value
+}
+
+// DeleteFact removes a stored fact.
+func (c *Conversation) DeleteFact(key string) {
+	if c.facts == nil {
+		c.facts = map[string]*string{}
+	}
+	c.facts[key] = nil
+	delete(c.Customer.Facts, key)
+}
+
+// SetConsent records a consent flag the customer gave or withdrew.
+func (c *Conversation) SetConsent(key string, given bool) {
+	if c.consent == nil {
+		c.consent = map[string]bool{}
+	}
+	c.consent[key] = given
+	if c.Customer.Consent == nil {
+		c.Customer.Consent = map[string]bool{}
+	}
+	c.Customer.Consent[key] = given
+}
+
+// Record adds an entry to the customer's history with this business.
+// data is stored as JSON.
+func (c *Conversation) Record(kind, summary string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode history record: %w", err)
+	}
+	c.records = append(c.records, Record{Kind: kind, Summary: summary, Data: raw, Time: c.now()})
+	return nil
+}
+
+// ErrNoBackend is returned by History outside the framework.
+var ErrNoBackend = errors.New("conversation has no storage backend")
+
+// History returns the customer's most recent records with this business,
+// newest first, optionally of the given kinds only ("order", "message"…).
+// Records added in this turn are not included.
+func (c *Conversation) History(ctx context.Context, limit int, kinds ...string) ([]Record, error) {
+	if c.backend == nil {
+		return nil, ErrNoBackend
+	}
+	return c.backend.History(ctx, c.Bot, c.Customer.ID, limit, kinds...)
+}
+
+// After fires a timer in this conversation after d: the handler is called
+// with a KindTimer message carrying name and payload, in order with the
+// room's other events, exactly once.
+func (c *Conversation) After(d time.Duration, name, payload string) {
+	c.timers = append(c.timers, TimerRequest{Name: name, Payload: payload, At: c.now().Add(d)})
+}
+
+// Forget erases everything this business knows about the customer (state,
+// facts, consent, history, timers, and their message text kept by
+// bizbots) when the turn commits.
+func (c *Conversation) Forget() { c.forget = true }
+
+// Effects is everything a turn changed, for the framework to commit.
+type Effects struct {
+	Outbox          []Outgoing
+	StateChanged    bool
+	Step            string
+	State           json.RawMessage
+	StateExpires    time.Time
+	QuestionChanged bool
+	Question        *Question
+	Facts           map[string]*string
+	Consent         map[string]bool
+	Records         []Record
+	Timers          []TimerRequest
+	Forget          bool
+}
+
+// Effects returns what the turn changed.
+func (c *Conversation) Effects() Effects {
+	return Effects{
+		Outbox:       c.replies,
+		StateChanged: c.stateDirty, Step: c.step, State: c.state, StateExpires: c.stateExpires,
+		QuestionChanged: c.questionDirty, Question: c.question,
+		Facts: c.facts, Consent: c.consent, Records: c.records, Timers: c.timers, Forget: c.forget,
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +54,13 @@ type Homeserver interface {
 	JoinedMembers(ctx context.Context, bot id.UserID, room id.RoomID) (map[id.UserID]string, error)
 }
 
+// Presence is implemented by homeservers that take read receipts and
+// typing notifications (best effort: failures are only logged at debug).
+type Presence interface {
+	MarkRead(ctx context.Context, bot id.UserID, room id.RoomID, eventID id.EventID) error
+	Typing(ctx context.Context, bot id.UserID, room id.RoomID, typing bool, timeout time.Duration) error
+}
+
 // Options tune the dispatcher.
 type Options struct {
 	Workers      int
@@ -62,6 +71,9 @@ type Options struct {
 	HandlerTimeout time.Duration
 	// RetryBase is the first retry delay; it doubles up to RetryMax.
 	RetryBase, RetryMax time.Duration
+	// Clock is the time conversations see (state expiry, timers, first
+	// and last seen); handler tests move it. Default time.Now.
+	Clock func() time.Time
 }
 
 // Dispatcher runs handlers for inbox events.
@@ -74,6 +86,11 @@ type Dispatcher struct {
 	owner  string
 	log    zerolog.Logger
 	queue  *roomqueue.Queue
+	// handlers are the bots' handlers with the built-in middleware
+	// (forget me) around them.
+	handlers map[id.UserID]handlers.Handler
+	// bg owns best-effort background calls (receipts, typing).
+	bg sync.WaitGroup
 
 	// OnOutbox is called after a commit added outbox rows (wakes the
 	// sender). May be nil.
@@ -103,13 +120,18 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 5 * time.Minute
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	m := make(map[id.UserID]*Bot, len(bots))
+	hs2 := make(map[id.UserID]handlers.Handler, len(bots))
 	for _, b := range bots {
 		m[b.UserID] = b
+		hs2[b.UserID] = handlers.ForgetMe()(b.Handler)
 	}
 	d := &Dispatcher{
 		db: db, bots: m, sender: sender, hs: hs, opts: opts, log: log,
-		owner: roomqueue.OwnerID("dispatch"),
+		owner: roomqueue.OwnerID("dispatch"), handlers: hs2,
 	}
 	d.queue = &roomqueue.Queue{
 		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
@@ -132,23 +154,65 @@ func (d *Dispatcher) Drain(ctx context.Context) error { return d.queue.Drain(ctx
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info().Int("workers", d.opts.Workers).Str("owner", d.owner).Msg("dispatcher started")
 	d.queue.Run(ctx)
+	d.bg.Wait()
 	return nil
+}
+
+// typingDelay is how long a handler runs before the bot shows as typing.
+const typingDelay = 300 * time.Millisecond
+
+// presence sends a read receipt for the customer's event and, if the
+// handler takes a while, a typing notification; the returned func ends
+// it. Both are best effort and never delay the handler.
+func (d *Dispatcher) presence(bot id.UserID, room id.RoomID, m *handlers.Message) (stop func()) {
+	p, ok := d.hs.(Presence)
+	if !ok || m.ID == "" || m.Kind == handlers.KindTimer {
+		return func() {}
+	}
+	d.background(func(ctx context.Context) error { return p.MarkRead(ctx, bot, room, m.ID) })
+	var typing atomic.Bool
+	timer := time.AfterFunc(typingDelay, func() {
+		typing.Store(true)
+		d.background(func(ctx context.Context) error { return p.Typing(ctx, bot, room, true, 30*time.Second) })
+	})
+	return func() {
+		if !timer.Stop() && typing.Load() {
+			d.background(func(ctx context.Context) error { return p.Typing(ctx, bot, room, false, 0) })
+		}
+	}
+}
+
+// background runs fn with a short deadline in a goroutine Run waits for.
+func (d *Dispatcher) background(fn func(ctx context.Context) error) {
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			d.log.Debug().Err(err).Msg("receipt or typing notification failed")
+		}
+	}()
 }
 
 // roomBatch bounds how many events one claim of a room handles before the
 // room goes back to the queue, so a busy room cannot starve others.
 const roomBatch = 50
 
-func (d *Dispatcher) processRoom(ctx context.Context, room string) {
+// processRoom handles a room's due events in order. It returns false when
+// the room cannot move now (another process holds it, an event waits for
+// its retry, the lease was lost or the database failed), so the queue
+// leaves the room alone until its next poll.
+func (d *Dispatcher) processRoom(ctx context.Context, room string) bool {
 	ok, err := d.db.AcquireLease(ctx, store.QueueInbox, room, d.owner, d.opts.LeaseTimeout.Milliseconds())
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room")
 		}
-		return
+		return false
 	}
 	if !ok {
-		return // another process has it
+		return false // another process has it
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -163,15 +227,19 @@ func (d *Dispatcher) processRoom(ctx context.Context, room string) {
 			if ctx.Err() == nil {
 				d.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next event")
 			}
-			return
+			return false
 		}
-		if ev == nil || ev.RetryAt > store.Now() {
-			return
+		if ev == nil {
+			return true
+		}
+		if ev.RetryAt > store.Now() {
+			return false
 		}
 		if !d.processEvent(ctx, ev) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // processEvent handles one event and commits the outcome. It returns
@@ -181,6 +249,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
 	out, err := d.route(ctx, ev, log)
+	now := d.opts.Clock()
 	if err != nil {
 		if ctx.Err() != nil {
 			return false // shutting down: the event stays pending
@@ -194,7 +263,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 		if err := store.MarkInboxDone(ctx, tx, ev.Seq, out.note); err != nil {
 			return err
 		}
-		return out.apply(ctx, tx)
+		return out.apply(ctx, tx, now, log)
 	})
 	switch {
 	case err == nil:
@@ -212,8 +281,8 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 	}
 	eventsHandled.WithLabelValues(out.outcome).Inc()
 	handleSeconds.Observe(time.Since(start).Seconds())
-	log.Debug().Str("outcome", out.outcome).Int("replies", len(out.replies)).Dur("took", time.Since(start)).Msg("event handled")
-	if len(out.replies) > 0 && d.OnOutbox != nil {
+	log.Debug().Str("outcome", out.outcome).Int("replies", out.sent).Dur("took", time.Since(start)).Msg("event handled")
+	if out.sent > 0 && d.OnOutbox != nil {
 		d.OnOutbox()
 	}
 	return true

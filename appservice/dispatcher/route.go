@@ -25,18 +25,30 @@ type outcome struct {
 	conv    *handlers.Conversation
 	replies []store.OutgoingEvent
 	writes  []func(ctx context.Context, tx store.Tx) error
+	turns   []*turn
+	// sent counts the outbox rows apply added.
+	sent int
 }
 
-func (o *outcome) apply(ctx context.Context, tx store.Tx) error {
+func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) error {
+	o.sent = 0
 	for _, w := range o.writes {
 		if err := w(ctx, tx); err != nil {
 			return err
 		}
 	}
+	for _, t := range o.turns {
+		n, err := t.commit(ctx, tx, now, log)
+		if err != nil {
+			return err
+		}
+		o.sent += n
+	}
 	if len(o.replies) > 0 {
 		if _, err := store.AppendOutbox(ctx, tx, o.replies); err != nil {
 			return err
 		}
+		o.sent += len(o.replies)
 	}
 	return nil
 }
@@ -58,8 +70,14 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 		return d.routeMember(ctx, evt, log)
 	case d.isOurs(evt.Sender):
 		return &outcome{outcome: "ignored", note: "own echo"}, nil
-	case evt.Type == event.EventMessage:
+	case evt.Type.Type == store.TimerEventType:
+		return d.routeTimer(ctx, evt, log)
+	case evt.Type == event.EventMessage, evt.Type == event.EventSticker:
 		return d.routeMessage(ctx, evt, log)
+	case evt.Type == event.EventReaction:
+		return d.routeReaction(ctx, evt, log)
+	case evt.Type == event.EventRedaction:
+		return d.routeRedaction(ctx, evt, log)
 	case evt.Type == event.EventEncrypted:
 		return d.routeEncrypted(ctx, evt)
 	default:
@@ -140,8 +158,15 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 	if members != nil {
 		direct = countCustomers(members, d.isOurs) == 1
 	}
-	conv := handlers.NewConversation(bot.UserID, room, handlers.Customer{ID: inviter, DisplayName: members[inviter]}, "")
-	conv.Direct = direct
+	t, err := d.newTurn(ctx, bot, room, handlers.Message{Sender: inviter, Time: time.UnixMilli(evt.Timestamp)}, direct)
+	if err != nil {
+		return nil, err
+	}
+	t.touch, t.logText = false, false
+	if name := members[inviter]; name != "" {
+		t.conv.Customer.DisplayName = name
+	}
+	conv := t.conv
 	out.conv = conv
 	if w, ok := bot.Handler.(handlers.Welcomer); ok {
 		if err := d.call(ctx, conv, log, func(ctx context.Context) error { return w.Welcome(ctx, conv) }); err != nil {
@@ -150,7 +175,7 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 	} else if bot.Config.Welcome != "" {
 		conv.Notice(bot.Config.Welcome)
 	}
-	out.replies = outgoing(conv, "")
+	out.turns = append(out.turns, t)
 	return out, nil
 }
 
@@ -219,33 +244,96 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 	if len(bots) == 0 {
 		return &outcome{outcome: "ignored", note: "no bot concerned"}, nil
 	}
-	msg := evt.Content.AsMessage()
-	name, _ := d.db.MemberDisplayName(ctx, evt.RoomID.String(), evt.Sender.String())
-	m := &handlers.Message{
-		ID:      evt.ID,
-		Sender:  evt.Sender,
-		Type:    evt.Type,
-		MsgType: msg.MsgType,
-		Body:    handlers.CapText(msg.Body, handlers.MaxBodyRunes),
-		Time:    time.UnixMilli(evt.Timestamp),
-		Event:   evt,
+	m, ok := handlers.FromEvent(evt)
+	if !ok {
+		return &outcome{outcome: "ignored", note: "not a message a handler can use"}, nil
 	}
+	return d.runTurns(ctx, bots, evt.RoomID, m, direct, log)
+}
+
+// runTurns runs the handler of each bot for m and collects the turns.
+func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, m *handlers.Message, direct bool, log zerolog.Logger) (*outcome, error) {
 	out := &outcome{outcome: "handled"}
 	for _, bot := range bots {
-		conv := handlers.NewConversation(bot.UserID, evt.RoomID, handlers.Customer{ID: evt.Sender, DisplayName: name}, evt.ID)
-		conv.Direct = direct
-		out.conv = conv
-		err := d.call(ctx, conv, log, func(ctx context.Context) error { return bot.Handler.Handle(ctx, conv, m) })
+		t, err := d.newTurn(ctx, bot, room, *m, direct)
 		if err != nil {
 			return out, err
 		}
-		if conv.Failed() != "" {
-			out.outcome = "handler_error"
-			out.note = conv.Failed()
+		out.conv = t.conv
+		stopPresence := d.presence(bot.UserID, room, t.msg)
+		h := d.handlers[bot.UserID]
+		err = d.call(ctx, t.conv, log, func(ctx context.Context) error { return h.Handle(ctx, t.conv, t.msg) })
+		stopPresence()
+		if err != nil {
+			return out, err
 		}
-		out.replies = append(out.replies, outgoing(conv, evt.ID)...)
+		if t.conv.Failed() != "" {
+			out.outcome = "handler_error"
+			out.note = t.conv.Failed()
+		}
+		out.turns = append(out.turns, t)
 	}
 	return out, nil
+}
+
+// routeReaction gives a reaction to the bot whose message it is on (in a
+// direct chat, to the chat's bot even for other messages).
+func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	m, ok := handlers.FromEvent(evt)
+	if !ok {
+		return &outcome{outcome: "ignored", note: "not an annotation"}, nil
+	}
+	owner, _, err := store.OutboxMeta(ctx, d.db, evt.RoomID.String(), m.RelatesTo.String())
+	if err != nil {
+		return nil, err
+	}
+	bots, direct, err := d.concerned(ctx, evt)
+	if err != nil {
+		return nil, err
+	}
+	var target []*Bot
+	if b, ok := d.bots[id.UserID(owner)]; ok {
+		target = []*Bot{b}
+	} else if direct && len(bots) == 1 {
+		target = bots
+	}
+	if len(target) == 0 {
+		return &outcome{outcome: "ignored", note: "reaction to no bot's message"}, nil
+	}
+	return d.runTurns(ctx, target, evt.RoomID, m, direct, log)
+}
+
+// routeRedaction tells the bot of a direct chat that the customer deleted
+// an event.
+func (d *Dispatcher) routeRedaction(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	bots, direct, err := d.concerned(ctx, evt)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := handlers.FromEvent(evt)
+	if !ok || !direct || len(bots) != 1 {
+		return &outcome{outcome: "ignored", note: "redaction outside a direct chat"}, nil
+	}
+	return d.runTurns(ctx, bots, evt.RoomID, m, direct, log)
+}
+
+// routeTimer delivers a fired timer to the bot that set it.
+func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	var c struct{ Bot, Name, Payload string }
+	if err := json.Unmarshal(evt.Content.VeryRaw, &c); err != nil {
+		return &outcome{outcome: "ignored", note: "malformed timer"}, nil
+	}
+	bot, ok := d.bots[id.UserID(c.Bot)]
+	if !ok {
+		return &outcome{outcome: "ignored", note: "timer of a bot no longer configured"}, nil
+	}
+	_, direct, err := d.concerned(ctx, evt)
+	if err != nil {
+		return nil, err
+	}
+	m := &handlers.Message{Kind: handlers.KindTimer, ID: evt.ID, Sender: evt.Sender, Type: evt.Type,
+		Time: time.UnixMilli(evt.Timestamp), Timer: &handlers.Timer{Name: c.Name, Payload: c.Payload}, Event: evt}
+	return d.runTurns(ctx, []*Bot{bot}, evt.RoomID, m, direct, log)
 }
 
 func (d *Dispatcher) routeEncrypted(ctx context.Context, evt *event.Event) (*outcome, error) {

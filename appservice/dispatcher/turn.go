@@ -1,0 +1,235 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/store"
+)
+
+// historySummaryRunes caps the text kept in a customer's history per
+// message.
+const historySummaryRunes = 500
+
+// turn is one customer event handled by one bot: the conversation as
+// loaded, and what must be recorded besides the handler's own effects.
+type turn struct {
+	bot  *Bot
+	conv *handlers.Conversation
+	msg  *handlers.Message
+	// touch records contact with the customer (first/last seen).
+	touch bool
+	// logText keeps the message text in the customer's history.
+	logText bool
+}
+
+// newTurn loads what the bot knows of the customer and the conversation,
+// and resolves an answer to the bot's open question.
+func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m handlers.Message, direct bool) (*turn, error) {
+	user := m.Sender
+	row, err := store.LoadCustomer(ctx, d.db, bot.UserID.String(), user.String())
+	if err != nil {
+		return nil, err
+	}
+	name, err := d.db.MemberDisplayName(ctx, room.String(), user.String())
+	if err != nil {
+		return nil, err
+	}
+	cust := handlers.Customer{ID: user, DisplayName: name, New: row == nil}
+	if row != nil {
+		if cust.DisplayName == "" {
+			cust.DisplayName = row.DisplayName
+		}
+		cust.FirstSeen, cust.LastSeen = time.UnixMilli(row.FirstSeen), time.UnixMilli(row.LastSeen)
+		cust.Facts, cust.Consent = row.Facts, row.Consent
+	}
+	st, err := store.LoadState(ctx, d.db, bot.UserID.String(), room.String(), user.String())
+	if err != nil {
+		return nil, err
+	}
+	conv := handlers.NewConversation(bot.UserID, room, cust, m.ID)
+	conv.Direct = direct
+	loaded := handlers.Loaded{Backend: d, Thread: m.ThreadRoot, Now: d.opts.Clock}
+	if st != nil {
+		loaded.Step, loaded.State = st.Step, st.State
+		if st.ExpiresAt > 0 {
+			loaded.Expires = time.UnixMilli(st.ExpiresAt)
+		}
+		if len(st.Question) > 0 {
+			var q handlers.Question
+			if json.Unmarshal(st.Question, &q) == nil {
+				loaded.Question = &q
+			}
+		}
+	}
+	conv.Load(loaded)
+
+	switch {
+	case m.Kind == handlers.KindReaction:
+		owner, meta, err := store.OutboxMeta(ctx, d.db, room.String(), m.RelatesTo.String())
+		if err != nil {
+			return nil, err
+		}
+		if owner == bot.UserID.String() {
+			m.Choice = handlers.OptionForReaction(handlers.QuestionOptions(meta), m.Reaction)
+		}
+	case m.IsText():
+		m.Choice = conv.Question().Match(m.Text())
+	}
+	if m.Choice != nil {
+		conv.Answered()
+	}
+	return &turn{bot: bot, conv: conv, msg: &m, touch: m.Kind != handlers.KindTimer, logText: m.IsText()}, nil
+}
+
+// History implements handlers.Backend for conversations.
+func (d *Dispatcher) History(ctx context.Context, bot, customer id.UserID, limit int, kinds ...string) ([]handlers.Record, error) {
+	rows, err := store.History(ctx, d.db, bot.String(), customer.String(), limit, kinds...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]handlers.Record, len(rows))
+	for i, r := range rows {
+		out[i] = handlers.Record{Kind: r.Kind, Summary: r.Summary, Data: r.Data, Time: time.UnixMilli(r.CreatedAt)}
+	}
+	return out, nil
+}
+
+// commit writes a turn's effects inside the event's transaction.
+func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) (replies int, err error) {
+	e := t.conv.Effects()
+	bot, user, room := t.bot.UserID.String(), t.conv.Customer.ID.String(), t.conv.Room.String()
+	ms := now.UnixMilli()
+	if t.touch || len(e.Facts) > 0 || len(e.Consent) > 0 {
+		if err := store.TouchCustomer(ctx, tx, bot, user, t.conv.Customer.DisplayName, ms); err != nil {
+			return 0, err
+		}
+	}
+	if t.logText && t.msg.Text() != "" {
+		data, _ := json.Marshal(map[string]string{"event_id": t.msg.ID.String()})
+		summary := handlers.CapText(t.msg.Text(), historySummaryRunes)
+		if err := store.AddHistory(ctx, tx, bot, user, "message", summary, data, ms); err != nil {
+			return 0, err
+		}
+	}
+	if e.StateChanged || e.QuestionChanged {
+		row := store.StateRow{Step: e.Step, State: e.State}
+		if !e.StateExpires.IsZero() {
+			row.ExpiresAt = e.StateExpires.UnixMilli()
+		}
+		if e.Question != nil {
+			row.Question, _ = json.Marshal(e.Question)
+		}
+		if err := store.SaveState(ctx, tx, bot, room, user, row, ms); err != nil {
+			return 0, err
+		}
+	}
+	if err := store.UpdateCustomerFacts(ctx, tx, bot, user, e.Facts, e.Consent); err != nil {
+		return 0, err
+	}
+	for _, r := range e.Records {
+		if err := store.AddHistory(ctx, tx, bot, user, r.Kind, r.Summary, r.Data, r.Time.UnixMilli()); err != nil {
+			return 0, err
+		}
+	}
+	for _, tm := range e.Timers {
+		if err := store.AddTimer(ctx, tx, bot, room, user, tm.Name, tm.Payload, tm.At.UnixMilli()); err != nil {
+			return 0, err
+		}
+	}
+	rows, err := outboxRows(ctx, tx, t.conv, log)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) > 0 {
+		if _, err := store.AppendOutbox(ctx, tx, rows); err != nil {
+			return 0, err
+		}
+	}
+	if e.Forget {
+		// Last, so what this turn recorded is erased too.
+		if err := store.ForgetCustomer(ctx, tx, bot, user); err != nil {
+			return 0, err
+		}
+		log.Info().Str("bot", bot).Str("customer", user).Msg("customer data erased on request")
+	}
+	return len(rows), nil
+}
+
+// outboxRows turns what a conversation queued into outbox rows, resolving
+// proactive messages to the customer's direct room. A message with no
+// room to go to is dropped (and logged), with the reactions hanging on it.
+func outboxRows(ctx context.Context, q store.Querier, conv *handlers.Conversation, log zerolog.Logger) ([]store.OutgoingEvent, error) {
+	queued := conv.Outbox()
+	index := make([]int, len(queued)) // queued index → row index, -1 if dropped
+	var rows []store.OutgoingEvent
+	for i, o := range queued {
+		index[i] = -1
+		room := conv.Room
+		if o.Room != "" {
+			room = o.Room
+		}
+		if o.ToCustomer != "" {
+			r, err := store.DirectRoom(ctx, q, conv.Bot.String(), o.ToCustomer.String())
+			if err != nil {
+				return nil, err
+			}
+			if r == "" {
+				log.Warn().Str("bot", conv.Bot.String()).Str("customer", o.ToCustomer.String()).
+					Msg("proactive message dropped: no direct chat with that customer")
+				continue
+			}
+			room = id.RoomID(r)
+		}
+		parent := -1
+		if o.Parent >= 0 {
+			if o.Parent >= i || index[o.Parent] < 0 {
+				continue
+			}
+			parent = index[o.Parent]
+		}
+		index[i] = len(rows)
+		rows = append(rows, store.OutgoingEvent{
+			RoomID: room.String(), BotUserID: conv.Bot.String(), Type: o.Type.Type, Content: o.Content,
+			CauseEventID: conv.Cause().String(), Meta: o.Meta, ParentIndex: parent,
+		})
+	}
+	return rows, nil
+}
+
+// Notify queues a proactive message from bot to a customer's direct chat,
+// outside any conversation turn (an order status change coming from
+// outside). It is committed at once and delivered by the sender exactly
+// once. It fails when the bot has no direct chat with the customer.
+func (d *Dispatcher) Notify(ctx context.Context, bot, customer id.UserID, text string) error {
+	if _, ok := d.bots[bot]; !ok {
+		return fmt.Errorf("%s is not a configured bot", bot)
+	}
+	conv := handlers.NewConversation(bot, "", handlers.Customer{ID: customer}, "")
+	conv.Notify(customer, text)
+	err := d.db.Tx(ctx, func(tx store.Tx) error {
+		room, err := store.DirectRoom(ctx, tx, bot.String(), customer.String())
+		if err != nil {
+			return err
+		}
+		if room == "" {
+			return fmt.Errorf("%s has no direct chat with %s", bot, customer)
+		}
+		rows, err := outboxRows(ctx, tx, conv, d.log)
+		if err != nil {
+			return err
+		}
+		_, err = store.AppendOutbox(ctx, tx, rows)
+		return err
+	})
+	if err == nil && d.OnOutbox != nil {
+		d.OnOutbox()
+	}
+	return err
+}

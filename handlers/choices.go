@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+
+	"maunium.net/go/mautrix/event"
+)
+
+// Option is one answer to a question the bot asks.
+type Option struct {
+	// Key is what the handler matches on; stable, never shown.
+	Key string `json:"key"`
+	// Label is what the customer sees (and may type).
+	Label string `json:"label"`
+}
+
+// Opt makes an Option.
+func Opt(key, label string) Option { return Option{Key: key, Label: label} }
+
+// MaxReactionOptions is how many options get a reaction button (1️⃣…🔟);
+// further options can only be typed.
+const MaxReactionOptions = 10
+
+var keycaps = []string{"1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣", "🔟"}
+
+// Keycap is the reaction emoji of option number n (1-based), or "".
+func Keycap(n int) string {
+	if n < 1 || n > len(keycaps) {
+		return ""
+	}
+	return keycaps[n-1]
+}
+
+// questionMeta is kept with the question's sent message, so a reaction to
+// it maps back to an option even after newer questions.
+type questionMeta struct {
+	Options []Option `json:"options"`
+}
+
+// Ask sends a question with numbered options. The customer answers by
+// typing the number or the option's words, or by clicking the reaction
+// the bot adds under its message; the next Message carries the answer in
+// Choice. Labels are escaped in the HTML.
+func (c *Conversation) Ask(prompt string, options ...Option) {
+	var plain, rich strings.Builder
+	plain.WriteString(prompt)
+	rich.WriteString(html.EscapeString(prompt))
+	rich.WriteString("<ol>")
+	for i, o := range options {
+		fmt.Fprintf(&plain, "\n%d. %s", i+1, o.Label)
+		fmt.Fprintf(&rich, "<li>%s</li>", html.EscapeString(o.Label))
+	}
+	rich.WriteString("</ol>")
+	hint := "Reply with a number"
+	if len(options) > 0 && len(options) <= MaxReactionOptions {
+		hint += " or tap a reaction"
+	}
+	plain.WriteString("\n" + hint + ".")
+	rich.WriteString("<em>" + hint + ".</em>")
+	content := &event.MessageEventContent{
+		MsgType: event.MsgText, Body: plain.String(),
+		Format: event.FormatHTML, FormattedBody: rich.String(),
+	}
+	if c.thread != "" {
+		content.RelatesTo = (&event.RelatesTo{}).SetThread(c.thread, c.thread)
+	}
+	meta, _ := json.Marshal(questionMeta{Options: options})
+	idx := c.push(Outgoing{Type: event.EventMessage, Content: mustJSON(content), Parent: -1, Meta: meta})
+	for i := range options {
+		if i >= MaxReactionOptions {
+			break
+		}
+		c.push(Outgoing{Type: event.EventReaction, Parent: idx, Content: mustJSON(map[string]any{
+			"m.relates_to": map[string]string{"rel_type": "m.annotation", "key": keycaps[i]},
+		})})
+	}
+	c.question = &Question{Prompt: prompt, Options: options}
+	c.questionDirty = true
+}
+
+// Question returns the open question, or nil.
+func (c *Conversation) Question() *Question { return c.question }
+
+// Answered clears the open question (the framework calls it when a
+// message answers it).
+func (c *Conversation) Answered() {
+	c.question, c.questionDirty = nil, true
+}
+
+// Match finds the option a typed answer means: its number ("2", "2.",
+// "#2"), its keycap emoji, its key or label (any case), or the one label
+// that contains the answer as a word prefix. It returns nil when the
+// answer is none of them or is ambiguous.
+func (q *Question) Match(text string) *Option {
+	if q == nil {
+		return nil
+	}
+	t := strings.TrimSpace(text)
+	t = strings.TrimPrefix(t, "#")
+	t = strings.TrimRight(t, ".)! ")
+	if n, err := strconv.Atoi(t); err == nil {
+		if n >= 1 && n <= len(q.Options) {
+			return &q.Options[n-1]
+		}
+		return nil
+	}
+	if o := OptionForReaction(q.Options, t); o != nil {
+		return o
+	}
+	lower := strings.ToLower(t)
+	if lower == "" {
+		return nil
+	}
+	for i, o := range q.Options {
+		if strings.EqualFold(o.Label, t) || strings.EqualFold(o.Key, t) {
+			return &q.Options[i]
+		}
+	}
+	if len([]rune(lower)) < 3 {
+		return nil
+	}
+	var found *Option
+	for i, o := range q.Options {
+		for _, w := range strings.Fields(strings.ToLower(o.Label)) {
+			if strings.HasPrefix(w, lower) || strings.HasPrefix(strings.ToLower(o.Label), lower) {
+				if found != nil && found.Key != o.Key {
+					return nil // ambiguous
+				}
+				found = &q.Options[i]
+				break
+			}
+		}
+	}
+	return found
+}
+
+// OptionForReaction maps a keycap reaction to its option, or nil.
+func OptionForReaction(options []Option, key string) *Option {
+	// Clients differ on the variation selector; compare without it.
+	norm := strings.ReplaceAll(key, "\ufe0f", "")
+	for i, k := range keycaps {
+		if i < len(options) && strings.ReplaceAll(k, "\ufe0f", "") == norm {
+			return &options[i]
+		}
+	}
+	return nil
+}
+
+// QuestionOptions reads the options kept with a question's message.
+func QuestionOptions(meta []byte) []Option {
+	var m questionMeta
+	if len(meta) == 0 || json.Unmarshal(meta, &m) != nil {
+		return nil
+	}
+	return m.Options
+}

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// CustomerRow is what a business knows about a customer.
+type CustomerRow struct {
+	DisplayName         string
+	FirstSeen, LastSeen int64
+	Facts               map[string]string
+	Consent             map[string]bool
+}
+
+// LoadCustomer reads a customer of a bot; nil when the bot never met them.
+func LoadCustomer(ctx context.Context, q Querier, bot, user string) (*CustomerRow, error) {
+	var c CustomerRow
+	var profile, consent string
+	err := q.QueryRowContext(ctx, `SELECT display_name, first_seen, last_seen, profile, consent
+		FROM customers WHERE bot_user_id = $1 AND user_id = $2`, bot, user).
+		Scan(&c.DisplayName, &c.FirstSeen, &c.LastSeen, &profile, &consent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load customer: %w", err)
+	}
+	_ = json.Unmarshal([]byte(profile), &c.Facts)
+	_ = json.Unmarshal([]byte(consent), &c.Consent)
+	return &c, nil
+}
+
+// TouchCustomer records contact with a customer now: created on first
+// contact, last_seen and display name updated after.
+func TouchCustomer(ctx context.Context, q Querier, bot, user, displayName string, now int64) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO customers (bot_user_id, user_id, display_name, first_seen, last_seen)
+		VALUES ($1, $2, $3, $4, $4)
+		ON CONFLICT (bot_user_id, user_id) DO UPDATE SET last_seen = excluded.last_seen,
+			display_name = CASE WHEN excluded.display_name <> '' THEN excluded.display_name ELSE customers.display_name END`,
+		bot, user, displayName, now)
+	if err != nil {
+		return fmt.Errorf("record customer: %w", err)
+	}
+	return nil
+}
+
+// UpdateCustomerFacts applies fact changes (nil value = delete) and consent
+// changes to a customer, who must exist (TouchCustomer first).
+func UpdateCustomerFacts(ctx context.Context, q Querier, bot, user string, facts map[string]*string, consent map[string]bool) error {
+	if len(facts) == 0 && len(consent) == 0 {
+		return nil
+	}
+	var profileJSON, consentJSON string
+	err := q.QueryRowContext(ctx, `SELECT profile, consent FROM customers WHERE bot_user_id = $1 AND user_id = $2`, bot, user).
+		Scan(&profileJSON, &consentJSON)
+	if err != nil {
+		return fmt.Errorf("read customer facts: %w", err)
+	}
+	profile := map[string]string{}
+	cons := map[string]bool{}
+	_ = json.Unmarshal([]byte(profileJSON), &profile)
+	_ = json.Unmarshal([]byte(consentJSON), &cons)
+	for k, v := range facts {
+		if v == nil {
+			delete(profile, k)
+		} else {
+			profile[k] = *v
+		}
+	}
+	for k, v := range consent {
+		cons[k] = v
+	}
+	p, _ := json.Marshal(profile)
+	c, _ := json.Marshal(cons)
+	_, err = q.ExecContext(ctx, `UPDATE customers SET profile = $1, consent = $2 WHERE bot_user_id = $3 AND user_id = $4`,
+		string(p), string(c), bot, user)
+	if err != nil {
+		return fmt.Errorf("save customer facts: %w", err)
+	}
+	return nil
+}
+
+// HistoryRow is one entry of a customer's history.
+type HistoryRow struct {
+	Kind, Summary string
+	Data          []byte
+	CreatedAt     int64
+}
+
+// AddHistory appends to a customer's history.
+func AddHistory(ctx context.Context, q Querier, bot, user, kind, summary string, data []byte, at int64) error {
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO customer_history (bot_user_id, user_id, kind, summary, data, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, bot, user, kind, summary, string(data), at)
+	if err != nil {
+		return fmt.Errorf("add history: %w", err)
+	}
+	return nil
+}
+
+// History returns up to limit entries, newest first, of the given kinds
+// (all kinds when none given).
+func History(ctx context.Context, q Querier, bot, user string, limit int, kinds ...string) ([]HistoryRow, error) {
+	query := `SELECT kind, summary, data, created_at FROM customer_history WHERE bot_user_id = $1 AND user_id = $2`
+	args := []any{bot, user}
+	if len(kinds) > 0 {
+		ph := make([]string, len(kinds))
+		for i, k := range kinds {
+			args = append(args, k)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		query += ` AND kind IN (` + strings.Join(ph, ", ") + `)`
+	}
+	args = append(args, limit)
+	query += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args))
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer rows.Close()
+	var out []HistoryRow
+	for rows.Next() {
+		var h HistoryRow
+		var data string
+		if err := rows.Scan(&h.Kind, &h.Summary, &data, &h.CreatedAt); err != nil {
+			return nil, err
+		}
+		h.Data = []byte(data)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// StateRow is a conversation's stored state.
+type StateRow struct {
+	Step      string
+	State     []byte
+	ExpiresAt int64
+	Question  []byte
+}
+
+// LoadState reads a conversation's state; nil when there is none.
+func LoadState(ctx context.Context, q Querier, bot, room, user string) (*StateRow, error) {
+	var s StateRow
+	var state, question string
+	err := q.QueryRowContext(ctx, `SELECT step, state, expires_at, question FROM conversation_state
+		WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3`, bot, room, user).
+		Scan(&s.Step, &state, &s.ExpiresAt, &question)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load conversation state: %w", err)
+	}
+	s.State, s.Question = []byte(state), []byte(question)
+	return &s, nil
+}
+
+// SaveState writes a conversation's state; an empty step, state and
+// question delete the row.
+func SaveState(ctx context.Context, q Querier, bot, room, user string, s StateRow, now int64) error {
+	if s.Step == "" && (len(s.State) == 0 || string(s.State) == "null") && len(s.Question) == 0 {
+		_, err := q.ExecContext(ctx, `DELETE FROM conversation_state WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3`, bot, room, user)
+		if err != nil {
+			return fmt.Errorf("clear conversation state: %w", err)
+		}
+		return nil
+	}
+	state := string(s.State)
+	if state == "" {
+		state = "null"
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO conversation_state (bot_user_id, room_id, user_id, step, state, expires_at, question, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (bot_user_id, room_id, user_id) DO UPDATE SET step = excluded.step, state = excluded.state,
+			expires_at = excluded.expires_at, question = excluded.question, updated_at = excluded.updated_at`,
+		bot, room, user, s.Step, state, s.ExpiresAt, string(s.Question), now)
+	if err != nil {
+		return fmt.Errorf("save conversation state: %w", err)
+	}
+	return nil
+}
+
+// ForgetCustomer erases what one business (bot) keeps about a customer:
+// the customer row, every conversation state, the history, pending
+// timers, and the text of their events and of the bot's messages in their
+// direct chats with the bot (the rows stay, emptied, so exactly-once
+// bookkeeping still holds).
+func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
+	stmts := []string{
+		`DELETE FROM customers WHERE bot_user_id = $1 AND user_id = $2`,
+		`DELETE FROM conversation_state WHERE bot_user_id = $1 AND user_id = $2`,
+		`DELETE FROM customer_history WHERE bot_user_id = $1 AND user_id = $2`,
+		`UPDATE timers SET status = 'cancelled', payload = '' WHERE bot_user_id = $1 AND user_id = $2 AND status = 'pending'`,
+		`UPDATE inbox SET event = '{}' WHERE sender = $2 AND status <> 'pending'
+			AND room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)`,
+		`UPDATE outbox SET content = '{}', meta = '' WHERE bot_user_id = $1 AND status <> 'pending'
+			AND room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)`,
+	}
+	for _, s := range stmts {
+		if _, err := q.ExecContext(ctx, s, bot, user); err != nil {
+			return fmt.Errorf("forget customer: %w", err)
+		}
+	}
+	return nil
+}
+
+// DirectRoom finds the room where bot and customer talk one to one, for
+// proactive messages; "" when there is none.
+func DirectRoom(ctx context.Context, q Querier, bot, user string) (string, error) {
+	var room string
+	err := q.QueryRowContext(ctx, `SELECT br.room_id FROM bot_rooms br
+		JOIN room_members rm ON rm.room_id = br.room_id AND rm.user_id = $2 AND rm.membership = 'join'
+		WHERE br.bot_user_id = $1 AND br.membership = 'join'
+		  AND (SELECT count(*) FROM room_members x WHERE x.room_id = br.room_id AND x.membership = 'join') = 1
+		ORDER BY br.updated_at DESC LIMIT 1`, bot, user).Scan(&room)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find direct room: %w", err)
+	}
+	return room, nil
+}
+
+// OutboxMeta returns the meta kept with the bot message that became
+// eventID in room ("" when unknown).
+func OutboxMeta(ctx context.Context, q Querier, room, eventID string) (bot string, meta []byte, err error) {
+	var m string
+	err = q.QueryRowContext(ctx, `SELECT bot_user_id, meta FROM outbox WHERE event_id = $1 AND room_id = $2`, eventID, room).Scan(&bot, &m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("read outbox meta: %w", err)
+	}
+	return bot, []byte(m), nil
+}
