@@ -199,8 +199,8 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
 		`DELETE FROM conversation_state WHERE bot_user_id = $1 AND user_id = $2`,
 		`DELETE FROM customer_history WHERE bot_user_id = $1 AND user_id = $2`,
 		`UPDATE timers SET status = 'cancelled', payload = '' WHERE bot_user_id = $1 AND user_id = $2 AND status = 'pending'`,
-		`UPDATE inbox SET event = '{}' WHERE sender = $2 AND status <> 'pending'
-			AND room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)`,
+		`UPDATE inbox SET event = '{}' WHERE room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)
+			AND sender = $2 AND status <> 'pending'`,
 		`UPDATE outbox SET content = '{}', meta = '' WHERE bot_user_id = $1 AND status <> 'pending'
 			AND room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)`,
 	}
@@ -217,8 +217,8 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
 func DirectRoom(ctx context.Context, q Querier, bot, user string) (string, error) {
 	var room string
 	err := q.QueryRowContext(ctx, `SELECT br.room_id FROM bot_rooms br
-		JOIN room_members rm ON rm.room_id = br.room_id AND rm.user_id = $2 AND rm.membership = 'join'
-		WHERE br.bot_user_id = $1 AND br.membership = 'join'
+		JOIN room_members rm ON rm.room_id = br.room_id AND rm.membership = 'join'
+		WHERE br.bot_user_id = $1 AND rm.user_id = $2 AND br.membership = 'join'
 		  AND (SELECT count(*) FROM room_members x WHERE x.room_id = br.room_id AND x.membership = 'join') = 1
 		ORDER BY br.updated_at DESC LIMIT 1`, bot, user).Scan(&room)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -19,13 +19,13 @@ func AddTimer(ctx context.Context, q Querier, bot, room, user, name, payload str
 	return nil
 }
 
-// FireDueTimers moves up to limit due timers into the inbox as events of
+// FireDueTimers moves up to limit timers due at now into the inbox as events of
 // type TimerEventType, each in one transaction with marking it fired, so a
 // timer fires exactly once even with several processes. It returns how
 // many fired.
-func (db *DB) FireDueTimers(ctx context.Context, limit int) (int, error) {
+func (db *DB) FireDueTimers(ctx context.Context, now int64, limit int) (int, error) {
 	rows, err := db.QueryContext(ctx, `SELECT id, bot_user_id, room_id, user_id, name, payload, due_at
-		FROM timers WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2`, Now(), limit)
+		FROM timers WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT $2`, now, limit)
 	if err != nil {
 		return 0, fmt.Errorf("read due timers: %w", err)
 	}

@@ -147,15 +147,58 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 func (d *Dispatcher) Wake() { d.queue.Wake() }
 
 // Drain handles, in the caller's goroutine, everything due now.
-func (d *Dispatcher) Drain(ctx context.Context) error { return d.queue.Drain(ctx) }
+func (d *Dispatcher) Drain(ctx context.Context) error {
+	if _, err := d.fireTimers(ctx); err != nil {
+		return err
+	}
+	return d.queue.Drain(ctx)
+}
+
+// fireTimers moves due timers into the inbox.
+func (d *Dispatcher) fireTimers(ctx context.Context) (int, error) {
+	total := 0
+	for range 100 { // bounded: 100 batches of 100 per call
+		n, err := d.db.FireDueTimers(ctx, d.opts.Clock().UnixMilli(), 100)
+		total += n
+		if err != nil || n < 100 {
+			return total, err
+		}
+	}
+	return total, nil
+}
 
 // Run dispatches until ctx is cancelled, then waits for the rooms in hand
 // to finish their current event.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info().Int("workers", d.opts.Workers).Str("owner", d.owner).Msg("dispatcher started")
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.timerLoop(ctx)
+	}()
 	d.queue.Run(ctx)
 	d.bg.Wait()
 	return nil
+}
+
+// timerLoop fires due timers every poll interval.
+func (d *Dispatcher) timerLoop(ctx context.Context) {
+	ticker := time.NewTicker(d.opts.PollInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		n, err := d.fireTimers(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("cannot fire timers; will retry")
+		}
+		if n > 0 {
+			d.Wake()
+		}
+	}
 }
 
 // typingDelay is how long a handler runs before the bot shows as typing.

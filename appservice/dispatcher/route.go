@@ -62,7 +62,7 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 	if err := json.Unmarshal(ev.JSON, evt); err != nil {
 		return &outcome{outcome: "ignored", note: "unparseable event: " + err.Error()}, nil
 	}
-	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) && !errors.Is(err, event.ErrUnsupportedContentType) {
 		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
 	}
 	switch {
