@@ -34,6 +34,7 @@ func init() {
 		{"init", "write a commented config.yaml and registration.yaml", cmdInit},
 		{"serve", "run the appservice", cmdServe},
 		{"generate-registration", "write the registration file from the config", cmdGenerateRegistration},
+		{"chat", "talk to a bot in the terminal, no homeserver needed", cmdChat},
 		{"migrate", "create or upgrade the database schema", cmdMigrate},
 		{"version", "print the version", cmdVersion},
 	}
