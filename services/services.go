@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"strconv"
 	"sync"
 
@@ -100,8 +101,10 @@ func DecodeConfig(env Env, dst any) error {
 		msg := lineRe.ReplaceAllStringFunc(err.Error(), func(s string) string {
 			m := lineRe.FindStringSubmatch(s)
 			l, _ := strconv.Atoi(m[1])
-			return fmt.Sprintf("line %d: unknown key %s", l+n.Line-1, m[2])
+			return fmt.Sprintf("line %d: unknown key %q", l+n.Line-1, m[2])
 		})
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: unmarshal errors:"))
+		msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
 		return fmt.Errorf("%s: bot %s config: %s", env.ConfigFile, env.Bot.Localpart, msg)
 	}
 	return nil

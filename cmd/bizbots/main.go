@@ -14,7 +14,9 @@ import (
 
 	"github.com/bizbots/bizbots/config"
 
-	// Built-in services register themselves.
+	// Built-in services register themselves. To ship your own service,
+	// add its package here (see docs/handlers.md).
+	_ "github.com/bizbots/bizbots/examples/coffee"
 	_ "github.com/bizbots/bizbots/services/echo"
 )
 

@@ -29,8 +29,8 @@ func init() {
 // New returns an echo handler.
 func New(cfg Config) handlers.Handler {
 	return handlers.HandlerFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
-		if m.Text() == "" {
-			return nil
+		if !m.IsText() || m.Text() == "" {
+			return nil // reactions, media, timers: nothing to echo
 		}
 		c.Reply(cfg.Prefix + m.Text())
 		return nil
