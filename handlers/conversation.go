@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,7 +121,18 @@ type Conversation struct {
 	records []Record
 	timers  []TimerRequest
 	forget  bool
+	commits []CommitFunc
 }
+
+// CommitFunc writes a service's own tables inside the transaction that
+// commits the turn (an order row, a booking). Returning an error rolls the
+// whole turn back; wrap ErrConflict to have the event handled again at once
+// (e.g. a unique constraint lost a race for the last slot).
+type CommitFunc func(ctx context.Context, tx *sql.Tx) error
+
+// OnCommit queues a write to run in the turn's transaction, after the
+// framework's own writes, in the order queued.
+func (c *Conversation) OnCommit(fn CommitFunc) { c.commits = append(c.commits, fn) }
 
 // NewConversation is used by the framework and by tests.
 func NewConversation(bot id.UserID, room id.RoomID, customer Customer, cause id.EventID) *Conversation {
@@ -234,7 +246,7 @@ func (c *Conversation) Cause() id.EventID { return c.cause }
 // Reset drops every buffered effect (the framework does this before an
 // apology for a failed handler, so half a turn is never committed).
 func (c *Conversation) Reset() {
-	c.replies, c.records, c.timers, c.facts, c.consent = nil, nil, nil, nil, nil
+	c.replies, c.records, c.timers, c.facts, c.consent, c.commits = nil, nil, nil, nil, nil, nil
 	c.forget = false
 	c.stateDirty, c.questionDirty = c.expiredStep != "", c.expiredStep != ""
 }
@@ -378,6 +390,7 @@ type Effects struct {
 	Records         []Record
 	Timers          []TimerRequest
 	Forget          bool
+	Commits         []CommitFunc
 }
 
 // Effects returns what the turn changed.
@@ -386,6 +399,6 @@ func (c *Conversation) Effects() Effects {
 		Outbox:       c.replies,
 		StateChanged: c.stateDirty, Step: c.step, State: c.state, StateExpires: c.stateExpires,
 		QuestionChanged: c.questionDirty, Question: c.question,
-		Facts: c.facts, Consent: c.consent, Records: c.records, Timers: c.timers, Forget: c.forget,
+		Facts: c.facts, Consent: c.consent, Records: c.records, Timers: c.timers, Forget: c.forget, Commits: c.commits,
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // Handler answers one customer event in one conversation.
@@ -75,6 +77,18 @@ func Errorf(format string, args ...any) error {
 // and the dispatcher runs the handler again later, keeping the room's
 // order; after the configured attempts the event is parked.
 var ErrTemporary = errors.New("temporary failure")
+
+// ErrConflict marks a commit that lost a race (a slot booked by someone
+// else a moment earlier). The event is handled again at once, so the
+// handler sees the new state and answers accordingly.
+var ErrConflict = errors.New("conflicting write")
+
+// Watcher is implemented by handlers that want every message of some
+// group rooms without being mentioned (a staff room where "!order 1042
+// ready" changes an order).
+type Watcher interface {
+	Watches(room id.RoomID) bool
+}
 
 // Temporary wraps err so the dispatcher retries the event.
 func Temporary(err error) error {

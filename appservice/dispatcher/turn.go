@@ -143,6 +143,11 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			return 0, err
 		}
 	}
+	for _, fn := range e.Commits {
+		if err := fn(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
 	rows, err := outboxRows(ctx, tx, t.conv, log)
 	if err != nil {
 		return 0, err
