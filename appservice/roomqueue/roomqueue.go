@@ -26,7 +26,11 @@ type Queue struct {
 	// Pending lists rooms that have work due, oldest first.
 	Pending func(ctx context.Context, limit int) ([]string, error)
 	// Work processes one room until it has nothing due (or a batch limit).
-	Work func(ctx context.Context, room string)
+	// It returns false when the room cannot move now (another process
+	// holds its lease, its work waits for a retry, the database failed):
+	// the room is then not handed out again before the next poll, instead
+	// of being claimed and given back in a busy loop.
+	Work func(ctx context.Context, room string) bool
 	Log  zerolog.Logger
 
 	wake chan struct{}
@@ -54,15 +58,21 @@ func (q *Queue) Run(ctx context.Context) {
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		busy = map[string]bool{}
+		// blocked holds rooms whose last Work returned false; cleared at
+		// each poll.
+		blocked = map[string]bool{}
 	)
 	for i := 0; i < q.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for room := range work {
-				q.Work(ctx, room)
+				ok := q.Work(ctx, room)
 				mu.Lock()
 				delete(busy, room)
+				if !ok {
+					blocked[room] = true
+				}
 				mu.Unlock()
 				q.Wake()
 			}
@@ -82,7 +92,7 @@ func (q *Queue) Run(ctx context.Context) {
 	hand:
 		for _, room := range rooms {
 			mu.Lock()
-			taken := busy[room]
+			taken := busy[room] || blocked[room]
 			mu.Unlock()
 			if taken {
 				continue
@@ -101,6 +111,9 @@ func (q *Queue) Run(ctx context.Context) {
 			return
 		case <-q.wake:
 		case <-ticker.C:
+			mu.Lock()
+			clear(blocked)
+			mu.Unlock()
 		}
 	}
 }

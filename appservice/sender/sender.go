@@ -116,13 +116,17 @@ func (s *Sender) Run(ctx context.Context) error {
 
 const roomBatch = 50
 
-func (s *Sender) sendRoom(ctx context.Context, room string) {
+// sendRoom sends a room's due rows in order. It returns false when the
+// room cannot move now (another process holds it, a row waits for its
+// retry, or the database failed), so the queue leaves the room alone until
+// its next poll.
+func (s *Sender) sendRoom(ctx context.Context, room string) bool {
 	ok, err := s.db.AcquireLease(ctx, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout.Milliseconds())
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			s.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room for sending")
 		}
-		return
+		return false
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -135,15 +139,19 @@ func (s *Sender) sendRoom(ctx context.Context, room string) {
 			if ctx.Err() == nil {
 				s.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next reply")
 			}
-			return
+			return false
 		}
-		if row == nil || row.RetryAt > store.Now() {
-			return
+		if row == nil {
+			return true
+		}
+		if row.RetryAt > store.Now() {
+			return false
 		}
 		if !s.send(ctx, row) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // send delivers one row and records the result. It returns false when the
