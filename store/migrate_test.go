@@ -105,3 +105,21 @@ func TestForDialect(t *testing.T) {
 		t.Fatalf("sqlite: %q", got)
 	}
 }
+
+func TestIsUniqueViolation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		insert := `INSERT INTO bots (user_id, registered_at) VALUES ('@a:x', 1)`
+		if _, err := db.ExecContext(ctx, insert); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.ExecContext(ctx, insert)
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("duplicate key not recognised: %v", err)
+		}
+		_, err = db.ExecContext(ctx, `INSERT INTO bots (user_id) VALUES ('@b:x')`) // NOT NULL, not unique
+		if err == nil || store.IsUniqueViolation(err) {
+			t.Fatalf("a NOT NULL failure taken for a unique violation: %v", err)
+		}
+	})
+}

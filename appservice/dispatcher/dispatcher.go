@@ -338,6 +338,9 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 	attempt := ev.Attempts + 1
 	park := attempt >= d.opts.MaxAttempts
 	delay := backoff(attempt-1, d.opts.RetryBase, d.opts.RetryMax)
+	if errors.Is(cause, handlers.ErrConflict) {
+		delay = 0 // lost a race: handle again now, against the new state
+	}
 	var apology []store.OutgoingEvent
 	if park && out != nil && out.conv != nil {
 		ref := newRef()

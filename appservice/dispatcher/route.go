@@ -211,7 +211,11 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, b
 			continue // a bot removed from the config
 		}
 		isDM := len(inRoom) == 1 && (customers == 1 || (customers == 0 && br.IsDirect))
-		if isDM || mentions(evt, bot) {
+		watched := false
+		if w, ok := bot.Handler.(handlers.Watcher); ok && !isDM {
+			watched = w.Watches(evt.RoomID)
+		}
+		if isDM || watched || mentions(evt, bot) {
 			out = append(out, bot)
 			direct = direct || isDM
 		}
