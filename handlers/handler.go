@@ -15,6 +15,7 @@ package handlers
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -88,6 +89,15 @@ var ErrConflict = errors.New("conflicting write")
 // ready" changes an order).
 type Watcher interface {
 	Watches(room id.RoomID) bool
+}
+
+// Forgetter is implemented by services that keep customer data in tables
+// of their own (orders, bookings, tickets): when a customer asks to be
+// forgotten, ForgetCustomer runs in the same transaction as the
+// framework's own erasure and must delete or anonymise that customer's
+// rows for this bot.
+type Forgetter interface {
+	ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error
 }
 
 // Temporary wraps err so the dispatcher retries the event.

@@ -162,6 +162,11 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 		if err := store.ForgetCustomer(ctx, tx, bot, user); err != nil {
 			return 0, err
 		}
+		if f, ok := t.bot.Handler.(handlers.Forgetter); ok {
+			if err := f.ForgetCustomer(ctx, tx, t.bot.UserID, t.conv.Customer.ID); err != nil {
+				return 0, fmt.Errorf("service's own erasure: %w", err)
+			}
+		}
 		log.Info().Str("bot", bot).Str("customer", user).Msg("customer data erased on request")
 	}
 	return len(rows), nil
