@@ -206,6 +206,18 @@ func (b *Bot) Handle(ctx context.Context, c *handlers.Conversation, m *handlers.
 			return nil
 		}
 	}
+	if text == "help" || text == "?" {
+		var topics []string
+		for _, r := range b.rules {
+			if len(r.keywords) > 0 {
+				topics = append(topics, r.keywords[0])
+			}
+		}
+		if len(topics) > 0 {
+			c.Replyf("Ask me about: %s. Say \"forget me\" to erase what we know about you.", strings.Join(topics, ", "))
+			return nil
+		}
+	}
 	if b.cfg.Fallback != "" && (!c.Customer.New || b.cfg.Greeting == "") {
 		c.Reply(b.fill(b.cfg.Fallback, c))
 	}

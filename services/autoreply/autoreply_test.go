@@ -44,6 +44,9 @@ func TestRulesGreetingAndFallback(t *testing.T) {
 	if got := handlertest.Text(h.Say("what are your opening times")); got != "Mon-Fri 09:00-17:00." {
 		t.Fatalf("multi-word keyword: %q", got)
 	}
+	if got := handlertest.Text(h.Say("help")); !strings.Contains(got, "Ask me about: hours.") {
+		t.Fatalf("help: %q", got)
+	}
 	bob := h.As("@bob:test", "Bob")
 	bob.Say("hi")
 	if got := handlertest.Text(bob.Open()); got != "" {
