@@ -1,6 +1,7 @@
 package appservice
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,6 +108,9 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 var (
 	errTooLarge = errors.New("request body too large")
 	errNotJSON  = errors.New("request body is not valid JSON")
+	// errEmptyBody comes wrapped in errNotJSON; endpoints whose body is
+	// optional (ping) accept it.
+	errEmptyBody = errors.New("request body is empty")
 )
 
 // decodeJSON reads at most limit bytes of JSON into dst.
@@ -117,6 +121,9 @@ func decodeJSON(r *http.Request, limit int64, dst any) error {
 	}
 	if int64(len(body)) > limit {
 		return fmt.Errorf("%w (limit %d bytes)", errTooLarge, limit)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("%w: %w", errNotJSON, errEmptyBody)
 	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		var typeErr *json.UnmarshalTypeError

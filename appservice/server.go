@@ -3,6 +3,7 @@ package appservice
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,7 +164,8 @@ func (s *Server) servePing(w http.ResponseWriter, r *http.Request, _ string) {
 	var body struct {
 		TransactionID string `json:"transaction_id"`
 	}
-	if err := decodeJSON(r, 64<<10, &body); err != nil {
+	// The spec does not require a body: an empty one means {}.
+	if err := decodeJSON(r, 64<<10, &body); err != nil && !errors.Is(err, errEmptyBody) {
 		writeDecodeError(w, err)
 		return
 	}

@@ -38,9 +38,15 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Logging, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := serveContext()
 	defer stop()
 	return serve(ctx, cfg, log)
+}
+
+// serveContext is what stops `serve`: SIGINT or SIGTERM. Tests replace it
+// with a context they cancel.
+var serveContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // newLogger builds the process logger: pretty on a terminal, JSON
