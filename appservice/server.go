@@ -118,6 +118,10 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 		header, hasHeader = strings.TrimSpace(tok), true
+		if header == "" {
+			writeError(w, http.StatusUnauthorized, ErrMissingToken, "Authorization header has no token")
+			return false
+		}
 	}
 	query, hasQuery := r.URL.Query()["access_token"]
 	var tokens []string

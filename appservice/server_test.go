@@ -284,6 +284,7 @@ func TestAuthentication(t *testing.T) {
 			{"basic auth", pingPath, "Basic " + hsToken, 401, appservice.ErrMissingToken},
 			{"bare token without scheme", pingPath, hsToken, 401, appservice.ErrMissingToken},
 			{"scheme without token", pingPath, "Bearer", 401, appservice.ErrMissingToken},
+			{"scheme with a blank token", pingPath, "Bearer   ", 401, appservice.ErrMissingToken},
 			{"malformed header with a right query token", pingPath + q + hsToken, "Token " + hsToken, 401, appservice.ErrMissingToken},
 			{"transaction without token", txnPath + "t1", "", 401, appservice.ErrMissingToken},
 			{"transaction with a wrong token", txnPath + "t1", "Bearer nope", 403, appservice.ErrForbidden},

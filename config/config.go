@@ -457,8 +457,8 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%d problems:\n  - %s", len(e.Problems), strings.Join(e.Problems, "\n  - "))
 }
 
-// CheckDatabaseURI accepts "sqlite:path", "sqlite3:path", "file:path" and
-// postgres URIs.
+// CheckDatabaseURI accepts "sqlite:path", "sqlite3:path" and postgres
+// URIs.
 func CheckDatabaseURI(uri string) error {
 	switch {
 	case uri == "":

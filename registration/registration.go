@@ -158,8 +158,9 @@ func Load(path string) (*Registration, error) {
 }
 
 // Check compares a loaded registration with the config it must serve and
-// returns every mismatch: ids and tokens must be equal, and the user
-// namespace must cover the sender and every configured bot.
+// returns every mismatch: ids and tokens must be equal, and an exclusive
+// user namespace must cover every configured bot (the sender needs none:
+// homeservers grant an appservice its sender_localpart).
 func Check(r *Registration, cfg *config.Config) error {
 	var probs []string
 	if r.ID != cfg.AppService.ID {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/bizbots/bizbots/config"
@@ -39,7 +40,13 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 		regInConfig = abs
 	}
 	if *dbURI == "" {
-		*dbURI = "sqlite:bizbots.db"
+		*dbURI = "sqlite:bizbots.db" // next to the config
+	} else if p, ok := strings.CutPrefix(*dbURI, "sqlite:"); ok && !filepath.IsAbs(p) {
+		// Like --registration: a path given on the command line is
+		// relative to where the command runs.
+		if abs, err := filepath.Abs(p); err == nil {
+			*dbURI = "sqlite:" + abs
+		}
 	}
 	if !*force {
 		for _, p := range []string{*cfgPath, *regPath} {
@@ -77,6 +84,8 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := registration.FromConfig(cfg).Write(*regPath, *force); err != nil {
+		// Never leave a config whose tokens no registration carries.
+		_ = os.Remove(*cfgPath)
 		return err
 	}
 	fmt.Fprintf(stdout, "Wrote %s and %s (mode 0600: they hold the appservice tokens).\n\n", *cfgPath, *regPath)
