@@ -18,6 +18,7 @@ import (
 	// add its package here (see docs/handlers.md).
 	_ "github.com/bizbots/bizbots/examples/coffee"
 	_ "github.com/bizbots/bizbots/services/echo"
+	_ "github.com/bizbots/bizbots/services/ordering"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
