@@ -19,6 +19,7 @@ import (
 	_ "github.com/bizbots/bizbots/examples/coffee"
 	_ "github.com/bizbots/bizbots/services/echo"
 	_ "github.com/bizbots/bizbots/services/ordering"
+	_ "github.com/bizbots/bizbots/services/support"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
