@@ -210,11 +210,13 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, b
 		if !ok {
 			continue // a bot removed from the config
 		}
-		isDM := len(inRoom) == 1 && (customers == 1 || (customers == 0 && br.IsDirect))
+		// A room the bot watches (a staff room) is never a direct chat,
+		// even when only one staff member is in it.
 		watched := false
-		if w, ok := bot.Handler.(handlers.Watcher); ok && !isDM {
+		if w, ok := bot.Handler.(handlers.Watcher); ok {
 			watched = w.Watches(evt.RoomID)
 		}
+		isDM := !watched && len(inRoom) == 1 && (customers == 1 || (customers == 0 && br.IsDirect))
 		if isDM || watched || mentions(evt, bot) {
 			out = append(out, bot)
 			direct = direct || isDM

@@ -63,6 +63,13 @@ type Harness struct {
 // New starts a harness for handler h.
 func New(t testing.TB, h handlers.Handler, opts ...Options) *Harness {
 	t.Helper()
+	return NewWith(t, func(*store.DB) handlers.Handler { return h }, opts...)
+}
+
+// NewWith starts a harness for a handler built on the harness's database
+// (a service that reads its own tables through the DB it is given).
+func NewWith(t testing.TB, build func(db *store.DB) handlers.Handler, opts ...Options) *Harness {
+	t.Helper()
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
@@ -86,7 +93,7 @@ func New(t testing.TB, h handlers.Handler, opts ...Options) *Harness {
 		t.Fatalf("handlertest: migrate: %v", err)
 	}
 	clock := playground.NewClock(o.Start)
-	bot := &dispatcher.Bot{UserID: o.Bot, Config: config.Bot{Localpart: o.Bot.Localpart(), Welcome: o.Welcome}, Handler: h}
+	bot := &dispatcher.Bot{UserID: o.Bot, Config: config.Bot{Localpart: o.Bot.Localpart(), Welcome: o.Welcome}, Handler: build(db)}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	s := playground.New(db, []*dispatcher.Bot{bot}, playground.Options{Clock: clock.Now, Log: log})
 	return &Harness{t: t, ctx: ctx, DB: db, Session: s, Clock: clock, Bot: o.Bot, Customer: DefaultCustomer, name: "Alice"}
