@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/event"
@@ -401,4 +402,21 @@ func (c *Conversation) Effects() Effects {
 		QuestionChanged: c.questionDirty, Question: c.question,
 		Facts: c.facts, Consent: c.consent, Records: c.records, Timers: c.timers, Forget: c.forget, Commits: c.commits,
 	}
+}
+
+// markdownSpecial are the characters Markdown gives a meaning to.
+const markdownSpecial = "\\`*_{}[]()<>#+-.!|~"
+
+// EscapeMarkdown makes customer text safe to place in Markdown: every
+// character with a Markdown meaning is backslash-escaped, so it shows as
+// typed and cannot add links, images or formatting.
+func EscapeMarkdown(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(markdownSpecial, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

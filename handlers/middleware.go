@@ -67,6 +67,9 @@ func RateLimit(rate float64, burst int) Middleware {
 	buckets := map[id.UserID]*bucket{}
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, c *Conversation, m *Message) error {
+			if m.Kind == KindTimer {
+				return next.Handle(ctx, c, m) // the bot's own timers are never the customer flooding
+			}
 			now := c.Now()
 			mu.Lock()
 			b := buckets[c.Customer.ID]

@@ -113,7 +113,13 @@ func CommandArgs(text string) string {
 
 func normalizeCommand(s string) string {
 	s = strings.TrimSpace(s)
-	s = strings.TrimLeft(s, "!/")
-	s = strings.TrimRight(s, "?!. ")
+	if t := strings.TrimLeft(s, "!/"); t != "" {
+		s = t
+	}
+	// "help?" is "help", but a command that is only punctuation ("?")
+	// stays itself rather than becoming the empty command.
+	if t := strings.TrimRight(s, "?!. "); t != "" {
+		s = t
+	}
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }

@@ -148,10 +148,18 @@ func (d *Dispatcher) Wake() { d.queue.Wake() }
 
 // Drain handles, in the caller's goroutine, everything due now.
 func (d *Dispatcher) Drain(ctx context.Context) error {
-	if _, err := d.fireTimers(ctx); err != nil {
-		return err
+	// A handled event may set a timer that is already due (a timer turn
+	// chaining the next one); keep going until none fires. Bounded.
+	for range 100 {
+		if err := d.queue.Drain(ctx); err != nil {
+			return err
+		}
+		n, err := d.fireTimers(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
 	}
-	return d.queue.Drain(ctx)
+	return nil
 }
 
 // fireTimers moves due timers into the inbox.

@@ -20,6 +20,7 @@ import (
 	_ "github.com/bizbots/bizbots/services/echo"
 	_ "github.com/bizbots/bizbots/services/ordering"
 	_ "github.com/bizbots/bizbots/services/support"
+	_ "github.com/bizbots/bizbots/services/taxi"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

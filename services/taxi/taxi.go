@@ -1,0 +1,286 @@
+// Package taxi is the taxi company service (service id "taxi"): a customer
+// books a ride now or for later, from a typed address, a shared location
+// or a saved favourite, gets a fare quote, confirms, and is assigned a
+// driver from the configured fleet. Proactive updates follow the ride
+// (driver minutes away, arrived, trip started, trip done with a receipt),
+// all driven by conversation timers, so they survive restarts and fire
+// exactly once.
+//
+// The dispatcher is a simulation: the drivers are names in the config, no
+// real car moves, there is no geocoder (a typed address has no
+// coordinates; its distance is a configured default) and no payment. What
+// is real is the bookkeeping: rides are rows in taxi_rides, one open ride
+// per customer and one per driver enforced by unique indexes, so two
+// customers racing for the last free driver cannot both get them.
+package taxi
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/services"
+	"github.com/bizbots/bizbots/store"
+)
+
+func init() {
+	services.Register("taxi", func(env services.Env) (handlers.Handler, error) {
+		cfg := Defaults()
+		if err := services.DecodeConfig(env, &cfg); err != nil {
+			return nil, err
+		}
+		b, err := New(cfg, env.DB)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bot %s config: %w", env.ConfigFile, env.Bot.Localpart, err)
+		}
+		return b, nil
+	})
+}
+
+// Bot is the taxi handler.
+type Bot struct {
+	cfg  Config
+	loc  *time.Location
+	db   *store.DB
+	flow *handlers.Flow
+	// start handles messages outside a booking flow; global handles the
+	// commands that work inside one too (cancel, status, help, save).
+	start, global *handlers.Router
+	// customer handles the customer's events, timers the bot's own.
+	customer, timers handlers.Handler
+}
+
+// New validates cfg and builds the bot; db is where rides are read (writes
+// go through the conversation).
+func New(cfg Config, db *store.DB) (*Bot, error) {
+	loc, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	b := &Bot{cfg: cfg, loc: loc, db: db}
+	b.flow = &handlers.Flow{
+		Timeout: cfg.BookingTimeout.D(),
+		Steps: map[string]handlers.Handler{
+			stepPickup:      handlers.HandlerFunc(b.pickupStep),
+			stepDestination: handlers.HandlerFunc(b.destinationStep),
+			stepWhen:        handlers.HandlerFunc(b.whenStep),
+			stepConfirm:     handlers.HandlerFunc(b.confirmStep),
+			stepRetry:       handlers.HandlerFunc(b.retryStep),
+			stepAgain:       handlers.HandlerFunc(b.againStep),
+			stepCancelFee:   handlers.HandlerFunc(b.cancelFeeStep),
+		},
+		Expired: handlers.HandlerFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+			if c.ExpiredStep() != stepAgain {
+				c.Notice("Your booking timed out, so I dropped it. Say \"book\" to start again.")
+			}
+			return nil
+		}),
+	}
+	b.global = handlers.NewRouter().
+		CommandFunc(b.book, "book", "book a taxi", "book a ride", "new ride", "start over", "restart").
+		CommandFunc(b.cancel, "cancel", "stop", "cancel ride", "cancel my ride", "cancel booking", "cancel my booking", "cancel taxi").
+		CommandFunc(b.status, "status", "where is my taxi", "where is my driver", "my ride").
+		CommandFunc(b.help, "help", "what can you do", "commands").
+		Regexp(saveRe, handlers.HandlerFunc(b.save))
+	b.start = handlers.NewRouter().
+		CommandFunc(b.book, "book", "taxi", "book a taxi", "book a ride", "order", "order a taxi", "new ride", "ride", "i need a taxi", "cab").
+		CommandFunc(b.cancel, "cancel", "stop", "cancel ride", "cancel my ride", "cancel booking", "cancel my booking", "cancel taxi").
+		CommandFunc(b.status, "status", "where is my taxi", "where is my driver", "my ride").
+		CommandFunc(b.trips, "trips", "my trips", "history", "receipts").
+		CommandFunc(b.help, "help", "what can you do", "commands").
+		CommandFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error { return b.greet(ctx, c) },
+			"hi", "hello", "hey", "hallo", "good morning", "good afternoon", "good evening", "start").
+		Regexp(saveRe, handlers.HandlerFunc(b.save)).
+		Fallback(handlers.HandlerFunc(b.unknown))
+	b.start.NonText = handlers.HandlerFunc(b.nonText)
+	b.flow.Start = b.start
+	b.customer = handlers.Chain(handlers.HandlerFunc(b.route),
+		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
+	// Timers skip the rate limit: it counts per customer, and a dropped
+	// timer would leave a ride stuck in its state.
+	b.timers = handlers.Chain(handlers.HandlerFunc(b.timer), handlers.Recover(), handlers.Logging(), handlers.Metrics())
+	return b, nil
+}
+
+// Handle implements handlers.Handler.
+func (b *Bot) Handle(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	if m.Kind == handlers.KindTimer {
+		return b.timers.Handle(ctx, c, m)
+	}
+	return b.customer.Handle(ctx, c, m)
+}
+
+// route lets the global commands through in the middle of a booking,
+// unless the text answers the open question.
+func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	if c.Step() != "" && m.IsText() && m.Choice == nil {
+		if h := b.global.Match(m); h != nil {
+			return h.Handle(ctx, c, m)
+		}
+	}
+	return b.flow.Handle(ctx, c, m)
+}
+
+// Welcome greets a new customer by name, and offers a returning one their
+// last trip again.
+func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error { return b.greet(ctx, c) }
+
+func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
+	name := c.Customer.Name()
+	r, err := b.openRide(ctx, c.Bot, c.Customer.ID)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		c.Replyf("Welcome back, %s. %s", name, b.statusLine(r, c.Now()))
+		return nil
+	}
+	last, err := b.lastTrip(ctx, c)
+	if err != nil {
+		return err
+	}
+	if last != nil {
+		from, to := withFav(c, last.Pickup), withFav(c, last.Destination)
+		if err := c.SetState(draft{Pickup: &from, Destination: &to}); err != nil {
+			return err
+		}
+		c.Ask(fmt.Sprintf("Welcome back, %s. %s to %s again?", name, from.Short(), to.Short()),
+			handlers.Opt("yes", "Yes, book it again"), handlers.Opt("no", "No, somewhere else"))
+		b.flow.Goto(c, stepAgain)
+		return nil
+	}
+	if c.Customer.New {
+		c.Replyf("Hi %s, welcome to %s! I can get you a taxi now or book one for later. Say \"book\" to start, or \"help\" to see what else I can do.",
+			name, b.cfg.Company)
+		return nil
+	}
+	c.Replyf("Welcome back, %s! Say \"book\" to order a taxi.", name)
+	return nil
+}
+
+func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	c.Markdown(fmt.Sprintf("I'm the %s bot. I can:\n\n"+
+		"- **book**: order a taxi, now or for later (\"at 18:30\", \"in 20 min\", \"tomorrow at 9\")\n"+
+		"- **status**: where your driver is\n"+
+		"- **cancel**: cancel your ride (free until the driver arrives)\n"+
+		"- **save this as home** / **save Keizersgracht 12 as work**: favourite places; then just say \"home\"\n"+
+		"- **trips**: your recent trips and receipts\n"+
+		"- **forget me**: erase what %s knows about you\n\n"+
+		"For a pickup or destination, type an address, pick a recent place, or share a location (📎 → Location).",
+		escapeMarkdown(b.cfg.Company), escapeMarkdown(b.cfg.Company)))
+	return nil
+}
+
+func (b *Bot) unknown(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	if m.Text() == "" {
+		return nil
+	}
+	c.Reply("Sorry, I didn't get that. Say \"book\" to order a taxi, \"status\" to see your ride, or \"help\" for more.")
+	return nil
+}
+
+// nonText starts a booking from a shared location; other media and
+// stray reactions get a hint or nothing.
+func (b *Bot) nonText(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	switch {
+	case m.Location != nil:
+		if err := b.noOpenRide(ctx, c); err != nil {
+			return err
+		}
+		p := placeFromLocation(m.Location)
+		c.Replyf("Pickup: %s.", p.Long())
+		return b.askDestination(ctx, c, draft{Pickup: &p})
+	case m.Kind == handlers.KindMessage && m.MsgType == "m.location":
+		return handlers.Errorf("I couldn't read that location. Try sharing it again, or type the address.")
+	case m.Kind == handlers.KindMessage:
+		c.Reply("I can only read text and shared locations. Say \"book\" to order a taxi.")
+	}
+	return nil
+}
+
+var saveRe = regexp.MustCompile(`(?i)^[!/]?save\s+(?:(.+?)\s+)?as\s+(?:my\s+)?(home|work)[.!]?$`)
+
+// save stores a favourite: "save this as home" (the place of the booking
+// in progress, else the last trip's destination) or "save <address> as work".
+func (b *Bot) save(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	sm := saveRe.FindStringSubmatch(m.Text())
+	what, fav := strings.TrimSpace(sm[1]), strings.ToLower(sm[2])
+	var p Place
+	switch strings.ToLower(what) {
+	case "", "this", "it", "that", "this place", "this address", "there":
+		var d draft
+		if _, err := c.State(&d); err != nil {
+			return err
+		}
+		switch {
+		case d.Destination != nil:
+			p = *d.Destination
+		case d.Pickup != nil:
+			p = *d.Pickup
+		default:
+			r, err := b.openRide(ctx, c.Bot, c.Customer.ID)
+			if err != nil {
+				return err
+			}
+			last, err := b.lastTrip(ctx, c)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r != nil:
+				p = r.Destination
+			case last != nil:
+				p = last.Destination
+			default:
+				return handlers.Errorf("Save which place? Say for example \"save Keizersgracht 123 as %s\".", fav)
+			}
+		}
+	default:
+		var err error
+		if p, err = b.placeFromText(c, what); err != nil {
+			return err
+		}
+	}
+	if p.Fav == fav {
+		c.Replyf("That already is your %s.", fav)
+		return nil
+	}
+	saveFavourite(c, fav, p)
+	c.Replyf("Saved %s as your %s. Next time, just say \"%s\".", p.Name, fav, fav)
+	return nil
+}
+
+// trips lists the customer's recent receipts.
+func (b *Bot) trips(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	recs, err := c.History(ctx, 5, kindTrip)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		c.Reply("You have no trips with us yet. Say \"book\" to order a taxi.")
+		return nil
+	}
+	var sb strings.Builder
+	sb.WriteString("Your recent trips:")
+	for _, r := range recs {
+		fmt.Fprintf(&sb, "\n- %s: %s", r.Time.In(b.loc).Format("2 Jan 15:04"), r.Summary)
+	}
+	c.Reply(sb.String())
+	return nil
+}
+
+// escapeMarkdown backslash-escapes Markdown punctuation, so a name shows
+// as written (the handlers package has no such helper yet).
+func escapeMarkdown(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*_{}[]()<>#+-.!|~", r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
