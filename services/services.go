@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/rs/zerolog"

@@ -48,3 +48,40 @@ func (db *DB) ReleaseLease(ctx context.Context, queue, roomID, owner string) err
 	}
 	return nil
 }
+
+// ReleaseStaleLeases deletes the leases of owners stale reports true for
+// (a process on this host that no longer runs), so a restarted process
+// need not wait for its predecessor's leases to expire. It returns how many
+// leases it released.
+func (db *DB) ReleaseStaleLeases(ctx context.Context, stale func(owner string) bool) (int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT owner FROM room_lease`)
+	if err != nil {
+		return 0, fmt.Errorf("list lease owners: %w", err)
+	}
+	var owners []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		owners = append(owners, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	released := 0
+	for _, o := range owners {
+		if !stale(o) {
+			continue
+		}
+		res, err := db.ExecContext(ctx, `DELETE FROM room_lease WHERE owner = $1`, o)
+		if err != nil {
+			return released, fmt.Errorf("release stale leases: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		released += int(n)
+	}
+	return released, nil
+}

@@ -84,9 +84,19 @@ func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, err
 	return &r, nil
 }
 
+// MarkOutboxAttempt counts a send attempt before it is made, so after a
+// crash the sender knows an earlier attempt's outcome is unknown.
+func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, id)
+	if err != nil {
+		return fmt.Errorf("count outbox attempt: %w", err)
+	}
+	return nil
+}
+
 // MarkOutboxSent records the event id the homeserver gave a sent row.
 func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2, attempts = attempts + 1
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
 		WHERE id = $3 AND status = 'pending'`, eventID, Now(), id)
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)
@@ -96,7 +106,7 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) erro
 
 // MarkOutboxFailed records a row that can never be sent, with the reason.
 func (db *DB) MarkOutboxFailed(ctx context.Context, id int64, reason string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = $1, attempts = attempts + 1
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = $1
 		WHERE id = $2 AND status = 'pending'`, reason, id)
 	if err != nil {
 		return fmt.Errorf("mark outbox row failed: %w", err)
@@ -106,7 +116,7 @@ func (db *DB) MarkOutboxFailed(ctx context.Context, id int64, reason string) err
 
 // RetryOutboxRow records a failed attempt and when to try again.
 func (db *DB) RetryOutboxRow(ctx context.Context, id int64, retryAt int64, reason string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, retry_at = $1, last_error = $2
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET retry_at = $1, last_error = $2
 		WHERE id = $3 AND status = 'pending'`, retryAt, reason, id)
 	if err != nil {
 		return fmt.Errorf("record outbox failure: %w", err)

@@ -206,3 +206,34 @@ func (c *Client) Typing(ctx context.Context, bot id.UserID, room id.RoomID, typi
 	_, err := c.As(bot).UserTyping(ctx, room, typing, timeout)
 	return err
 }
+
+// TxnMarkerKey is the content key the sender stamps every event with (its
+// Matrix transaction id), so a send whose outcome was lost can be found
+// in the room afterwards.
+const TxnMarkerKey = "org.bizbots.txn_id"
+
+// findSentDepth is how many of the bot's most recent events FindSent
+// looks through.
+const findSentDepth = 100
+
+// FindSent looks for an event bot already sent to room carrying txnID in
+// TxnMarkerKey. Homeservers deduplicate resends by txn id only when they
+// answered the first attempt (Dendrite forgets a send whose request was
+// cut off, yet stores its event), so after an attempt with an unknown
+// outcome the sender asks the room instead of trusting the resend.
+func (c *Client) FindSent(ctx context.Context, bot id.UserID, room id.RoomID, txnID string) (id.EventID, bool, error) {
+	resp, err := c.As(bot).Messages(ctx, room, "", "", mautrix.DirectionBackward,
+		&mautrix.FilterPart{Senders: []id.UserID{bot}, Limit: findSentDepth}, findSentDepth)
+	if err != nil {
+		return "", false, err
+	}
+	for _, evt := range resp.Chunk {
+		if evt.Sender != bot {
+			continue
+		}
+		if v, _ := evt.Content.Raw[TxnMarkerKey].(string); v == txnID {
+			return evt.ID, true, nil
+		}
+	}
+	return "", false, nil
+}

@@ -12,7 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -124,8 +127,13 @@ func OwnerID(role string) string {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s/%s/%d/%s", role, host, os.Getpid(), hex.EncodeToString(b))
+	id := fmt.Sprintf("%s/%s/%d/%s", role, host, os.Getpid(), hex.EncodeToString(b))
+	ours.Store(id, true)
+	return id
 }
+
+// ours holds the owner ids this process made.
+var ours sync.Map
 
 // Drain works in the caller's goroutine until no room has work due (the
 // playground and handler tests run the flow step by step with it).
@@ -143,4 +151,28 @@ func (q *Queue) Drain(ctx context.Context) error {
 		}
 	}
 	return errors.New(q.Name + ": still has work after 10000 rounds")
+}
+
+// StaleOwner reports whether a lease owner (as made by OwnerID) was a
+// process on this host that is gone: its pid no longer runs, or it is our
+// own pid (a container restarted with the same pid). Owners on other hosts
+// are never stale here; their leases expire.
+func StaleOwner(owner string) bool {
+	parts := strings.Split(owner, "/")
+	if len(parts) != 4 {
+		return false
+	}
+	host, _ := os.Hostname()
+	if parts[1] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[2])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		_, mine := ours.Load(owner)
+		return !mine // an earlier incarnation with our pid, not us
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }

@@ -154,44 +154,75 @@ func (s *Sender) sendRoom(ctx context.Context, room string) bool {
 	return true
 }
 
+// SentFinder is implemented by transports that can look for an event a
+// bot already sent with a given txn id (hsclient.Client does).
+type SentFinder interface {
+	FindSent(ctx context.Context, bot id.UserID, room id.RoomID, txnID string) (id.EventID, bool, error)
+}
+
+// sendTimeout bounds one send. Sends are not cut off by shutdown: a send
+// aborted mid-request may still be stored by the homeserver without its
+// txn id being remembered, which would let the resend duplicate it.
+const sendTimeout = 30 * time.Second
+
 // send delivers one row and records the result. It returns false when the
 // room must wait (a retry is scheduled).
 func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
-	content, err := s.content(row)
+	// Results are recorded even while shutting down.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+	defer cancel()
+	txnID := s.db.MatrixTxnID(row.ID)
+	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
+	content, err := s.content(row, txnID)
 	if err != nil {
-		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, err.Error()), "failed")
+		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, err.Error()), "failed")
 		log.Error().Err(err).Msg("reply can never be sent")
 		return true
 	}
-	txnID := s.db.MatrixTxnID(row.ID)
+	if row.Attempts > 0 {
+		// An earlier attempt may have been stored although we never
+		// heard back (crash, timeout): look before sending again.
+		if f, ok := s.hs.(SentFinder); ok {
+			eventID, found, err := f.FindSent(wctx, bot, room, txnID)
+			switch {
+			case err != nil:
+				log.Debug().Str("reason", hsclient.Classify(err).Reason).Msg("cannot check for an earlier delivery; relying on the txn id")
+			case found:
+				s.finish(ctx, log, s.db.MarkOutboxSent(wctx, row.ID, eventID.String()), "sent")
+				log.Info().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply was already delivered by an earlier attempt")
+				return true
+			}
+		}
+	}
+	if err := s.db.MarkOutboxAttempt(wctx, row.ID); err != nil {
+		log.Error().Err(err).Msg("cannot count the send attempt; will try later")
+		return false
+	}
+	attempt := row.Attempts + 1
 	start := time.Now()
-	eventID, err := s.hs.Send(ctx, id.UserID(row.BotUserID), id.RoomID(row.RoomID), row.Type, txnID, content)
+	eventID, err := s.hs.Send(wctx, bot, room, row.Type, txnID, content)
 	sendSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
-		s.finish(ctx, log, s.db.MarkOutboxSent(ctx, row.ID, eventID.String()), "sent")
+		s.finish(ctx, log, s.db.MarkOutboxSent(wctx, row.ID, eventID.String()), "sent")
 		log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
 		return true
 	}
-	if ctx.Err() != nil {
-		return false // shutting down; the row stays pending
-	}
 	v := hsclient.Classify(err)
-	attempt := row.Attempts + 1
 	if !v.Retry {
-		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, v.Reason), "failed")
+		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, v.Reason), "failed")
 		log.Error().Str("reason", v.Reason).Msg("homeserver refused the reply; marked failed")
 		return true
 	}
 	if attempt >= s.opts.MaxAttempts {
 		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, v.Reason)
-		s.finish(ctx, log, s.db.MarkOutboxFailed(ctx, row.ID, reason), "failed")
+		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, reason), "failed")
 		log.Error().Str("reason", v.Reason).Int("attempts", attempt).Msg("reply could not be delivered; marked failed")
 		return true
 	}
 	delay := hsclient.Backoff(attempt-1, s.opts.RetryBase, s.opts.MaxBackoff, v.After)
-	s.finish(ctx, log, s.db.RetryOutboxRow(ctx, row.ID, store.Now()+delay.Milliseconds(), v.Reason), "retry")
+	s.finish(ctx, log, s.db.RetryOutboxRow(wctx, row.ID, store.Now()+delay.Milliseconds(), v.Reason), "retry")
 	log.Warn().Str("reason", v.Reason).Int("attempt", attempt).Dur("retry_in", delay).Msg("send failed; will retry")
 	return false
 }
@@ -205,24 +236,25 @@ func (s *Sender) finish(ctx context.Context, log zerolog.Logger, err error, resu
 	}
 }
 
-// content returns the row's content, with m.relates_to.event_id filled in
-// from its parent row's sent event.
-func (s *Sender) content(row *store.OutboxRow) (json.RawMessage, error) {
-	if row.ParentID == nil {
-		return row.Content, nil
-	}
-	if row.ParentEventID == "" {
-		return nil, fmt.Errorf("the message it relates to (outbox %d) was not sent (%s)", *row.ParentID, row.ParentStatus)
-	}
+// content returns the row's content stamped with its txn id (see
+// hsclient.TxnMarkerKey), with m.relates_to.event_id filled in from its
+// parent row's sent event.
+func (s *Sender) content(row *store.OutboxRow, txnID string) (json.RawMessage, error) {
 	var c map[string]any
-	if err := json.Unmarshal(row.Content, &c); err != nil {
-		return nil, fmt.Errorf("content is not a JSON object: %w", err)
+	if err := json.Unmarshal(row.Content, &c); err != nil || c == nil {
+		return nil, fmt.Errorf("content is not a JSON object: %v", err)
 	}
-	rel, _ := c["m.relates_to"].(map[string]any)
-	if rel == nil {
-		rel = map[string]any{}
+	c[hsclient.TxnMarkerKey] = txnID
+	if row.ParentID != nil {
+		if row.ParentEventID == "" {
+			return nil, fmt.Errorf("the message it relates to (outbox %d) was not sent (%s)", *row.ParentID, row.ParentStatus)
+		}
+		rel, _ := c["m.relates_to"].(map[string]any)
+		if rel == nil {
+			rel = map[string]any{}
+		}
+		rel["event_id"] = row.ParentEventID
+		c["m.relates_to"] = rel
 	}
-	rel["event_id"] = row.ParentEventID
-	c["m.relates_to"] = rel
 	return json.Marshal(c)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/appservice/provision"
+	"github.com/bizbots/bizbots/appservice/roomqueue"
 	"github.com/bizbots/bizbots/appservice/sender"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/registration"
@@ -87,6 +88,14 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	if from != to {
 		log.Info().Int("from", from).Int("to", to).Msg("database schema upgraded")
+	}
+	// A process that died on this host (crash, kill -9) left its rooms
+	// leased; take them back now instead of waiting for the leases to
+	// expire.
+	if n, err := db.ReleaseStaleLeases(ctx, roomqueue.StaleOwner); err != nil {
+		log.Warn().Err(err).Msg("cannot release leases of dead processes; they will expire")
+	} else if n > 0 {
+		log.Info().Int("leases", n).Msg("released room leases of a process that is gone")
 	}
 
 	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))

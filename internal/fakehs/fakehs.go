@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,14 @@ type Failure struct {
 	Status       int
 	Errcode      string
 	RetryAfterMS int64
+	// RetryAfter, when non-empty, is sent as the Retry-After header.
+	RetryAfter string
+	// Disconnect drops the connection without an answer (a network
+	// failure as the client sees it); the other fields are then unused.
+	Disconnect bool
+	// LoseResponse (sends only) accepts the event, then drops the
+	// connection: the homeserver has it, the client does not know.
+	LoseResponse bool
 }
 
 // HS is the fake homeserver.
@@ -52,15 +61,32 @@ type HS struct {
 	sends     []Sent
 	byTxn     map[string]string // user|txn → event id
 	requests  int
+	counts    map[string]int // per endpoint, every request
+	txnReqs   map[string]int // user|txn → send requests, duplicates and failures included
 	pingError *Failure
 	changed   chan struct{}
 
-	// OnSend may inject a failure for a send; nil means accept.
+	// OnSend may inject a failure for a send; nil means accept. Set it
+	// before the server is used, or with SetOnSend while it runs.
 	OnSend func(user, room, txnID string, attempt int) *Failure
-	// OnJoin may inject a failure for a join.
+	// ForgetLostTxns makes a LoseResponse failure also forget the txn id,
+	// as Dendrite does for a send whose request was cut off: a resend with
+	// the same txn id then stores a second event.
+	ForgetLostTxns bool
+	// OnJoin may inject a failure for a join (see SetOnJoin).
 	OnJoin   func(user, room string) *Failure
 	attempts map[string]int
 }
+
+// Endpoints counted by Count.
+const (
+	EndpointRegister      = "register"
+	EndpointProfile       = "profile"
+	EndpointJoin          = "join"
+	EndpointJoinedMembers = "joined_members"
+	EndpointSend          = "send"
+	EndpointPing          = "ping"
+)
 
 // New starts a fake homeserver on loopback.
 func New(asToken string) *HS {
@@ -71,6 +97,8 @@ func New(asToken string) *HS {
 		members:  map[string]map[string]string{},
 		byTxn:    map[string]string{},
 		attempts: map[string]int{},
+		counts:   map[string]int{},
+		txnReqs:  map[string]int{},
 		changed:  make(chan struct{}),
 	}
 	h.Server = httptest.NewServer(http.HandlerFunc(h.serve))
@@ -95,6 +123,44 @@ func (h *HS) SetPingError(f *Failure) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pingError = f
+}
+
+// SetOnSend replaces the send fault injector while the server runs.
+func (h *HS) SetOnSend(f func(user, room, txnID string, attempt int) *Failure) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.OnSend = f
+}
+
+// SetOnJoin replaces the join fault injector while the server runs.
+func (h *HS) SetOnJoin(f func(user, room string) *Failure) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.OnJoin = f
+}
+
+// AddUser marks localpart as registered already, as if an earlier run (or
+// someone else) had registered it: registering it answers M_USER_IN_USE.
+func (h *HS) AddUser(localpart string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.users[localpart] = true
+}
+
+// Count returns how many requests reached an endpoint (Endpoint…),
+// failed, injected and deduplicated ones included.
+func (h *HS) Count(endpoint string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[endpoint]
+}
+
+// TxnRequests returns how many send requests used txnID as user,
+// failed and deduplicated ones included.
+func (h *HS) TxnRequests(user, txnID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.txnReqs[user+"|"+txnID]
 }
 
 // Sends returns every accepted send, deduplicated sends included once.
@@ -174,6 +240,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeFailure(w http.ResponseWriter, f *Failure) {
+	if f.Disconnect {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // not hijackable: abort the response
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
 	body := map[string]any{"errcode": f.Errcode, "error": "injected failure"}
 	if f.RetryAfterMS > 0 {
 		body["retry_after_ms"] = f.RetryAfterMS
@@ -202,6 +280,10 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	h.requests++
+	if ep := endpoint(r.Method, parts); ep != "" {
+		h.counts[ep]++
+		h.notify()
+	}
 	h.mu.Unlock()
 	switch {
 	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "register":
@@ -218,8 +300,11 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "join",
 		r.Method == http.MethodPost && len(parts) == 3 && parts[1] == "join":
 		room := parts[2]
-		if h.OnJoin != nil {
-			if f := h.OnJoin(user, room); f != nil {
+		h.mu.Lock()
+		onJoin := h.OnJoin
+		h.mu.Unlock()
+		if onJoin != nil {
+			if f := onJoin(user, room); f != nil {
 				writeFailure(w, f)
 				return
 			}
@@ -237,6 +322,8 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"joined": joined})
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "messages":
+		h.messages(w, parts[2], r.URL.Query().Get("filter"))
 	case r.Method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
 		h.send(w, user, parts[2], parts[4], parts[5], body)
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "v1" && parts[1] == "appservice" && parts[3] == "ping":
@@ -251,6 +338,26 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, 404, map[string]string{"errcode": "M_UNRECOGNIZED", "error": "fakehs: " + r.Method + " " + r.URL.Path})
 	}
+}
+
+// endpoint names the endpoint a request is for, "" if unknown.
+func endpoint(method string, parts []string) string {
+	switch {
+	case method == http.MethodPost && len(parts) == 2 && parts[1] == "register":
+		return EndpointRegister
+	case method == http.MethodPut && len(parts) == 4 && parts[1] == "profile":
+		return EndpointProfile
+	case method == http.MethodPost && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "join",
+		method == http.MethodPost && len(parts) == 3 && parts[1] == "join":
+		return EndpointJoin
+	case method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "joined_members":
+		return EndpointJoinedMembers
+	case method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
+		return EndpointSend
+	case method == http.MethodPost && len(parts) == 4 && parts[0] == "v1" && parts[1] == "appservice" && parts[3] == "ping":
+		return EndpointPing
+	}
+	return ""
 }
 
 func (h *HS) register(w http.ResponseWriter, body map[string]any) {
@@ -273,6 +380,7 @@ func (h *HS) register(w http.ResponseWriter, body map[string]any) {
 func (h *HS) send(w http.ResponseWriter, user, room, typ, txn string, content map[string]any) {
 	h.mu.Lock()
 	key := user + "|" + txn
+	h.txnReqs[key]++
 	if evID, dup := h.byTxn[key]; dup {
 		h.mu.Unlock()
 		writeJSON(w, 200, map[string]string{"event_id": evID})
@@ -280,20 +388,63 @@ func (h *HS) send(w http.ResponseWriter, user, room, typ, txn string, content ma
 	}
 	h.attempts[key]++
 	attempt := h.attempts[key]
+	onSend := h.OnSend
 	h.mu.Unlock()
-	if h.OnSend != nil {
-		if f := h.OnSend(user, room, txn, attempt); f != nil {
-			writeFailure(w, f)
-			return
+	var lose bool
+	if onSend != nil {
+		if f := onSend(user, room, txn, attempt); f != nil {
+			if !f.LoseResponse {
+				writeFailure(w, f)
+				return
+			}
+			lose = true
 		}
 	}
 	evID := "$" + randomID()
 	h.mu.Lock()
-	h.byTxn[key] = evID
+	if first, dup := h.byTxn[key]; dup {
+		// A concurrent request with the same txn id won the race.
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]string{"event_id": first})
+		return
+	}
+	if !(lose && h.ForgetLostTxns) {
+		h.byTxn[key] = evID
+	}
 	h.sends = append(h.sends, Sent{User: user, Room: room, Type: typ, TxnID: txn, EventID: evID, Content: content})
 	h.notify()
 	h.mu.Unlock()
+	if lose {
+		writeFailure(w, &Failure{Disconnect: true})
+		return
+	}
 	writeJSON(w, 200, map[string]string{"event_id": evID})
+}
+
+// messages answers GET /rooms/{room}/messages?dir=b: the room's stored
+// sends, newest first, filtered by the filter's senders.
+func (h *HS) messages(w http.ResponseWriter, room, filter string) {
+	var f struct {
+		Senders []string `json:"senders"`
+		Limit   int      `json:"limit"`
+	}
+	_ = json.Unmarshal([]byte(filter), &f)
+	h.mu.Lock()
+	h.counts["messages"]++
+	var chunk []map[string]any
+	for i := len(h.sends) - 1; i >= 0; i-- {
+		s := h.sends[i]
+		if s.Room != room || (len(f.Senders) > 0 && !slices.Contains(f.Senders, s.User)) {
+			continue
+		}
+		chunk = append(chunk, map[string]any{"event_id": s.EventID, "sender": s.User, "type": s.Type,
+			"room_id": s.Room, "origin_server_ts": 1, "content": s.Content})
+		if f.Limit > 0 && len(chunk) >= f.Limit {
+			break
+		}
+	}
+	h.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"chunk": chunk, "start": "s1", "end": "s0"})
 }
 
 func randomID() string {

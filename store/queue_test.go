@@ -1,0 +1,527 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
+)
+
+// msg builds an inbox event for room with a unique id.
+func msg(room, id string) store.IncomingEvent {
+	return store.IncomingEvent{
+		EventID: id, RoomID: room, Sender: "@alice:x", Type: "m.room.message", OriginTS: 1,
+		JSON: []byte(`{"event_id":"` + id + `","room_id":"` + room + `","type":"m.room.message","sender":"@alice:x","content":{"msgtype":"m.text","body":"hi"}}`),
+	}
+}
+
+func storeTxn(t *testing.T, db *store.DB, txn string, evs ...store.IncomingEvent) (int, bool) {
+	t.Helper()
+	added, replay, err := db.StoreTransaction(context.Background(), txn, evs)
+	if err != nil {
+		t.Fatalf("store txn %s: %v", txn, err)
+	}
+	return added, replay
+}
+
+func next(t *testing.T, db *store.DB, room string) *store.InboxEvent {
+	t.Helper()
+	ev, err := db.NextInboxEvent(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func markDone(t *testing.T, db *store.DB, seq int64) {
+	t.Helper()
+	err := db.Tx(context.Background(), func(tx store.Tx) error { return store.MarkInboxDone(context.Background(), tx, seq, "") })
+	if err != nil {
+		t.Fatalf("mark %d done: %v", seq, err)
+	}
+}
+
+func pendingRooms(t *testing.T, db *store.DB, queue string) []string {
+	t.Helper()
+	rooms, err := db.PendingRooms(context.Background(), queue, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rooms
+}
+
+func TestStoreTransactionDeduplicates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if added, replay := storeTxn(t, db, "t1", msg("!a:x", "$1"), msg("!a:x", "$2")); added != 2 || replay {
+			t.Fatalf("first delivery: added %d replay %v", added, replay)
+		}
+		if added, replay := storeTxn(t, db, "t1", msg("!a:x", "$1"), msg("!a:x", "$2")); added != 0 || !replay {
+			t.Fatalf("replay: added %d replay %v, want 0 true", added, replay)
+		}
+		// Dendrite may resend a txn id with more events: only the new one counts.
+		if added, replay := storeTxn(t, db, "t1", msg("!a:x", "$1"), msg("!a:x", "$2"), msg("!a:x", "$3")); added != 1 || !replay {
+			t.Fatalf("replay with an extra event: added %d replay %v, want 1 true", added, replay)
+		}
+		// The same event in another transaction is not appended twice.
+		if added, _ := storeTxn(t, db, "t2", msg("!a:x", "$3"), msg("!b:x", "$4")); added != 1 {
+			t.Fatalf("event already stored under another txn: added %d, want 1", added)
+		}
+		// An empty transaction is recorded (so its replay is recognised).
+		if added, replay := storeTxn(t, db, "t3"); added != 0 || replay {
+			t.Fatalf("empty txn: added %d replay %v", added, replay)
+		}
+		if _, replay := storeTxn(t, db, "t3"); !replay {
+			t.Fatal("empty txn replay not recognised")
+		}
+		counts, err := db.InboxCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts["pending"] != 4 || len(counts) != 1 {
+			t.Fatalf("inbox counts %v, want pending=4", counts)
+		}
+	})
+}
+
+func TestInboxOrderDoneAndPark(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storeTxn(t, db, "t1", msg("!a:x", "$a1"), msg("!b:x", "$b1"), msg("!a:x", "$a2"))
+		storeTxn(t, db, "t2", msg("!a:x", "$a3"))
+		if got := pendingRooms(t, db, store.QueueInbox); strings.Join(got, ",") != "!a:x,!b:x" {
+			t.Fatalf("pending rooms %v, want oldest work first", got)
+		}
+		ev := next(t, db, "!a:x")
+		if ev == nil || ev.EventID != "$a1" || ev.TxnID != "t1" || ev.Sender != "@alice:x" || !strings.Contains(string(ev.JSON), `"body":"hi"`) {
+			t.Fatalf("next event %+v", ev)
+		}
+		// Handled twice: the second commit must fail so its effects roll back.
+		markDone(t, db, ev.Seq)
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO as_txn (txn_id, received_at, event_count) VALUES ('effect', 1, 0)`); err != nil {
+				return err
+			}
+			return store.MarkInboxDone(ctx, tx, ev.Seq, "")
+		})
+		if !errors.Is(err, store.ErrAlreadyHandled) {
+			t.Fatalf("second MarkInboxDone: %v, want ErrAlreadyHandled", err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM as_txn WHERE txn_id = 'effect'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("effects of the duplicate commit were kept (n=%d, err=%v)", n, err)
+		}
+
+		// Parking the head lets the room move on, with the reason kept.
+		ev = next(t, db, "!a:x")
+		if ev.EventID != "$a2" {
+			t.Fatalf("after done, next is %s, want $a2", ev.EventID)
+		}
+		for i := 0; i < 2; i++ {
+			if err := store.RetryInboxEvent(ctx, db, ev.Seq, 0, fmt.Sprintf("failure %d", i), i == 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var status, lastErr string
+		var attempts int
+		if err := db.QueryRowContext(ctx, `SELECT status, attempts, last_error FROM inbox WHERE seq = $1`, ev.Seq).Scan(&status, &attempts, &lastErr); err != nil {
+			t.Fatal(err)
+		}
+		if status != "parked" || attempts != 2 || lastErr != "failure 1" {
+			t.Fatalf("parked row: status %s attempts %d last_error %q", status, attempts, lastErr)
+		}
+		if ev := next(t, db, "!a:x"); ev == nil || ev.EventID != "$a3" {
+			t.Fatalf("after parking, next is %+v, want $a3", ev)
+		}
+		// A parked row cannot be marked done later.
+		err = db.Tx(ctx, func(tx store.Tx) error { return store.MarkInboxDone(ctx, tx, ev.Seq, "") })
+		if !errors.Is(err, store.ErrAlreadyHandled) {
+			t.Fatalf("marking a parked row done: %v, want ErrAlreadyHandled", err)
+		}
+		counts, _ := db.InboxCounts(ctx)
+		if counts["done"] != 1 || counts["parked"] != 1 || counts["pending"] != 2 {
+			t.Fatalf("counts %v", counts)
+		}
+	})
+}
+
+// A room whose oldest event waits for a retry is not due, even when later
+// events in it are: listing it would make the dispatcher claim it, find
+// the head not due and give it back, over and over until the retry time.
+func TestPendingRoomsWaitsForTheHeadsRetry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storeTxn(t, db, "t1", msg("!slow:x", "$s1"), msg("!slow:x", "$s2"), msg("!fast:x", "$f1"))
+		head := next(t, db, "!slow:x")
+		if err := store.RetryInboxEvent(ctx, db, head.Seq, store.Now()+3_600_000, "backend down", false); err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingRooms(t, db, store.QueueInbox); len(got) != 1 || got[0] != "!fast:x" {
+			t.Fatalf("pending inbox rooms %v, want only !fast:x while !slow:x's head waits", got)
+		}
+		// Once due, the room is listed again, with its work still in order.
+		if _, err := db.ExecContext(ctx, `UPDATE inbox SET retry_at = 0 WHERE seq = $1`, head.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingRooms(t, db, store.QueueInbox); strings.Join(got, ",") != "!slow:x,!fast:x" {
+			t.Fatalf("pending inbox rooms %v, want both, oldest first", got)
+		}
+
+		// The same for the outbox.
+		appendOutbox(t, db, reply("!slow:x", "one"), reply("!slow:x", "two"))
+		appendOutbox(t, db, reply("!fast:x", "three"))
+		row := nextRow(t, db, "!slow:x")
+		if err := db.RetryOutboxRow(ctx, row.ID, store.Now()+3_600_000, "429"); err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingRooms(t, db, store.QueueOutbox); len(got) != 1 || got[0] != "!fast:x" {
+			t.Fatalf("pending outbox rooms %v, want only !fast:x while !slow:x's head waits", got)
+		}
+	})
+}
+
+func TestPendingRoomsLimit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var evs []store.IncomingEvent
+		for i := 0; i < 10; i++ {
+			evs = append(evs, msg(fmt.Sprintf("!r%d:x", i), fmt.Sprintf("$e%d", i)))
+		}
+		storeTxn(t, db, "t1", evs...)
+		rooms, err := db.PendingRooms(context.Background(), store.QueueInbox, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(rooms, ",") != "!r0:x,!r1:x,!r2:x" {
+			t.Fatalf("rooms %v, want the 3 with the oldest work", rooms)
+		}
+		if _, err := db.PendingRooms(context.Background(), "bogus", 3); err == nil {
+			t.Fatal("unknown queue accepted")
+		}
+	})
+}
+
+func TestLeaseIsExclusiveUntilExpiry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const room, ttl = "!r:x", int64(60_000)
+		acquire := func(owner string) bool {
+			t.Helper()
+			ok, err := db.AcquireLease(ctx, store.QueueInbox, room, owner, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		renew := func(owner string) error {
+			return db.Tx(ctx, func(tx store.Tx) error { return store.RenewLease(ctx, tx, store.QueueInbox, room, owner, ttl) })
+		}
+		if !acquire("A") {
+			t.Fatal("A could not take a free room")
+		}
+		if acquire("B") {
+			t.Fatal("B took a room A holds")
+		}
+		if acquire("A") {
+			t.Fatal("A took its own live lease a second time (the room would be worked twice)")
+		}
+		if err := renew("A"); err != nil {
+			t.Fatalf("A renews its lease: %v", err)
+		}
+		// Leases are per queue: the outbox of the same room is free.
+		if ok, err := db.AcquireLease(ctx, store.QueueOutbox, room, "B", ttl); err != nil || !ok {
+			t.Fatalf("outbox lease of the room: ok=%v err=%v", ok, err)
+		}
+
+		// A stalls past its lease: B takes over and A can no longer commit.
+		if _, err := db.ExecContext(ctx, `UPDATE room_lease SET expires_at = $1 WHERE queue = 'inbox'`, store.Now()-1); err != nil {
+			t.Fatal(err)
+		}
+		if !acquire("B") {
+			t.Fatal("B could not take over an expired lease")
+		}
+		if err := renew("A"); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("A renews after B took over: %v, want ErrLeaseLost", err)
+		}
+		// A giving the room back must not free B's lease.
+		if err := db.ReleaseLease(ctx, store.QueueInbox, room, "A"); err != nil {
+			t.Fatal(err)
+		}
+		if acquire("C") {
+			t.Fatal("A's release freed B's lease")
+		}
+		if err := renew("B"); err != nil {
+			t.Fatalf("B renews: %v", err)
+		}
+		if err := db.ReleaseLease(ctx, store.QueueInbox, room, "B"); err != nil {
+			t.Fatal(err)
+		}
+		if !acquire("C") {
+			t.Fatal("C could not take a released room")
+		}
+		// A lease that was released and never re-taken cannot be renewed.
+		if err := db.ReleaseLease(ctx, store.QueueInbox, room, "C"); err != nil {
+			t.Fatal(err)
+		}
+		if err := renew("C"); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("renew of a released lease: %v, want ErrLeaseLost", err)
+		}
+	})
+}
+
+// Several processes race for the same free room: exactly one wins.
+func TestLeaseRaceHasOneWinner(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for round := 0; round < 5; round++ {
+			room := fmt.Sprintf("!r%d:x", round)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var winners []string
+			for i := 0; i < 8; i++ {
+				owner := fmt.Sprintf("owner-%d", i)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ok, err := db.AcquireLease(ctx, store.QueueInbox, room, owner, 60_000)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if ok {
+						mu.Lock()
+						winners = append(winners, owner)
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if len(winners) != 1 {
+				t.Fatalf("room %s: winners %v, want exactly one", room, winners)
+			}
+			var owner string
+			if err := db.QueryRowContext(ctx, `SELECT owner FROM room_lease WHERE queue = 'inbox' AND room_id = $1`, room).Scan(&owner); err != nil || owner != winners[0] {
+				t.Fatalf("lease row owner %q (err %v), winner %q", owner, err, winners[0])
+			}
+		}
+	})
+}
+
+// A commit whose lease was lost is rolled back, effects included.
+func TestLostLeaseRollsBackTheCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storeTxn(t, db, "t1", msg("!r:x", "$1"))
+		ev := next(t, db, "!r:x")
+		if ok, _ := db.AcquireLease(ctx, store.QueueInbox, "!r:x", "A", 60_000); !ok {
+			t.Fatal("no lease")
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE room_lease SET owner = 'B'`); err != nil {
+			t.Fatal(err)
+		}
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			if err := store.RenewLease(ctx, tx, store.QueueInbox, "!r:x", "A", 60_000); err != nil {
+				return err
+			}
+			if err := store.MarkInboxDone(ctx, tx, ev.Seq, ""); err != nil {
+				return err
+			}
+			_, err := store.AppendOutbox(ctx, tx, []store.OutgoingEvent{reply("!r:x", "hello")})
+			return err
+		})
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("commit: %v, want ErrLeaseLost", err)
+		}
+		if ev := next(t, db, "!r:x"); ev == nil {
+			t.Fatal("the event was marked done by a process that lost the room")
+		}
+		if row := nextRow(t, db, "!r:x"); row != nil {
+			t.Fatalf("a reply was queued by a process that lost the room: %+v", row)
+		}
+	})
+}
+
+func reply(room, body string) store.OutgoingEvent {
+	return store.OutgoingEvent{
+		RoomID: room, BotUserID: "@bot:x", Type: "m.room.message",
+		Content: []byte(`{"msgtype":"m.text","body":"` + body + `"}`), ParentIndex: -1,
+	}
+}
+
+func appendOutbox(t *testing.T, db *store.DB, evs ...store.OutgoingEvent) []int64 {
+	t.Helper()
+	var ids []int64
+	err := db.Tx(context.Background(), func(tx store.Tx) error {
+		var err error
+		ids, err = store.AppendOutbox(context.Background(), tx, evs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func nextRow(t *testing.T, db *store.DB, room string) *store.OutboxRow {
+	t.Helper()
+	row, err := db.NextOutboxRow(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+func TestOutboxOrderParentsAndResults(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		reaction := store.OutgoingEvent{RoomID: "!r:x", BotUserID: "@bot:x", Type: "m.reaction",
+			Content: []byte(`{"m.relates_to":{"rel_type":"m.annotation","key":"1"}}`), ParentIndex: 0, CauseEventID: "$cause"}
+		ids := appendOutbox(t, db, reply("!r:x", "menu"), reaction, reply("!r:x", "after"))
+		if len(ids) != 3 || !(ids[0] < ids[1] && ids[1] < ids[2]) {
+			t.Fatalf("ids %v: want three increasing", ids)
+		}
+		row := nextRow(t, db, "!r:x")
+		if row.ID != ids[0] || row.ParentID != nil || string(row.Content) != `{"msgtype":"m.text","body":"menu"}` {
+			t.Fatalf("first row %+v", row)
+		}
+		if err := db.MarkOutboxSent(ctx, row.ID, "$menu"); err != nil {
+			t.Fatal(err)
+		}
+		// Marking again (a resend) changes nothing.
+		if err := db.MarkOutboxSent(ctx, row.ID, "$other"); err != nil {
+			t.Fatal(err)
+		}
+		row = nextRow(t, db, "!r:x")
+		if row.ID != ids[1] || row.ParentID == nil || *row.ParentID != ids[0] || row.ParentEventID != "$menu" ||
+			row.ParentStatus != "sent" || row.CauseEventID != "$cause" || row.Type != "m.reaction" {
+			t.Fatalf("reaction row %+v", row)
+		}
+		if err := db.MarkOutboxAttempt(ctx, row.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RetryOutboxRow(ctx, row.ID, 0, "HTTP 502"); err != nil {
+			t.Fatal(err)
+		}
+		if row = nextRow(t, db, "!r:x"); row.Attempts != 1 {
+			t.Fatalf("attempts after a retry: %d", row.Attempts)
+		}
+		if err := db.MarkOutboxAttempt(ctx, row.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkOutboxFailed(ctx, row.ID, "403 M_FORBIDDEN: not in room"); err != nil {
+			t.Fatal(err)
+		}
+		if row = nextRow(t, db, "!r:x"); row.ID != ids[2] {
+			t.Fatalf("after a failed row, next is %d, want %d", row.ID, ids[2])
+		}
+		var status, lastErr, eventID string
+		var attempts int
+		if err := db.QueryRowContext(ctx, `SELECT status, last_error, attempts FROM outbox WHERE id = $1`, ids[1]).Scan(&status, &lastErr, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if status != "failed" || lastErr != "403 M_FORBIDDEN: not in room" || attempts != 2 {
+			t.Fatalf("failed row: %s %q %d", status, lastErr, attempts)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT event_id FROM outbox WHERE id = $1`, ids[0]).Scan(&eventID); err != nil || eventID != "$menu" {
+			t.Fatalf("sent row's event id %q (err %v), want the first one recorded", eventID, err)
+		}
+		counts, err := db.OutboxCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts["sent"] != 1 || counts["failed"] != 1 || counts["pending"] != 1 {
+			t.Fatalf("outbox counts %v", counts)
+		}
+
+		// A parent must come earlier in the same call.
+		err = db.Tx(ctx, func(tx store.Tx) error {
+			bad := reply("!r:x", "x")
+			bad.ParentIndex = 0
+			_, err := store.AppendOutbox(ctx, tx, []store.OutgoingEvent{bad})
+			return err
+		})
+		if err == nil {
+			t.Fatal("a row that is its own parent was accepted")
+		}
+	})
+}
+
+func TestMatrixTxnIDIsStablePerRowAndInstall(t *testing.T) {
+	a := storetest.New(t, store.SQLite)
+	b := storetest.New(t, store.SQLite)
+	if a.MatrixTxnID(7) != a.MatrixTxnID(7) {
+		t.Fatal("txn id of a row changes between calls")
+	}
+	if a.MatrixTxnID(7) == a.MatrixTxnID(8) {
+		t.Fatal("two rows share a txn id")
+	}
+	if a.MatrixTxnID(7) == b.MatrixTxnID(7) {
+		t.Fatal("a recreated database reuses txn ids: the homeserver would drop its messages as duplicates")
+	}
+}
+
+func TestBotMembershipKeepsInviteFacts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		set := func(membership string, direct bool, inviter string) {
+			t.Helper()
+			if err := store.SetBotMembership(ctx, db, "@bot:x", "!r:x", membership, direct, inviter); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set("join", true, "@alice:x")
+		set("join", false, "") // the join event echo carries neither
+		bots, err := db.BotsInRoom(ctx, "!r:x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bots) != 1 || !bots[0].IsDirect || bots[0].Inviter != "@alice:x" {
+			t.Fatalf("bots in room %+v: is_direct and inviter must survive the join echo", bots)
+		}
+		set("leave", false, "")
+		if bots, _ := db.BotsInRoom(ctx, "!r:x"); len(bots) != 0 {
+			t.Fatalf("a bot that left is still listed: %+v", bots)
+		}
+
+		if err := store.SetMember(ctx, db, "!r:x", "@alice:x", "join", "Alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetMember(ctx, db, "!r:x", "@bob:x", "join", "Bob"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetMember(ctx, db, "!r:x", "@bob:x", "leave", ""); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.JoinedMemberCount(ctx, "!r:x"); err != nil || n != 1 {
+			t.Fatalf("joined members %d (err %v), want 1", n, err)
+		}
+		if name, err := db.MemberDisplayName(ctx, "!r:x", "@alice:x"); err != nil || name != "Alice" {
+			t.Fatalf("display name %q err %v", name, err)
+		}
+		if name, err := db.MemberDisplayName(ctx, "!r:x", "@nobody:x"); err != nil || name != "" {
+			t.Fatalf("unknown member: %q err %v", name, err)
+		}
+	})
+}
+
+func TestBotProfileHash(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, registered, err := db.BotProfileHash(ctx, "@bot:x"); err != nil || registered {
+			t.Fatalf("unknown bot: registered=%v err=%v", registered, err)
+		}
+		for _, h := range []string{"", "abc", "def"} {
+			if err := db.SaveBot(ctx, "@bot:x", h); err != nil {
+				t.Fatal(err)
+			}
+			got, registered, err := db.BotProfileHash(ctx, "@bot:x")
+			if err != nil || !registered || got != h {
+				t.Fatalf("after SaveBot(%q): %q %v %v", h, got, registered, err)
+			}
+		}
+	})
+}
