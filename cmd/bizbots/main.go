@@ -17,6 +17,8 @@ import (
 	// Built-in services register themselves. To ship your own service,
 	// add its package here (see docs/handlers.md).
 	_ "github.com/bizbots/bizbots/examples/coffee"
+	_ "github.com/bizbots/bizbots/services/appointments"
+	_ "github.com/bizbots/bizbots/services/autoreply"
 	_ "github.com/bizbots/bizbots/services/echo"
 	_ "github.com/bizbots/bizbots/services/ordering"
 	_ "github.com/bizbots/bizbots/services/support"

@@ -1,0 +1,424 @@
+// Package appointments is the booking service of a business that works by
+// appointment (a barber, a salon, a physio): customers pick a service, a
+// staff member or anyone, a day and a free time, and confirm; they list,
+// move and cancel their appointments (until a cutoff) and get reminders
+// before them.
+//
+// Double bookings are impossible by construction: a booking also writes
+// one row per 5-minute granule of its staff member's time, and the primary
+// key on those rows makes the second of two overlapping bookings fail to
+// commit, across any number of bizbots processes. The losing turn is
+// handled again at once (handlers.ErrConflict) and tells the customer the
+// slot was just taken, with other times.
+//
+// It does not take payments, keep a staff calendar beyond its own
+// bookings, or let staff edit bookings from chat.
+package appointments
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/services"
+	"github.com/bizbots/bizbots/store"
+)
+
+// ServiceID is the id bots use in `service:`.
+const ServiceID = "appointments"
+
+func init() {
+	services.Register(ServiceID, func(env services.Env) (handlers.Handler, error) {
+		var cfg Config
+		if err := services.DecodeConfig(env, &cfg); err != nil {
+			return nil, err
+		}
+		if cfg.Business == "" && env.Bot.DisplayName != "" {
+			cfg.Business = env.Bot.DisplayName
+		}
+		b, err := New(cfg, env.DB)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bot %s config: %w", env.ConfigFile, env.Bot.Localpart, err)
+		}
+		return b, nil
+	})
+}
+
+// flowTimeout is how long a booking question waits for an answer.
+const flowTimeout = 30 * time.Minute
+
+// Steps of the conversation; they say how typed text is read.
+const (
+	stepAgain         = "again"   // "Another haircut with Sam?"
+	stepService       = "service" // which service
+	stepStaff         = "staff"   // with whom
+	stepDay           = "day"     // which day
+	stepSlot          = "slot"    // which time
+	stepConfirm       = "confirm" // book (or move) it?
+	stepCancelPick    = "cancel-pick"
+	stepCancelConfirm = "cancel-confirm"
+	stepMovePick      = "move-pick"
+)
+
+// Bot is the appointments handler of one bot.
+type Bot struct {
+	shop     *shop
+	db       *store.DB
+	commands *handlers.Router
+	h        handlers.Handler
+	// beforeBook, when set (tests only), runs between the check that a
+	// slot is free and the commit that claims it.
+	beforeBook func()
+}
+
+// New validates cfg (options left out take Default's values) and builds
+// the handler; db is where it reads bookings (writes go through the
+// turn's transaction).
+func New(cfg Config, db *store.DB) (*Bot, error) {
+	s, err := newShop(cfg.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	b := &Bot{shop: s, db: db}
+	b.commands = handlers.NewRouter().
+		CommandFunc(b.startBooking, "book", "booking", "appointment", "new appointment", "make an appointment",
+			"book an appointment", "book appointment").
+		Prefix("book", handlers.HandlerFunc(b.bookWhat)).
+		CommandFunc(b.list, "my appointments", "appointments", "my appointment", "my bookings", "bookings", "list").
+		CommandFunc(b.startCancel, "cancel", "cancel appointment", "cancel my appointment", "cancel booking").
+		CommandFunc(b.startMove, "move", "reschedule", "change", "move appointment", "reschedule appointment",
+			"change appointment", "move my appointment", "change my appointment").
+		CommandFunc(b.help, "help", "?", "commands").
+		CommandFunc(b.servicesList, "services", "prices", "price list", "menu").
+		CommandFunc(b.hoursList, "hours", "opening hours", "when are you open", "open")
+	b.h = handlers.Chain(handlers.HandlerFunc(b.route),
+		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
+	return b, nil
+}
+
+// Handle implements handlers.Handler.
+func (b *Bot) Handle(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	return b.h.Handle(ctx, c, m)
+}
+
+// Welcome implements handlers.Welcomer: a new customer is greeted by
+// name, a returning one with their next appointment or an offer to book
+// their last service again.
+func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
+	return b.greet(ctx, c)
+}
+
+var stopWords = map[string]bool{"stop": true, "quit": true, "cancel": true, "never mind": true, "nevermind": true, "abort": true}
+
+var greetings = map[string]bool{"hi": true, "hello": true, "hey": true, "hallo": true, "hoi": true, "good morning": true,
+	"good afternoon": true, "good evening": true, "start": true, "hi there": true, "hello there": true}
+
+func normalize(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimLeft(s, "!/")
+	s = strings.TrimRight(s, "?!. ")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	if m.Kind == handlers.KindTimer {
+		return b.onTimer(ctx, c, m) // never a step's answer, whatever step the customer is in
+	}
+	switch c.ExpiredStep() {
+	case "", stepAgain, "expired":
+	case stepCancelPick, stepCancelConfirm, stepMovePick:
+		c.Notice("That question timed out, so nothing was changed.")
+	default:
+		c.Notice("You didn't finish booking, so I dropped it. Say \"book\" to start again.")
+	}
+	if m.IsText() && m.Choice == nil {
+		if c.Step() != "" && stopWords[normalize(m.Text())] {
+			c.Clear()
+			c.Reply("OK, I stopped there; nothing was booked or changed.")
+			return nil
+		}
+		if h := b.commands.Match(m); h != nil {
+			return h.Handle(ctx, c, m)
+		}
+	}
+	if m.Choice != nil {
+		return b.choice(ctx, c, m)
+	}
+	if !m.IsText() {
+		return nil // reactions that answer nothing, images, stickers
+	}
+	switch c.Step() {
+	case stepService:
+		return handlers.Errorf("Sorry, we don't offer %q. Please pick a number from 1 to %d.",
+			handlers.CapText(m.Text(), 40), len(b.shop.services))
+	case stepStaff:
+		return handlers.Errorf("Please pick a number from the list (or \"anyone\").")
+	case stepDay:
+		return b.typedDay(ctx, c, m)
+	case stepSlot:
+		return b.typedTime(ctx, c, m)
+	case stepConfirm, stepAgain, stepCancelConfirm:
+		return b.typedYesNo(ctx, c, m)
+	case stepCancelPick, stepMovePick:
+		return handlers.Errorf("Please pick a number from the list.")
+	}
+	if greetings[normalize(m.Text())] {
+		return b.greet(ctx, c)
+	}
+	if c.ExpiredStep() != "" {
+		return nil // an answer to the question that just timed out: the notice says it all
+	}
+	c.Reply("Sorry, I didn't get that.")
+	return b.help(ctx, c, m)
+}
+
+// choice handles an answer to one of the bot's questions. Keys say what
+// they are ("day:2026-01-06", "slot:…"), so an answer to an older
+// question of the same booking still makes sense.
+func (b *Bot) choice(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	kind, arg, _ := strings.Cut(m.Choice.Key, ":")
+	switch kind {
+	case "again":
+		return b.answerAgain(ctx, c, arg == "yes")
+	case "cancel":
+		return b.pickCancel(ctx, c, arg)
+	case "cancelyes":
+		return b.confirmCancel(ctx, c, arg)
+	case "cancelno":
+		c.Clear()
+		c.Reply("OK, I kept your appointment.")
+		return nil
+	case "move":
+		return b.pickMove(ctx, c, arg)
+	}
+	var d draft
+	found, err := c.State(&d)
+	if err != nil {
+		return err
+	}
+	if !found || d.Service == "" && kind != "svc" {
+		c.Clear()
+		c.Reply("That question is no longer open. Say \"book\" to make an appointment.")
+		return nil
+	}
+	switch kind {
+	case "svc":
+		return b.pickService(ctx, c, d, arg)
+	case "staff":
+		d.Staff, d.Day, d.Start = arg, "", 0
+		return b.next(ctx, c, d)
+	case "days":
+		return b.askDay(ctx, c, d, arg)
+	case "day":
+		d.Day, d.Start = arg, 0
+		return b.next(ctx, c, d)
+	case "slots":
+		if arg == "day" {
+			d.Day, d.Start = "", 0
+			return b.askDay(ctx, c, d, "")
+		}
+		var after int64
+		fmt.Sscan(arg, &after)
+		return b.askSlot(ctx, c, d, time.UnixMilli(after))
+	case "slot":
+		var ms int64
+		fmt.Sscan(arg, &ms)
+		return b.pickSlot(ctx, c, d, time.UnixMilli(ms))
+	case "confirm":
+		switch arg {
+		case "yes":
+			return b.book(ctx, c, d)
+		case "other":
+			d.Start = 0
+			return b.askSlot(ctx, c, d, time.Time{})
+		}
+		c.Clear()
+		if d.Move != "" {
+			c.Reply("OK, your appointment stays as it was.")
+		} else {
+			c.Reply("OK, nothing booked. Say \"book\" whenever you like.")
+		}
+		return nil
+	}
+	c.Reply("That question is no longer open. Say \"book\" to make an appointment.")
+	return nil
+}
+
+var yesWords = map[string]bool{"yes": true, "y": true, "yeah": true, "yep": true, "ok": true, "okay": true, "sure": true,
+	"please": true, "yes please": true, "ja": true, "confirm": true}
+var noWords = map[string]bool{"no": true, "n": true, "nope": true, "nah": true, "no thanks": true, "nee": true}
+
+// typedYesNo reads a typed yes or no to a yes/no question whose options
+// did not match (short words like "no" never match an option label).
+func (b *Bot) typedYesNo(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	q := c.Question()
+	if q == nil || len(q.Options) < 2 {
+		return handlers.Errorf("Please answer with a number from the list.")
+	}
+	t := normalize(m.Text())
+	var pick *handlers.Option
+	switch {
+	case yesWords[t]:
+		pick = &q.Options[0]
+	case noWords[t]:
+		pick = &q.Options[len(q.Options)-1]
+	default:
+		return handlers.Errorf("Please answer with a number from the list (1 for yes).")
+	}
+	c.Answered()
+	m.Choice = pick
+	return b.choice(ctx, c, m)
+}
+
+// greet says hello by name, and to a returning customer mentions their
+// next appointment or offers their last service again.
+func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
+	name := c.Customer.Name()
+	next, err := b.upcoming(ctx, c.Bot, c.Customer.ID, c.Now())
+	if err != nil {
+		return err
+	}
+	if len(next) > 0 {
+		bk := next[0]
+		c.Replyf("Welcome back, %s. Your next appointment: %s with %s %s. Say \"my appointments\" to see, move or cancel it, or \"book\" for another.",
+			name, b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.relative(bk.Start, c.Now()))
+		return nil
+	}
+	last, err := c.History(ctx, 1, "booking", "reschedule")
+	if err != nil {
+		return err
+	}
+	if len(last) > 0 {
+		var rec bookingRecord
+		if err := last[0].Decode(&rec); err == nil {
+			if _, ok := b.shop.service(rec.Service); ok {
+				d := draft{Service: rec.Service, Staff: anyone}
+				with := ""
+				if m, ok := b.shop.member(rec.Staff); ok && m.does(rec.Service) {
+					d.Staff, with = m.ID, " with "+m.Name
+				}
+				if err := c.SetState(d); err != nil {
+					return err
+				}
+				svc := b.shop.serviceName(rec.Service)
+				c.Ask(fmt.Sprintf("Welcome back, %s. Another %s%s?", name, svc, with),
+					handlers.Opt("again:yes", fmt.Sprintf("Yes, book a %s%s", svc, with)),
+					handlers.Opt("again:no", "No, something else"))
+				c.Goto(stepAgain, flowTimeout)
+				return nil
+			}
+		}
+	}
+	if c.Customer.New {
+		c.Replyf("Hi %s, welcome to %s! I can book you a %s. Say \"book\" to make an appointment, or \"help\" to see what else I can do.",
+			name, b.shop.name, b.serviceNames())
+		return nil
+	}
+	c.Replyf("Hi %s! Say \"book\" to make an appointment at %s, or \"help\" to see what else I can do.", name, b.shop.name)
+	return nil
+}
+
+// serviceNames is "haircut or a beard trim".
+func (b *Bot) serviceNames() string {
+	var names []string
+	for _, s := range b.shop.services {
+		names = append(names, strings.ToLower(s.Name))
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", a ") + " or a " + names[len(names)-1]
+}
+
+func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	cutoff := ""
+	if b.shop.cutoff > 0 {
+		cutoff = fmt.Sprintf(" (up to %s before)", leadText(b.shop.cutoff))
+	}
+	c.Reply("I'm the booking assistant of " + b.shop.name + ". You can say:\n" +
+		"• book: make an appointment (" + b.serviceNames() + ")\n" +
+		"• my appointments: see what you have booked\n" +
+		"• move: reschedule an appointment" + cutoff + "\n" +
+		"• cancel: cancel an appointment" + cutoff + "\n" +
+		"• services: our services and prices\n" +
+		"• hours: our opening hours\n" +
+		"• forget me: erase what we know about you")
+	return nil
+}
+
+func (b *Bot) servicesList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	var sb strings.Builder
+	sb.WriteString("Our services:")
+	for _, s := range b.shop.services {
+		fmt.Fprintf(&sb, "\n• %s: %s, %s", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency))
+	}
+	sb.WriteString("\nSay \"book\" to make an appointment.")
+	c.Reply(sb.String())
+	return nil
+}
+
+func (b *Bot) hoursList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "Our opening hours (%s time):", b.shop.loc)
+	for d := time.Monday; d <= time.Saturday+1; d++ {
+		wd := d % 7
+		p := b.shop.periods(wd)
+		if p == "" {
+			p = "closed"
+		}
+		fmt.Fprintf(&sb, "\n%s: %s", wd.String()[:3], p)
+	}
+	c.Reply(sb.String())
+	return nil
+}
+
+// list shows the customer's upcoming appointments.
+func (b *Bot) list(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	c.Clear()
+	next, err := b.upcoming(ctx, c.Bot, c.Customer.ID, c.Now())
+	if err != nil {
+		return err
+	}
+	if len(next) == 0 {
+		c.Reply("You have no upcoming appointments. Say \"book\" to make one.")
+		return nil
+	}
+	var sb strings.Builder
+	if len(next) == 1 {
+		sb.WriteString("Your appointment:")
+	} else {
+		sb.WriteString("Your appointments:")
+	}
+	for _, bk := range next {
+		fmt.Fprintf(&sb, "\n• %s: %s", b.shop.when(bk.Start, c.Now()), b.describe(bk))
+	}
+	sb.WriteString("\nSay \"move\" to reschedule or \"cancel\" to cancel.")
+	c.Reply(sb.String())
+	return nil
+}
+
+// describe is "haircut with Sam (€25.00, ref K3J9X2QA)".
+func (b *Bot) describe(bk booking) string {
+	return fmt.Sprintf("%s with %s (%s, ref %s)", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
+		formatMoney(bk.Price, bk.Currency), bk.ID)
+}
+
+// tellStaff posts a line into the staff room, when there is one.
+func (b *Bot) tellStaff(c *handlers.Conversation, text string) {
+	if b.shop.staffRoom == "" {
+		return
+	}
+	c.SendTo(b.shop.staffRoom, &event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
+}
+
+// contactHint is " Please call us on …" or a generic line.
+func (b *Bot) contactHint() string {
+	if b.shop.contact != "" {
+		return " Please contact us: " + b.shop.contact + "."
+	}
+	return " Please contact " + b.shop.name + " directly."
+}

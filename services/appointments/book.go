@@ -1,0 +1,568 @@
+package appointments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bizbots/bizbots/handlers"
+)
+
+// draft is the conversation state while booking or moving.
+type draft struct {
+	Service string `json:"service,omitempty"`
+	// Staff is "" until asked, anyone, or a staff id.
+	Staff string `json:"staff,omitempty"`
+	Day   string `json:"day,omitempty"`   // 2006-01-02, in the shop's zone
+	Start int64  `json:"start,omitempty"` // Unix ms of the chosen slot
+	// Move is the booking being rescheduled ("" for a new booking).
+	Move string `json:"move,omitempty"`
+}
+
+// bookingRecord is the data of "booking", "reschedule" and "cancellation"
+// history records.
+type bookingRecord struct {
+	ID      string `json:"id"`
+	Service string `json:"service"`
+	Staff   string `json:"staff"`
+	Start   int64  `json:"start"`
+	Price   int64  `json:"price"`
+	Cur     string `json:"currency"`
+}
+
+// reminderPayload is what a reminder timer carries: the booking and the
+// start time it was set for, so a reminder for a moved or cancelled
+// appointment is recognised and dropped.
+type reminderPayload struct {
+	ID    string `json:"id"`
+	Start int64  `json:"start"`
+}
+
+// maxShown is how many days or times a question lists; with "later" and
+// "another day" it stays within the 10 reaction buttons.
+const maxShown = 8
+
+func (b *Bot) startBooking(ctx context.Context, c *handlers.Conversation, _ *handlers.Message) error {
+	c.Clear()
+	var d draft
+	if len(b.shop.services) == 1 {
+		d.Service = b.shop.services[0].ID
+	}
+	return b.next(ctx, c, d)
+}
+
+// bookWhat handles "book a haircut".
+func (b *Bot) bookWhat(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	what := handlers.CommandArgs(m.Text())
+	for _, article := range []string{"a ", "an ", "A ", "An "} {
+		what = strings.TrimPrefix(what, article)
+	}
+	c.Clear()
+	if sv, ok := b.findService(what); ok {
+		return b.next(ctx, c, draft{Service: sv.ID})
+	}
+	c.Replyf("Sorry, we don't offer %q.", handlers.CapText(what, 40))
+	return b.askService(c, draft{})
+}
+
+// findService matches a typed service by id, name or the start of a word
+// of its name; ambiguous text matches nothing.
+func (b *Bot) findService(what string) (service, bool) {
+	what = strings.TrimSpace(strings.ToLower(what))
+	if what == "" {
+		return service{}, false
+	}
+	var found []service
+	for _, s := range b.shop.services {
+		name := strings.ToLower(s.Name)
+		if s.ID == what || name == what {
+			return s, true
+		}
+		for _, w := range strings.Fields(name) {
+			if len(what) >= 3 && (strings.HasPrefix(w, what) || strings.HasPrefix(name, what)) {
+				found = append(found, s)
+				break
+			}
+		}
+	}
+	if len(found) == 1 {
+		return found[0], true
+	}
+	return service{}, false
+}
+
+// next asks for whatever the draft still lacks, or for the confirmation.
+func (b *Bot) next(ctx context.Context, c *handlers.Conversation, d draft) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	if d.Staff == "" {
+		if staff := b.shop.staffFor(svc.ID); len(staff) == 1 {
+			d.Staff = staff[0].ID
+		} else {
+			return b.askStaff(c, d, svc)
+		}
+	}
+	if d.Day == "" {
+		return b.askDay(ctx, c, d, "")
+	}
+	if d.Start == 0 {
+		return b.askSlot(ctx, c, d, time.Time{})
+	}
+	return b.askConfirm(ctx, c, d)
+}
+
+func (b *Bot) save(c *handlers.Conversation, d draft, step string) error {
+	if err := c.SetState(d); err != nil {
+		return err
+	}
+	c.Goto(step, flowTimeout)
+	return nil
+}
+
+func (b *Bot) askService(c *handlers.Conversation, d draft) error {
+	d.Service, d.Staff, d.Day, d.Start = "", "", "", 0
+	var opts []handlers.Option
+	for _, s := range b.shop.services {
+		opts = append(opts, handlers.Opt("svc:"+s.ID, fmt.Sprintf("%s (%s, %s)", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency))))
+	}
+	c.Ask("What would you like to book?", opts...)
+	return b.save(c, d, stepService)
+}
+
+func (b *Bot) pickService(ctx context.Context, c *handlers.Conversation, d draft, key string) error {
+	if _, ok := b.shop.service(key); !ok {
+		return b.askService(c, d)
+	}
+	return b.next(ctx, c, draft{Service: key, Move: d.Move})
+}
+
+func (b *Bot) askStaff(c *handlers.Conversation, d draft, svc service) error {
+	opts := []handlers.Option{handlers.Opt("staff:"+anyone, "Anyone")}
+	for _, m := range b.shop.staffFor(svc.ID) {
+		opts = append(opts, handlers.Opt("staff:"+m.ID, m.Name))
+	}
+	c.Ask(fmt.Sprintf("Who would you like for your %s?", strings.ToLower(svc.Name)), opts...)
+	return b.save(c, d, stepStaff)
+}
+
+// with is " with Sam", or "" for anyone.
+func (b *Bot) with(staff string) string {
+	if staff == "" || staff == anyone {
+		return ""
+	}
+	return " with " + b.shop.staffName(staff)
+}
+
+// availableDays lists up to limit days from from on that have a free slot.
+func (b *Bot) availableDays(ctx context.Context, c *handlers.Conversation, d draft, svc service, from time.Time, limit int) ([]time.Time, error) {
+	now := c.Now()
+	last := b.shop.lastDay(now)
+	if from.After(last) {
+		return nil, nil
+	}
+	occ, err := b.occupied(ctx, c.Bot.String(), from, b.shop.addDays(last, 1))
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	for day := from; !day.After(last) && len(out) < limit; day = b.shop.addDays(day, 1) {
+		if len(b.shop.freeSlots(occ, day, svc, d.Staff, now, d.Move)) > 0 {
+			out = append(out, day)
+		}
+	}
+	return out, nil
+}
+
+// askDay offers the next days with free slots, from the day keyed from
+// ("" for today).
+func (b *Bot) askDay(ctx context.Context, c *handlers.Conversation, d draft, from string) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	now := c.Now()
+	today := b.shop.day(now)
+	start := today
+	if t, ok := b.shop.parseDayKey(from); ok && t.After(today) {
+		start = t
+	}
+	d.Day, d.Start = "", 0
+	days, err := b.availableDays(ctx, c, d, svc, start, maxShown+1)
+	if err != nil {
+		return err
+	}
+	if len(days) == 0 {
+		c.Clear()
+		c.Replyf("Sorry, there are no free times for a %s%s in the next %d days.%s",
+			strings.ToLower(svc.Name), b.with(d.Staff), b.shop.horizonDays, b.contactHint())
+		return nil
+	}
+	var opts []handlers.Option
+	for i, day := range days {
+		if i == maxShown {
+			opts = append(opts, handlers.Opt("days:"+dayKey(day), "Later dates"))
+			break
+		}
+		label := b.shop.dayLabel(day, now)
+		switch day.Sub(today).Round(24 * time.Hour) {
+		case 0:
+			label = "Today, " + label
+		case 24 * time.Hour:
+			label = "Tomorrow, " + label
+		}
+		opts = append(opts, handlers.Opt("day:"+dayKey(day), label))
+	}
+	c.Ask(fmt.Sprintf("Which day would you like%s? You can also type one, like \"friday\" or \"20 jan\".", b.with(d.Staff)), opts...)
+	return b.save(c, d, stepDay)
+}
+
+// typedDay reads a day the customer typed instead of picking one.
+func (b *Bot) typedDay(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	var d draft
+	if _, err := c.State(&d); err != nil {
+		return err
+	}
+	day, ok := b.shop.parseDay(m.Text(), c.Now())
+	if !ok {
+		return handlers.Errorf("I didn't get that day. Pick a number from the list, or type a day like \"tomorrow\", \"friday\" or \"20 jan\".")
+	}
+	return b.chooseDay(ctx, c, d, day)
+}
+
+// chooseDay checks a typed day and offers its free times.
+func (b *Bot) chooseDay(ctx context.Context, c *handlers.Conversation, d draft, day time.Time) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	now := c.Now()
+	label := b.shop.dayLabel(day, now)
+	switch {
+	case day.Before(b.shop.day(now)):
+		return handlers.Errorf("%s has already passed. Please pick today or a later day.", label)
+	case day.After(b.shop.lastDay(now)):
+		return handlers.Errorf("Sorry, I can only book up to %d days ahead, until %s.", b.shop.horizonDays, b.shop.dayLabel(b.shop.lastDay(now), now))
+	case len(b.shop.hours[day.Weekday()]) == 0:
+		return handlers.Errorf("Sorry, we're closed on %s. We're open %s.", plural(day.Weekday()), b.shop.openDays())
+	}
+	if m, ok := b.shop.member(d.Staff); ok && !m.works(day.Weekday()) {
+		return handlers.Errorf("Sorry, %s doesn't work on %s. Pick another day, or say \"book\" to choose someone else.", m.Name, plural(day.Weekday()))
+	}
+	occ, err := b.occupied(ctx, c.Bot.String(), day, b.shop.addDays(day, 1))
+	if err != nil {
+		return err
+	}
+	if len(b.shop.freeSlots(occ, day, svc, d.Staff, now, d.Move)) == 0 {
+		return handlers.Errorf("Sorry, there are no free times left on %s%s. Please pick another day.", label, b.with(d.Staff))
+	}
+	d.Day, d.Start = dayKey(day), 0
+	return b.askSlot(ctx, c, d, time.Time{})
+}
+
+// askSlot offers the free times of the draft's day after after (zero:
+// from the start of the day).
+func (b *Bot) askSlot(ctx context.Context, c *handlers.Conversation, d draft, after time.Time) error {
+	return b.offerSlots(ctx, c, d, func(free []time.Time) ([]time.Time, bool) {
+		var later []time.Time
+		for _, t := range free {
+			if after.IsZero() || t.After(after) {
+				later = append(later, t)
+			}
+		}
+		if len(later) > maxShown {
+			return later[:maxShown], true
+		}
+		return later, false
+	}, "Free times")
+}
+
+// askNear offers the free times of the draft's day nearest to around
+// (after a time turned out to be taken).
+func (b *Bot) askNear(ctx context.Context, c *handlers.Conversation, d draft, around time.Time) error {
+	return b.offerSlots(ctx, c, d, func(free []time.Time) ([]time.Time, bool) {
+		return nearest(free, around, maxShown), false
+	}, "Other free times")
+}
+
+func (b *Bot) offerSlots(ctx context.Context, c *handlers.Conversation, d draft, pick func([]time.Time) ([]time.Time, bool), title string) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	day, ok := b.shop.parseDayKey(d.Day)
+	if !ok {
+		return b.askDay(ctx, c, d, "")
+	}
+	now := c.Now()
+	occ, err := b.occupied(ctx, c.Bot.String(), day, b.shop.addDays(day, 1))
+	if err != nil {
+		return err
+	}
+	shown, more := pick(b.shop.freeSlots(occ, day, svc, d.Staff, now, d.Move))
+	if len(shown) == 0 {
+		c.Replyf("Sorry, there are no free times left on %s%s.", b.shop.dayLabel(day, now), b.with(d.Staff))
+		return b.askDay(ctx, c, d, "")
+	}
+	d.Start = 0
+	var opts []handlers.Option
+	for _, t := range shown {
+		opts = append(opts, handlers.Opt(fmt.Sprintf("slot:%d", t.UnixMilli()), t.In(b.shop.loc).Format("15:04")))
+	}
+	if more {
+		opts = append(opts, handlers.Opt(fmt.Sprintf("slots:%d", shown[len(shown)-1].UnixMilli()), "Later times"))
+	}
+	opts = append(opts, handlers.Opt("slots:day", "Another day"))
+	c.Ask(fmt.Sprintf("%s for your %s on %s%s. You can also type a time, like 14:15.",
+		title, strings.ToLower(svc.Name), b.shop.dayLabel(day, now), b.with(d.Staff)), opts...)
+	return b.save(c, d, stepSlot)
+}
+
+// typedTime reads a time (or another day) typed instead of picking one.
+func (b *Bot) typedTime(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	var d draft
+	if _, err := c.State(&d); err != nil {
+		return err
+	}
+	min, ok := parseClock(m.Text())
+	if !ok {
+		if day, ok := b.shop.parseDay(m.Text(), c.Now()); ok {
+			return b.chooseDay(ctx, c, d, day)
+		}
+		return handlers.Errorf("Please pick a number from the list, or type a time like 14:15.")
+	}
+	svc, ok := b.shop.service(d.Service)
+	day, ok2 := b.shop.parseDayKey(d.Day)
+	if !ok || !ok2 {
+		return b.next(ctx, c, d)
+	}
+	dur := int(svc.Duration / time.Minute)
+	fits := false
+	for _, sp := range b.shop.hours[day.Weekday()] {
+		fits = fits || min >= sp.from && min+dur <= sp.to
+	}
+	label := b.shop.dayLabel(day, c.Now())
+	if !fits {
+		return handlers.Errorf("Sorry, a %s at %s doesn't fit our opening hours on %s: %s (a %s takes %s).",
+			strings.ToLower(svc.Name), clockString(min), label, b.shop.periods(day.Weekday()), strings.ToLower(svc.Name), duration(svc.Duration))
+	}
+	start := b.shop.at(day, min)
+	onGrid := false
+	for _, t := range b.shop.starts(day, svc) {
+		onGrid = onGrid || t.Equal(start)
+	}
+	if !onGrid {
+		return handlers.Errorf("Appointments start every %s. Please pick a time from the list, or type one like 10:%02d.",
+			duration(b.shop.granularity), int(b.shop.granularity/time.Minute)%60)
+	}
+	return b.pickSlot(ctx, c, d, start)
+}
+
+// pickSlot takes a chosen start time if it is still free.
+func (b *Bot) pickSlot(ctx context.Context, c *handlers.Conversation, d draft, start time.Time) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	now := c.Now()
+	d.Day = dayKey(b.shop.day(start))
+	if !b.shop.bookable(start, now) {
+		if start.Before(now.Add(b.shop.minNotice)) {
+			if start.Before(now) {
+				c.Replyf("Sorry, %s has already passed.", b.shop.when(start, now))
+			} else {
+				c.Replyf("Sorry, %s is too soon: we need %s notice.", b.shop.when(start, now), leadText(b.shop.minNotice))
+			}
+		} else {
+			c.Replyf("Sorry, I can only book up to %d days ahead.", b.shop.horizonDays)
+			return b.askDay(ctx, c, d, "")
+		}
+		return b.askSlot(ctx, c, d, time.Time{})
+	}
+	occ, err := b.occupied(ctx, c.Bot.String(), start, start.Add(svc.Duration))
+	if err != nil {
+		return err
+	}
+	if len(b.shop.freeStaff(occ, svc, d.Staff, start, d.Move)) == 0 {
+		c.Replyf("Sorry, %s is already taken%s.", b.shop.when(start, now), b.with(d.Staff))
+		return b.askNear(ctx, c, d, start)
+	}
+	d.Start = start.UnixMilli()
+	return b.askConfirm(ctx, c, d)
+}
+
+func (b *Bot) askConfirm(ctx context.Context, c *handlers.Conversation, d draft) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	now := c.Now()
+	start := time.UnixMilli(d.Start)
+	if d.Move != "" {
+		old, err := b.bookingByID(ctx, c.Bot, c.Customer.ID, d.Move)
+		if err != nil {
+			return err
+		}
+		if old == nil || old.Status != "booked" {
+			c.Clear()
+			c.Reply("That appointment is no longer booked. Say \"book\" to make a new one.")
+			return nil
+		}
+		c.Ask(fmt.Sprintf("Move your %s from %s to %s%s?", strings.ToLower(svc.Name), b.shop.when(old.Start, now), b.shop.when(start, now), b.with(d.Staff)),
+			handlers.Opt("confirm:yes", "Yes, move it"), handlers.Opt("confirm:other", "Another time"), handlers.Opt("confirm:no", "No, keep the old time"))
+		return b.save(c, d, stepConfirm)
+	}
+	c.Ask(fmt.Sprintf("%s%s on %s (%s, %s). Shall I book it?", svc.Name, b.with(d.Staff), b.shop.when(start, now),
+		duration(svc.Duration), formatMoney(svc.Price, b.shop.currency)),
+		handlers.Opt("confirm:yes", "Yes, book it"), handlers.Opt("confirm:other", "Another time"), handlers.Opt("confirm:no", "No, don't book"))
+	return b.save(c, d, stepConfirm)
+}
+
+// book makes (or moves) the appointment. It checks the slot against what
+// is committed now; the granule rows written at commit catch anyone who
+// booked it in the meantime, and the turn then runs again and lands in
+// the "just taken" branch.
+func (b *Bot) book(ctx context.Context, c *handlers.Conversation, d draft) error {
+	svc, ok := b.shop.service(d.Service)
+	if !ok {
+		return b.askService(c, d)
+	}
+	now := c.Now()
+	start := time.UnixMilli(d.Start)
+	if d.Start == 0 {
+		return b.next(ctx, c, d)
+	}
+	var old *booking
+	if d.Move != "" {
+		var err error
+		if old, err = b.bookingByID(ctx, c.Bot, c.Customer.ID, d.Move); err != nil {
+			return err
+		}
+		if old == nil || old.Status != "booked" {
+			c.Clear()
+			c.Reply("That appointment is no longer booked. Say \"book\" to make a new one.")
+			return nil
+		}
+		if !b.beforeCutoff(*old, now) {
+			c.Clear()
+			c.Reply(b.tooLate("change", *old))
+			return nil
+		}
+	}
+	if !b.shop.bookable(start, now) {
+		return b.pickSlot(ctx, c, d, start) // explains and offers other times
+	}
+	occ, err := b.occupied(ctx, c.Bot.String(), start, start.Add(svc.Duration))
+	if err != nil {
+		return err
+	}
+	free := b.shop.freeStaff(occ, svc, d.Staff, start, d.Move)
+	if len(free) == 0 {
+		c.Replyf("Sorry, %s%s was just taken.", b.shop.when(start, now), b.with(d.Staff))
+		d.Day = dayKey(b.shop.day(start))
+		return b.askNear(ctx, c, d, start)
+	}
+	if b.beforeBook != nil {
+		b.beforeBook() // tests: another process commits here
+	}
+	staff := free[0]
+	if old != nil {
+		for _, f := range free {
+			if f == old.Staff {
+				staff = f // moving "anyone": keep the same person when free
+			}
+		}
+	}
+	c.Clear()
+	if old != nil {
+		moved := *old
+		moved.Staff, moved.Start, moved.End = staff, start, start.Add(svc.Duration)
+		c.OnCommit(moveBooking(*old, moved, now))
+		rec := bookingRecord{ID: moved.ID, Service: moved.Service, Staff: moved.Staff, Start: moved.Start.UnixMilli(), Price: moved.Price, Cur: moved.Currency}
+		if err := c.Record("reschedule", fmt.Sprintf("%s with %s moved from %s to %s", b.shop.serviceName(moved.Service),
+			b.shop.staffName(moved.Staff), b.shop.when(old.Start, now), b.shop.when(start, now)), rec); err != nil {
+			return err
+		}
+		leads, err := b.setReminders(c, moved)
+		if err != nil {
+			return err
+		}
+		c.Replyf("Moved: your %s is now with %s on %s (was %s).%s", b.shop.serviceName(moved.Service), b.shop.staffName(staff),
+			b.shop.when(start, now), b.shop.when(old.Start, now), reminderSentence(leads))
+		b.tellStaff(c, fmt.Sprintf("🔁 Moved %s: %s with %s, now %s (was %s with %s), for %s (%s)", moved.ID,
+			b.shop.serviceName(moved.Service), b.shop.staffName(staff), b.shop.when(start, now), b.shop.when(old.Start, now),
+			b.shop.staffName(old.Staff), c.Customer.Name(), c.Customer.ID))
+		return nil
+	}
+	bk := booking{
+		ID: newRef(), Bot: c.Bot.String(), Customer: c.Customer.ID.String(), Service: svc.ID, Staff: staff,
+		Start: start, End: start.Add(svc.Duration), Price: svc.Price, Currency: b.shop.currency, Status: "booked",
+	}
+	c.OnCommit(insertBooking(bk, now))
+	rec := bookingRecord{ID: bk.ID, Service: bk.Service, Staff: bk.Staff, Start: bk.Start.UnixMilli(), Price: bk.Price, Cur: bk.Currency}
+	if err := c.Record("booking", fmt.Sprintf("%s with %s on %s", b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(start, now)), rec); err != nil {
+		return err
+	}
+	leads, err := b.setReminders(c, bk)
+	if err != nil {
+		return err
+	}
+	c.Replyf("Booked: %s with %s on %s (ref %s). It takes %s and costs %s.%s Say \"my appointments\" to see, move or cancel it.",
+		b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(start, now), bk.ID,
+		duration(svc.Duration), formatMoney(bk.Price, bk.Currency), reminderSentence(leads))
+	b.tellStaff(c, fmt.Sprintf("📅 New booking %s: %s with %s on %s for %s (%s)", bk.ID, b.shop.serviceName(bk.Service),
+		b.shop.staffName(staff), b.shop.when(start, now), c.Customer.Name(), c.Customer.ID))
+	return nil
+}
+
+// setReminders sets a timer per configured lead time that is still in
+// the future, and returns those lead times.
+func (b *Bot) setReminders(c *handlers.Conversation, bk booking) ([]time.Duration, error) {
+	payload, err := json.Marshal(reminderPayload{ID: bk.ID, Start: bk.Start.UnixMilli()})
+	if err != nil {
+		return nil, err
+	}
+	var set []time.Duration
+	now := c.Now()
+	for _, lead := range b.shop.reminders {
+		if at := bk.Start.Add(-lead); at.After(now) {
+			c.After(at.Sub(now), "reminder", string(payload))
+			set = append(set, lead)
+		}
+	}
+	return set, nil
+}
+
+// reminderSentence is " I'll remind you 24 hours and 2 hours before." or "".
+func reminderSentence(leads []time.Duration) string {
+	if len(leads) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, l := range leads {
+		parts = append(parts, leadText(l))
+	}
+	list := parts[0]
+	if len(parts) > 1 {
+		list = strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	return " I'll remind you " + list + " before."
+}
+
+// answerAgain handles "Another haircut with Sam?".
+func (b *Bot) answerAgain(ctx context.Context, c *handlers.Conversation, yes bool) error {
+	var d draft
+	found, err := c.State(&d)
+	if err != nil {
+		return err
+	}
+	if !yes || !found {
+		c.Clear()
+		return b.startBooking(ctx, c, nil)
+	}
+	d.Day, d.Start, d.Move = "", 0, ""
+	return b.next(ctx, c, d)
+}
