@@ -21,19 +21,19 @@ func TestChatPlayground(t *testing.T) {
 	defer func() { chatInput = os.Stdin }()
 	out.Reset()
 	errb.Reset()
-	if code := run([]string{"chat", "taxi", "--config", cfg, "--as", "@ana:example.org"}, &out, &errb); code != 0 {
+	if code := run([]string{"chat", "echo", "--config", cfg, "--as", "@ana:example.org"}, &out, &errb); code != 0 {
 		t.Fatalf("chat: exit %d: %s", code, errb.String())
 	}
 	got := out.String()
 	for _, want := range []string{
-		"Chatting with @taxi:example.org as @ana:example.org",
-		"taxi: Hi! I am the City Taxi bot.",
-		"taxi: You said: hello",
+		"Chatting with @echo:example.org as @ana:example.org",
+		"echo: I repeat what you say.",
+		"echo: You said: hello",
 		"[reactions: 1️⃣ 2️⃣",
 		"erased everything I knew about you",
 		"(pick a reaction from 1 to 2)",
 		"(you are now @bob:example.org)",
-		"taxi: You said: hi bob here",
+		"echo: You said: hi bob here",
 		"(unknown command /bogus",
 	} {
 		if !strings.Contains(got, want) {
