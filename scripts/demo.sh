@@ -8,7 +8,7 @@
 #
 # Environment:
 #   DEMO_SMOKE=1     instead of waiting, run e2e/client.py once against
-#                    @pizza:localhost and exit 0 (ok) or 1 (failed)
+#                    @echo:localhost and exit 0 (ok) or 1 (failed)
 #   DEMO_DIR=...     demo dir (default .cache/demo; emptied at each start)
 #   DEMO_HS_PORT=N   homeserver port (default 8008 if free, else a free one)
 #   DEMO_AS_PORT=N   bizbots appservice port (default a free one)

@@ -35,7 +35,7 @@ func run() int {
 		asPort   = flag.Int("as-port", 0, "bizbots appservice port on 127.0.0.1 (0: any free port)")
 		user     = flag.String("user", "demo", "demo user localpart")
 		password = flag.String("password", "bizbots-demo", "demo user password")
-		smoke    = flag.Bool("smoke", false, "run e2e/client.py once against @pizza, then stop and exit 0/1")
+		smoke    = flag.Bool("smoke", false, "run e2e/client.py once against @echo, then stop and exit 0/1")
 		messages = flag.Int("messages", 3, "messages the -smoke client sends")
 		client   = flag.String("client", "", "path to e2e/client.py (default: from the repository)")
 		python   = flag.String("python", harness.Python(), "python with matrix-nio, for -smoke")
@@ -97,8 +97,13 @@ func run() int {
 	}
 
 	var bots []string
-	for _, b := range harness.DefaultBots {
-		bots = append(bots, s.Dendrite.UserID(b))
+	for _, b := range []struct{ localpart, what string }{
+		{"pizza", `order food (say "menu")`},
+		{"taxi", `book a ride (say "book")`},
+		{"support", "ask the support desk"},
+		{"echo", "repeats what you say: a quick check that everything works"},
+	} {
+		bots = append(bots, fmt.Sprintf("%-22s %s", s.Dendrite.UserID(b.localpart), b.what))
 	}
 	fmt.Printf(`
 bizbots demo is running.
@@ -147,7 +152,7 @@ func runSmoke(s *harness.Stack, python, client, user, password string, messages 
 		logf("%v", err)
 		return 1
 	}
-	bot := s.Dendrite.UserID("pizza")
+	bot := s.Dendrite.UserID("echo")
 	logf("smoke: %s opens a DM with %s and sends %d messages ...", user, bot, messages)
 	res := harness.RunClient(python, client, harness.ClientArgs{
 		Homeserver: s.Dendrite.URL, User: user, Password: password, Bot: bot,
