@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,21 +32,31 @@ type Queue struct {
 	// Work processes one room until it has nothing due (or a batch limit).
 	// It returns false when the room cannot move now (another process
 	// holds its lease, its work waits for a retry, the database failed):
-	// the room is then not handed out again before the next poll, instead
-	// of being claimed and given back in a busy loop.
+	// the room is then not handed out again before the next poll or the
+	// next Wake, instead of being claimed and given back in a busy loop.
 	Work func(ctx context.Context, room string) bool
 	Log  zerolog.Logger
 
 	wake chan struct{}
-	once sync.Once
+	// fresh is set by Wake: new work was stored, so rooms that could not
+	// move are worth another try (their holder may be done with them).
+	fresh atomic.Bool
+	once  sync.Once
 }
 
 func (q *Queue) init() {
 	q.once.Do(func() { q.wake = make(chan struct{}, 1) })
 }
 
-// Wake makes an idle queue look for work now. It never blocks.
+// Wake makes an idle queue look for work now, rooms that could not move
+// included. It never blocks.
 func (q *Queue) Wake() {
+	q.fresh.Store(true)
+	q.signal()
+}
+
+// signal makes the queue look for work, skipping rooms that could not move.
+func (q *Queue) signal() {
 	q.init()
 	select {
 	case q.wake <- struct{}{}:
@@ -77,7 +88,7 @@ func (q *Queue) Run(ctx context.Context) {
 					blocked[room] = true
 				}
 				mu.Unlock()
-				q.Wake()
+				q.signal()
 			}
 		}()
 	}
@@ -94,18 +105,24 @@ func (q *Queue) Run(ctx context.Context) {
 		}
 	hand:
 		for _, room := range rooms {
+			// Mark the room busy before handing it over: a worker that
+			// finishes before this loop runs again must find the mark
+			// to clear, or the room would stay "busy" for good.
 			mu.Lock()
 			taken := busy[room] || blocked[room]
+			if !taken {
+				busy[room] = true
+			}
 			mu.Unlock()
 			if taken {
 				continue
 			}
 			select {
 			case work <- room:
-				mu.Lock()
-				busy[room] = true
-				mu.Unlock()
 			default:
+				mu.Lock()
+				delete(busy, room)
+				mu.Unlock()
 				break hand // every worker is busy; the next to finish wakes us
 			}
 		}
@@ -113,6 +130,11 @@ func (q *Queue) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-q.wake:
+			if q.fresh.Swap(false) {
+				mu.Lock()
+				clear(blocked)
+				mu.Unlock()
+			}
 		case <-ticker.C:
 			mu.Lock()
 			clear(blocked)

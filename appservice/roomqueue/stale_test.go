@@ -23,9 +23,9 @@ func TestStaleOwner(t *testing.T) {
 	live := roomqueue.OwnerID("dispatch")
 	for owner, want := range map[string]bool{
 		live: false, // ours, in use
-		fmt.Sprintf("dispatch/%s/%d/00000000", host, os.Getpid()): true,  // our pid, an earlier incarnation
-		fmt.Sprintf("dispatch/%s/%d/00000000", host, dead):        true,  // gone
-		fmt.Sprintf("dispatch/%s/%d/00000000", host, 1):           false, // init runs
+		fmt.Sprintf("dispatch/%s/%d/00000000", host, os.Getpid()):  true,  // our pid, an earlier incarnation
+		fmt.Sprintf("dispatch/%s/%d/00000000", host, dead):         true,  // gone
+		fmt.Sprintf("dispatch/%s/%d/00000000", host, 1):            false, // init runs
 		fmt.Sprintf("dispatch/%s/%d/00000000", "other-host", dead): false, // not ours to judge
 		"garbage": false,
 	} {
