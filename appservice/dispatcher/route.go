@@ -227,19 +227,42 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, b
 
 func mentions(evt *event.Event, bot *Bot) bool {
 	msg := evt.Content.AsMessage()
-	if msg.Mentions != nil && msg.Mentions.Has(bot.UserID) {
+	// A client that sends m.mentions says exactly whom it mentions
+	// (intentional mentions, spec v1.7): trust it and nothing else.
+	if msg.Mentions != nil {
+		return msg.Mentions.Has(bot.UserID)
+	}
+	// Older clients: the bot's id or display name as a whole word, or a
+	// pill linking to the bot (reading the link target is safe; the HTML
+	// itself is never used).
+	if containsWord(msg.Body, bot.UserID.String()) {
 		return true
 	}
-	body := strings.ToLower(msg.Body)
-	if strings.Contains(body, strings.ToLower(bot.UserID.String())) {
+	if name := bot.Config.DisplayName; name != "" && containsWord(msg.Body, name) {
 		return true
 	}
-	if name := strings.ToLower(bot.Config.DisplayName); name != "" && strings.Contains(body, name) {
-		return true
-	}
-	// A pill links to the bot; reading the link target is safe even though
-	// the HTML itself is never used.
 	return strings.Contains(msg.FormattedBody, "matrix.to/#/"+bot.UserID.String())
+}
+
+// containsWord reports whether word occurs in text, any case, not as part
+// of a longer word ("Pizza Place" in "hey Pizza Place!", not "pizzas").
+func containsWord(text, word string) bool {
+	text, word = strings.ToLower(text), strings.ToLower(word)
+	for i := 0; ; {
+		j := strings.Index(text[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		if (start == 0 || !isWordByte(text[start-1])) && (end == len(text) || !isWordByte(text[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 0x80
 }
 
 func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {

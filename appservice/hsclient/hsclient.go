@@ -107,7 +107,8 @@ type Verdict struct {
 }
 
 // Classify decides whether a failed homeserver call is worth retrying:
-// 429, 5xx, timeouts and network errors are; any other 4xx is not.
+// 429, 401 (token not known yet), 5xx, timeouts and network errors are;
+// any other 4xx is not.
 func Classify(err error) Verdict {
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.Response != nil {
@@ -121,6 +122,11 @@ func Classify(err error) Verdict {
 			v.Retry = true
 			v.After = retryAfter(httpErr)
 		case v.Status >= 500:
+			v.Retry = true
+		case v.Status == http.StatusUnauthorized:
+			// The homeserver does not know our as_token (yet): the
+			// registration is not loaded or is being fixed. Keep the work
+			// and retry rather than failing every reply in the meantime.
 			v.Retry = true
 		}
 		return v

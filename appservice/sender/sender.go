@@ -134,6 +134,15 @@ func (s *Sender) sendRoom(ctx context.Context, room string) bool {
 		_ = s.db.ReleaseLease(rctx, store.QueueOutbox, room, s.owner)
 	}()
 	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
+		// Sends can be slow; keep the room ours for the whole batch.
+		if i > 0 {
+			if err := store.RenewLease(ctx, s.db, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout.Milliseconds()); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn().Err(err).Str("room_id", room).Msg("lost the room's send lease; another process continues")
+				}
+				return false
+			}
+		}
 		row, err := s.db.NextOutboxRow(ctx, room)
 		if err != nil {
 			if ctx.Err() == nil {
