@@ -31,24 +31,16 @@ type InitOptions struct {
 // Render writes a commented config file from opts, with defaults filled in
 // for anything left empty, and checks that the result loads.
 func Render(opts InitOptions) ([]byte, error) {
-	if opts.ID == "" {
-		opts.ID = "bizbots"
+	// The template shows the same defaults a loaded config gets.
+	d := Config{
+		AppService: AppService{ID: opts.ID, Listen: opts.Listen, URL: opts.URL,
+			SenderLocalpart: opts.SenderLocalpart, Registration: opts.Registration},
+		Database: Database{URI: opts.DatabaseURI},
 	}
-	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:29330"
-	}
-	if opts.URL == "" {
-		opts.URL = "http://" + opts.Listen
-	}
-	if opts.SenderLocalpart == "" {
-		opts.SenderLocalpart = "bizbots"
-	}
-	if opts.Registration == "" {
-		opts.Registration = "registration.yaml"
-	}
-	if opts.DatabaseURI == "" {
-		opts.DatabaseURI = "sqlite:bizbots.db"
-	}
+	d.ApplyDefaults()
+	opts.ID, opts.Listen, opts.URL = d.AppService.ID, d.AppService.Listen, d.AppService.URL
+	opts.SenderLocalpart, opts.Registration = d.AppService.SenderLocalpart, d.AppService.Registration
+	opts.DatabaseURI = d.Database.URI
 	var buf bytes.Buffer
 	if err := configTemplate.Execute(&buf, opts); err != nil {
 		return nil, err

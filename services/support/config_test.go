@@ -1,10 +1,6 @@
 package support
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,39 +113,3 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// SQLite binds "$N" by order of first appearance: every query here must
-// introduce $1, $2, … in order (see store/params_test.go).
-func TestQueryParametersAppearInOrder(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	queries := regexp.MustCompile("(?s)`[^`]*`")
-	param := regexp.MustCompile(`\$(\d+)`)
-	checked := 0
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, q := range queries.FindAllString(string(src), -1) {
-			next := 1
-			for _, m := range param.FindAllStringSubmatch(q, -1) {
-				n, _ := strconv.Atoi(m[1])
-				if n > next {
-					t.Errorf("%s: $%d appears before $%d in %s", f, n, next, q)
-				}
-				if n == next {
-					next++
-				}
-				checked++
-			}
-		}
-	}
-	if checked < 20 {
-		t.Fatalf("checked only %d parameters", checked)
-	}
-}
