@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // InboxEvent is one received event as stored in the inbox.
@@ -34,6 +35,10 @@ type IncomingEvent struct {
 	JSON     []byte
 }
 
+// insertBatch is how many events go into one INSERT (9 parameters each,
+// well under SQLite's and Postgres' limits).
+const insertBatch = 100
+
 // StoreTransaction records a homeserver transaction and appends its events
 // to the inbox in one database transaction. Events already in the inbox
 // (same event_id) are skipped, so a replay, or a resent txn id carrying
@@ -53,21 +58,28 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 		if len(events) == 0 {
 			return nil
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox
-			(event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING`)
-		if err != nil {
-			return fmt.Errorf("prepare inbox insert: %w", err)
-		}
-		defer stmt.Close()
-		for _, e := range events {
-			res, err := stmt.ExecContext(ctx, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now)
+		// Multi-row inserts, a statement per batch: one round trip for a
+		// typical transaction instead of one per event.
+		for start := 0; start < len(events); start += insertBatch {
+			batch := events[start:min(start+insertBatch, len(events))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO inbox (event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at) VALUES `)
+			args := make([]any, 0, len(batch)*9)
+			for i, e := range batch {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+				args = append(args, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now)
+			}
+			q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
+			res, err := tx.ExecContext(ctx, q.String(), args...)
 			if err != nil {
-				return fmt.Errorf("append event to inbox: %w", err)
+				return fmt.Errorf("append events to inbox: %w", err)
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				added++
-			}
+			n, _ := res.RowsAffected()
+			added += int(n)
 		}
 		return nil
 	})

@@ -168,8 +168,14 @@ func (q *Queue) Drain(ctx context.Context) error {
 		if len(rooms) == 0 {
 			return nil
 		}
+		moved := false
 		for _, room := range rooms {
-			q.Work(ctx, room)
+			if q.Work(ctx, room) {
+				moved = true
+			}
+		}
+		if !moved {
+			return nil // what is left waits for a retry or another process
 		}
 	}
 	return errors.New(q.Name + ": still has work after 10000 rounds")
