@@ -76,11 +76,15 @@ type Outgoing struct {
 	Meta json.RawMessage
 }
 
-// TimerRequest is a timer to fire in this conversation.
+// TimerRequest is a timer to fire in a conversation.
 type TimerRequest struct {
 	Name    string
 	Payload string
 	At      time.Time
+	// Room and Customer name another conversation of the same bot (see
+	// AfterIn); empty means this one.
+	Room     id.RoomID
+	Customer id.UserID
 }
 
 // Question is the open question of a conversation: the options the next
@@ -370,6 +374,14 @@ func (c *Conversation) History(ctx context.Context, limit int, kinds ...string) 
 // room's other events, exactly once.
 func (c *Conversation) After(d time.Duration, name, payload string) {
 	c.timers = append(c.timers, TimerRequest{Name: name, Payload: payload, At: c.now().Add(d)})
+}
+
+// AfterIn fires a timer in another conversation of the same bot: the
+// customer's chat in room. A staff member closing a ticket in the staff
+// room uses it to ask the customer for a rating in the customer's own
+// conversation, where the question and its answer belong.
+func (c *Conversation) AfterIn(room id.RoomID, customer id.UserID, d time.Duration, name, payload string) {
+	c.timers = append(c.timers, TimerRequest{Name: name, Payload: payload, At: c.now().Add(d), Room: room, Customer: customer})
 }
 
 // Forget erases everything this business knows about the customer (state,

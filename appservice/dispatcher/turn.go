@@ -139,7 +139,11 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 		}
 	}
 	for _, tm := range e.Timers {
-		if err := store.AddTimer(ctx, tx, bot, room, user, tm.Name, tm.Payload, tm.At.UnixMilli()); err != nil {
+		tRoom, tUser := room, user
+		if tm.Room != "" && tm.Customer != "" {
+			tRoom, tUser = tm.Room.String(), tm.Customer.String()
+		}
+		if err := store.AddTimer(ctx, tx, bot, tRoom, tUser, tm.Name, tm.Payload, tm.At.UnixMilli()); err != nil {
 			return 0, err
 		}
 	}

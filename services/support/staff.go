@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/handlers"
-	"github.com/bizbots/bizbots/store"
 )
 
 const staffHelp = `Reply in a ticket's thread to answer the customer (the first reply claims it).
@@ -181,22 +180,18 @@ func (b *Bot) close(ctx context.Context, c *handlers.Conversation, t *ticket, in
 	}
 	q, n, now := b.tickets(c), t.Number, c.Now()
 	agent, name := c.Customer.ID.String(), c.Customer.Name()
-	customer, room := t.CustomerID.String(), t.Room.String()
 	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 		ms := now.UnixMilli()
-		err := change(ctx, tx, n, `UPDATE support_tickets SET status = 'closed', closed_at = $1, updated_at = $1,
+		return change(ctx, tx, n, `UPDATE support_tickets SET status = 'closed', closed_at = $1, updated_at = $1,
 				agent_id = CASE WHEN agent_id = '' THEN $2 ELSE agent_id END,
 				agent_name = CASE WHEN agent_name = '' THEN $3 ELSE agent_name END
 			WHERE bot_user_id = $4 AND number = $5 AND status <> 'closed'`, ms, agent, name, q.bot, n)
-		if err != nil {
-			return err
-		}
-		// The rating question must be asked in the customer's own
-		// conversation (its open question and step live there), so a
-		// timer for that conversation, due now, carries it there: it
-		// fires exactly once, in order with the customer's messages.
-		return store.AddTimer(ctx, tx, q.bot, room, customer, timerRate, fmt.Sprintf("%d\t%s", n, name), ms)
 	})
+	// The rating question must be asked in the customer's own
+	// conversation (its open question and step live there): a timer
+	// there, due now, carries it, exactly once and in order with the
+	// customer's messages.
+	c.AfterIn(t.Room, t.CustomerID, 0, timerRate, fmt.Sprintf("%d\t%s", n, name))
 	return b.note(ctx, c, t, inThread, fmt.Sprintf("✅ %s closed ticket %d; %s is asked to rate it.", name, n, t.CustomerName))
 }
 
