@@ -17,11 +17,32 @@ plus progress lines of kind "login", "room", "joined", "welcome", "sent",
 arrived in time, 1 on failure or timeout (with a message on stderr), 2 on a
 usage error.
 
+With --interactive it instead prints {"kind": "ready"} after the welcome,
+keeps one sync loop running (printing every event as it arrives, with
+"t_recv", the client's wall clock) and reads commands on stdin, one per
+line, each answered by a "sent" line (with "what", "event_id",
+"t_send"/"t_sent"):
+
+  send TEXT                    an m.text message
+  thread ROOT_ID TEXT          an m.text message in the thread of ROOT_ID
+  react EVENT_ID KEY           an m.reaction (m.annotation) with KEY, e.g. 1️⃣
+  location GEO_URI TEXT        an m.location message (geo:52.37,4.89)
+  quit                         stop (exit 0)
+
+The driver (e2e/harness.ClientSession) decides what to wait for and when.
+
+With --room ROOM_ID it uses that existing room instead of opening a DM
+(a staff room): it joins it if needed, invites the bot unless the bot is
+in it already, and waits for the bot's join and first message as in a DM.
+
+Message events carry "thread" (the root of an m.thread), "in_reply_to"
+and, for locations, "geo_uri"; reactions carry "key" and "relates_to".
+
 Needs Debian's python3-matrix-nio (scripts/install-client-deps.sh); run it
 with /usr/bin/python3, which is where Debian installs nio.
 
   /usr/bin/python3 e2e/client.py --homeserver http://127.0.0.1:8008 \
-      --user alice --password secret --bot @pizza:localhost --messages 3
+      --user alice --password secret --bot @echo:localhost --messages 3
 """
 
 import argparse
@@ -67,6 +88,7 @@ class Session:
         self.since = None
         self.seen = set()
         self.bot_joined = False
+        self.bot_membership = None  # the bot's last membership seen in the room
         self.bot_messages = []  # message events from the bot, in timeline order
         self.deadline = time.monotonic() + args.timeout
         self.sync_filter = {"room": {"timeline": {"limit": 200}}}
@@ -100,11 +122,20 @@ class Session:
             "event_id": event_id,
             "origin_server_ts": src.get("origin_server_ts"),
             "room_id": self.room_id,
+            "t_recv": time.time(),
         }
         etype = src.get("type")
         if etype == "m.room.message":
             out["body"] = content.get("body")
             out["msgtype"] = content.get("msgtype")
+            rel = content.get("m.relates_to") or {}
+            if rel.get("rel_type") == "m.thread":
+                out["thread"] = rel.get("event_id")
+            reply_to = (rel.get("m.in_reply_to") or {}).get("event_id")
+            if reply_to:
+                out["in_reply_to"] = reply_to
+            if content.get("msgtype") == "m.location":
+                out["geo_uri"] = content.get("geo_uri")
         elif etype == "m.room.member":
             out["state_key"] = src.get("state_key")
             out["membership"] = content.get("membership")
@@ -113,6 +144,8 @@ class Session:
             out["key"] = rel.get("key")
             out["relates_to"] = rel.get("event_id")
         emit(out)
+        if etype == "m.room.member" and src.get("state_key") == self.args.bot:
+            self.bot_membership = content.get("membership")
         if etype == "m.room.member" and src.get("state_key") == self.args.bot and content.get("membership") == "join":
             if not self.bot_joined:
                 self.bot_joined = True
@@ -137,21 +170,27 @@ class Session:
             raise Failure("login as %s failed: %s" % (args.user, resp))
         emit({"kind": "login", "user_id": resp.user_id, "device_id": resp.device_id})
 
-        resp = await self.client.room_create(
-            is_direct=True,
-            invite=[args.bot],
-            preset=RoomPreset.trusted_private_chat,
-        )
-        if not getattr(resp, "room_id", None):
-            raise Failure("creating a DM with %s failed: %s" % (args.bot, resp))
-        self.room_id = resp.room_id
-        emit({"kind": "room", "room_id": self.room_id, "bot": args.bot})
+        if args.room:
+            await self.use_room(args.room)
+        else:
+            resp = await self.client.room_create(
+                is_direct=True,
+                invite=[args.bot],
+                preset=RoomPreset.trusted_private_chat,
+            )
+            if not getattr(resp, "room_id", None):
+                raise Failure("creating a DM with %s failed: %s" % (args.bot, resp))
+            self.room_id = resp.room_id
+            emit({"kind": "room", "room_id": self.room_id, "bot": args.bot})
 
         await self.wait_for("%s to join" % args.bot, lambda: self.bot_joined)
         if not args.no_welcome:
             await self.wait_for("a welcome message from %s" % args.bot, lambda: len(self.bot_messages) >= 1)
             emit({"kind": "welcome", "body": self.bot_messages[0].get("body")})
         base = len(self.bot_messages)
+        if args.interactive:
+            await self.interactive(base)
+            return
 
         sent = []
         for i in range(1, args.messages + 1):
@@ -189,6 +228,112 @@ class Session:
         emit({"kind": "done", "room_id": self.room_id, "replies": len(self.bot_messages) - base, "extra": extra})
 
 
+    async def use_room(self, room_id):
+        """Use an existing room (--room): join it (a no-op for a member),
+        then invite the bot unless it is joined or invited already."""
+        resp = await self.client.join(room_id)
+        if not getattr(resp, "room_id", None):
+            raise Failure("joining %s failed: %s" % (room_id, resp))
+        self.room_id = room_id
+        emit({"kind": "room", "room_id": self.room_id, "bot": self.args.bot})
+        await self.sync_once(0)
+        if self.bot_membership not in ("join", "invite"):
+            r = await self.client.room_invite(self.room_id, self.args.bot)
+            if type(r).__name__ != "RoomInviteResponse":
+                raise Failure("inviting %s to %s failed: %s" % (self.args.bot, room_id, r))
+            emit({"kind": "invited", "user_id": self.args.bot})
+
+    async def send_event(self, n, what, event_type, content, body):
+        t_send = time.time()
+        r = await self.client.room_send(
+            self.room_id, event_type, content,
+            tx_id="e2e-%d-%d" % (int(t_send * 1000), n),
+        )
+        if not getattr(r, "event_id", None):
+            raise Failure("sending %s %d failed: %s" % (what, n, r))
+        emit({"kind": "sent", "n": n, "what": what, "body": body, "event_id": r.event_id,
+              "t_send": t_send, "t_sent": time.time()})
+
+    async def send_text(self, n, body):
+        await self.send_event(n, "text", "m.room.message", {"msgtype": "m.text", "body": body}, body)
+
+    async def obey(self, n, cmd, rest):
+        """Runs one stdin command (not quit) as send number n."""
+        if cmd == "send":
+            await self.send_text(n, rest)
+        elif cmd == "thread":
+            root, _, body = rest.partition(" ")
+            if not root.startswith("$"):
+                raise Failure("thread: %r is not an event id" % root)
+            await self.send_event(n, "thread", "m.room.message", {
+                "msgtype": "m.text", "body": body,
+                "m.relates_to": {"rel_type": "m.thread", "event_id": root, "is_falling_back": True,
+                                 "m.in_reply_to": {"event_id": root}},
+            }, body)
+        elif cmd == "react":
+            target, _, key = rest.partition(" ")
+            if not target.startswith("$") or not key:
+                raise Failure("react: want EVENT_ID KEY, got %r" % rest)
+            await self.send_event(n, "reaction", "m.reaction", {
+                "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key},
+            }, key)
+        elif cmd == "location":
+            geo, _, body = rest.partition(" ")
+            if not geo.startswith("geo:"):
+                raise Failure("location: %r is not a geo: URI" % geo)
+            await self.send_event(n, "location", "m.room.message",
+                                  {"msgtype": "m.location", "body": body or geo, "geo_uri": geo}, body or geo)
+        else:
+            raise Failure("unknown command %r (want send, thread, react, location or quit)" % cmd)
+
+    async def sync_forever(self):
+        # Bounded by the overall deadline; each round long-polls <= 1s.
+        while self.remaining() > 0:
+            await self.sync_once(1000)
+        raise Failure("timed out after %ss in interactive mode (no quit command)" % self.args.timeout)
+
+    async def interactive(self, base):
+        """Keep one sync loop running and obey commands read from stdin, one
+        per line, until "quit" or end of input (see the module docstring:
+        send, thread, react, location; each answered by a "sent" line).
+
+        Every event of the DM is printed as it arrives (with t_recv, the
+        client's wall clock), so the driver decides what to wait for.
+        """
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 16)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        syncer = asyncio.ensure_future(self.sync_forever())
+        emit({"kind": "ready", "room_id": self.room_id})
+        n = 0
+        try:
+            while True:
+                line_task = asyncio.ensure_future(reader.readline())
+                done, _ = await asyncio.wait({line_task, syncer}, return_when=asyncio.FIRST_COMPLETED)
+                if syncer in done:
+                    line_task.cancel()
+                    syncer.result()  # raises the sync loop's failure
+                    raise Failure("sync loop ended")
+                raw = line_task.result()
+                if not raw:
+                    break  # end of input
+                cmd, _, rest = raw.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
+                if cmd == "quit":
+                    break
+                if cmd:
+                    n += 1
+                    await self.obey(n, cmd, rest)
+        finally:
+            syncer.cancel()
+            try:
+                await syncer
+            except (asyncio.CancelledError, Failure):
+                pass
+        # One last short sync so that events already on the server are printed.
+        await self.sync_once(0)
+        emit({"kind": "done", "room_id": self.room_id, "replies": len(self.bot_messages) - base, "extra": 0})
+
+
 async def amain(args):
     s = Session(args)
     try:
@@ -215,7 +360,7 @@ def main():
     p.add_argument("--homeserver", required=True, help="e.g. http://127.0.0.1:8008")
     p.add_argument("--user", required=True, help="localpart or full user id")
     p.add_argument("--password", required=True)
-    p.add_argument("--bot", required=True, help="e.g. @pizza:localhost")
+    p.add_argument("--bot", required=True, help="e.g. @echo:localhost")
     p.add_argument("--messages", type=int, default=3, help="how many numbered messages to send (default 3)")
     p.add_argument("--text", default="message", help="message prefix; message i is '<text> <i>'")
     p.add_argument("--timeout", type=float, default=60, help="overall time limit in seconds (default 60)")
@@ -224,6 +369,12 @@ def main():
     p.add_argument("--expect-echo", action="store_true", help="fail unless reply i contains message i's text")
     p.add_argument("--exact", action="store_true", help="fail if the bot sends more replies than messages")
     p.add_argument("--no-welcome", action="store_true", help="do not wait for a welcome message")
+    p.add_argument("--room", default="",
+                   help="use this existing room (e.g. a staff room) instead of opening a DM; "
+                        "the bot is invited unless it is in it")
+    p.add_argument("--interactive", action="store_true",
+                   help="after the welcome, print 'ready', keep syncing and obey stdin commands "
+                        "('send TEXT', 'quit'); --messages is ignored")
     args = p.parse_args()
     if args.messages < 0 or args.timeout <= 0:
         p.error("--messages must be >= 0 and --timeout > 0")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -254,5 +255,222 @@ func TestStackClientScript(t *testing.T) {
 	}
 	if w := res.Welcome(); w == nil || !strings.Contains(w.Body, "Welcome") {
 		t.Errorf("no welcome in client output:\n%s", res.Stdout)
+	}
+}
+
+// TestRequiredByDefault: missing prerequisites fail unless E2E_ALLOW_SKIP
+// is exactly "1".
+func TestRequiredByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		set  bool
+		want bool
+	}{
+		{"", false, true},
+		{"", true, true},
+		{"0", true, true},
+		{"true", true, true},
+		{"1", true, false},
+	} {
+		if tc.set {
+			t.Setenv(AllowSkipEnv, tc.val)
+		} else {
+			t.Setenv(AllowSkipEnv, "")
+		}
+		if got := Required(); got != tc.want {
+			t.Errorf("%s=%q (set %v): Required() = %v, want %v", AllowSkipEnv, tc.val, tc.set, got, tc.want)
+		}
+	}
+}
+
+// TestEditConfig edits values inside sections of a bizbots-style YAML and
+// refuses keys that are not there.
+func TestEditConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	in := "logging:\n  # a comment\n  level: info\n  format: auto\n\ndispatcher:\n  workers: 8\n  lease_timeout: 2m\nsender:\n  workers: 8\n"
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := EditConfig(path, map[string]string{"logging.level": "debug", "dispatcher.lease_timeout": "5s", "sender.workers": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := "logging:\n  # a comment\n  level: debug\n  format: auto\n\ndispatcher:\n  workers: 8\n  lease_timeout: 5s\nsender:\n  workers: 2\n"
+	if string(got) != want {
+		t.Errorf("edited config:\n%s\nwant:\n%s", got, want)
+	}
+	for _, bad := range []string{"logging.colour", "nosuch.level", "level", "dispatcher.lease_timeout.x"} {
+		if err := EditConfig(path, map[string]string{bad: "x"}); err == nil {
+			t.Errorf("EditConfig(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+// TestBotConfigEdits sets, replaces and adds config blocks and bots in a
+// bots section shaped like the one `bizbots init` writes.
+func TestBotConfigEdits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	in := `logging:
+  level: info
+
+# The bots.
+bots:
+  - localpart: pizza
+    display_name: "Pizza Place"
+    # a comment
+    service: ordering
+    welcome: "Hi!"
+  - localpart: echo
+    service: echo
+`
+	if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetBotConfig(path, "pizza", "catalog:\n  currency: EUR\n\n  items: []\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetBotConfig(path, "echo", `{"a": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	// Replacing a block drops the old one, block or one line.
+	if err := SetBotConfig(path, "pizza", `{"shop": "P"}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetBotConfig(path, "echo", "x: 1\ny: [2]"); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddBot(path, BotEntry{Localpart: "coffee", DisplayName: "Corner Coffee", Service: "example-coffee", Welcome: `Say "menu"`, Config: `{"shop": "C"}`}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := `logging:
+  level: info
+
+# The bots.
+bots:
+  - localpart: pizza
+    display_name: "Pizza Place"
+    # a comment
+    service: ordering
+    welcome: "Hi!"
+    config: {"shop": "P"}
+  - localpart: echo
+    service: echo
+    config:
+      x: 1
+      y: [2]
+  - localpart: "coffee"
+    display_name: "Corner Coffee"
+    service: "example-coffee"
+    welcome: "Say \"menu\""
+    config: {"shop": "C"}
+`
+	if string(got) != want {
+		t.Errorf("edited config:\n%s\nwant:\n%s", got, want)
+	}
+	if err := SetBotConfig(path, "taxi", "{}"); err == nil {
+		t.Error("SetBotConfig of a bot that is not there succeeded")
+	}
+}
+
+// TestClientSessionCommands drives client.py --interactive against the
+// fake bizbots in an existing room (--room: the client invites the bot)
+// and checks each command's event: a text, a location, a message in a
+// thread, and a reaction.
+func TestClientSessionCommands(t *testing.T) {
+	py := PythonWithNio(t)
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := StartStackT(t, StackOptions{BizbotsBin: buildFake(t)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alice, err := s.Dendrite.RegisterUser(ctx, "alice", "alice-password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Dendrite.SetDisplayName(ctx, alice, "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := s.Dendrite.CreateRoom(ctx, alice, map[string]any{"name": "staff", "preset": "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := StartClientSession(py, filepath.Join(root, "e2e", "client.py"), ClientArgs{
+		Homeserver: s.Dendrite.URL, User: "alice", Password: "alice-password", Bot: "@echo:localhost",
+		Room: room, Timeout: 60 * time.Second,
+	})
+	if err != nil {
+		if cs != nil {
+			out, errOut := cs.Output()
+			t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		t.Fatal(err)
+	}
+	defer func() {
+		res := cs.Close()
+		if res.Err != nil || t.Failed() {
+			t.Errorf("client.py: %v\n%s\n%s", res.Err, res.Stdout, res.Stderr)
+		}
+	}()
+	welcome := cs.Messages("@echo:localhost")
+	if len(welcome) != 1 || welcome[0].RoomID != room {
+		t.Fatalf("want the bot's welcome in %s, got %+v", room, welcome)
+	}
+	root0 := welcome[0].EventID
+	for _, step := range []struct {
+		send func() error
+		what string
+	}{
+		{func() error { return cs.Send("hello") }, "text"},
+		{func() error { return cs.SendLocation("geo:52.3731,4.8926", "Dam Square") }, "location"},
+		{func() error { return cs.SendThread(root0, "in the thread") }, "thread"},
+		{func() error { return cs.React(root0, "1️⃣") }, "reaction"},
+	} {
+		if err := step.send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines, err := cs.WaitFor(30*time.Second, "the four sent events and three echoes", func(ls []ClientLine) bool {
+		events, echoes := 0, 0
+		for _, l := range ls {
+			if l.Kind == "event" && l.Sender == "@alice:localhost" && (l.Type == "m.room.message" || l.Type == "m.reaction") {
+				events++
+			}
+			if l.Kind == "event" && l.Sender == "@echo:localhost" && strings.HasPrefix(l.Body, "echo: ") {
+				echoes++
+			}
+		}
+		return events == 4 && echoes == 3
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []string
+	var loc, thread, reaction *ClientLine
+	for i, l := range lines {
+		switch {
+		case l.Kind == "sent":
+			sent = append(sent, l.What)
+		case l.Kind == "event" && l.Sender == "@alice:localhost" && l.MsgType == "m.location":
+			loc = &lines[i]
+		case l.Kind == "event" && l.Sender == "@alice:localhost" && l.Body == "in the thread":
+			thread = &lines[i]
+		case l.Kind == "event" && l.Sender == "@alice:localhost" && l.Type == "m.reaction":
+			reaction = &lines[i]
+		}
+	}
+	if strings.Join(sent, ",") != "text,location,thread,reaction" {
+		t.Errorf("sent lines: %v", sent)
+	}
+	if loc == nil || loc.GeoURI != "geo:52.3731,4.8926" || loc.Body != "Dam Square" {
+		t.Errorf("location event: %+v", loc)
+	}
+	if thread == nil || thread.Thread != root0 || thread.InReplyTo != root0 {
+		t.Errorf("thread event: %+v (want thread and in_reply_to %s)", thread, root0)
+	}
+	if reaction == nil || reaction.Key != "1️⃣" || reaction.RelatesTo != root0 {
+		t.Errorf("reaction event: %+v (want key 1️⃣ on %s)", reaction, root0)
 	}
 }

@@ -76,6 +76,30 @@ func (p *Process) Stop(grace time.Duration) error {
 	return p.stopErr
 }
 
+// Kill sends SIGKILL and waits up to wait for the process to be gone. After
+// it, Stop does nothing more than close the log.
+func (p *Process) Kill(wait time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.Cmd.Process.Kill(); err != nil {
+		select {
+		case <-p.done:
+			return nil
+		default:
+			return fmt.Errorf("harness: kill %s: %w", p.Cmd.Path, err)
+		}
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("harness: %s (pid %d) still running %s after SIGKILL", p.Cmd.Path, p.Cmd.Process.Pid, wait)
+	}
+}
+
 // WaitTCP waits until addr (host:port) accepts a TCP connection, the
 // process exits, or ctx ends. Attempts are 100ms apart.
 func WaitTCP(ctx context.Context, addr string, exited <-chan struct{}) error {

@@ -4,7 +4,8 @@
 // It runs `bizbots init` into -dir, starts Dendrite with the registration,
 // starts `bizbots serve`, creates a demo user, and prints how to log in with
 // any Matrix client. Ctrl-C (or SIGTERM) stops bizbots, then Dendrite. With
-// -smoke it instead runs e2e/client.py once against @pizza and exits 0 or 1.
+// -smoke it instead runs e2e/client.py once against @echo (the default
+// config's install check: it answers "You said: …") and exits 0 or 1.
 package main
 
 import (
@@ -157,6 +158,7 @@ func runSmoke(s *harness.Stack, python, client, user, password string, messages 
 	res := harness.RunClient(python, client, harness.ClientArgs{
 		Homeserver: s.Dendrite.URL, User: user, Password: password, Bot: bot,
 		Messages: messages, Timeout: 60 * time.Second,
+		Extra: []string{"--expect-echo", "--exact"}, // "You said: message i", nothing more
 	})
 	os.Stdout.WriteString(res.Stdout)
 	if res.Err != nil {

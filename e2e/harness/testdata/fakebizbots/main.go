@@ -5,8 +5,9 @@
 //
 //	go build -o /tmp/fakebizbots ./e2e/harness/testdata/fakebizbots
 //
-// serve registers @pizza, @taxi and @support, joins when a bot is invited
-// and says "Welcome! ...", and answers each message with "echo: <text>".
+// serve registers @pizza, @taxi, @support and @echo (the bots `bizbots
+// init` configures), joins when a bot is invited and says "Welcome! ...",
+// and answers each message with "echo: <text>".
 // Events are handled in order by one goroutine; nothing is durable.
 package main
 
@@ -81,7 +82,7 @@ func doInit(args []string) {
 		}
 	}
 	c := config{HomeserverURL: *hsURL, Domain: *domain, Listen: *listen, ASToken: token(), HSToken: token(),
-		Bots: []string{"pizza", "taxi", "support"}}
+		Bots: []string{"pizza", "taxi", "support", "echo"}}
 	js, _ := json.MarshalIndent(c, "", "  ")
 	if err := os.WriteFile(*cfgPath, js, 0o600); err != nil {
 		log.Fatal(err)
@@ -95,7 +96,7 @@ rate_limited: false
 namespaces:
   users:
   - exclusive: true
-    regex: '@(pizza|taxi|support|bizbots):%s'
+    regex: '@(pizza|taxi|support|echo|bizbots):%s'
   aliases: []
   rooms: []
 `, *listen, c.ASToken, c.HSToken, strings.ReplaceAll(*domain, ".", `\.`))
