@@ -509,10 +509,18 @@ func TestRenderRoundTrip(t *testing.T) {
 	if len(cfg.Bots) == 0 {
 		t.Fatal("rendered config has no bots")
 	}
+	want := map[string]string{"pizza": "ordering", "taxi": "taxi", "support": "support", "echo": "echo"}
 	for _, b := range cfg.Bots {
-		if b.DisplayName == "" || b.Welcome == "" {
-			t.Errorf("bot %s lacks a display name or welcome", b.Localpart)
+		if b.DisplayName == "" {
+			t.Errorf("bot %s lacks a display name", b.Localpart)
 		}
+		if want[b.Localpart] != b.Service {
+			t.Errorf("demo bot %s runs %q, want %q", b.Localpart, b.Service, want[b.Localpart])
+		}
+		delete(want, b.Localpart)
+	}
+	if len(want) > 0 {
+		t.Errorf("demo bots missing: %v", want)
 	}
 }
 
