@@ -87,6 +87,9 @@ type Dispatcher struct {
 	MaxAttempts  int      `yaml:"max_attempts"`
 	LeaseTimeout Duration `yaml:"lease_timeout"`
 	PollInterval Duration `yaml:"poll_interval"`
+	// Retention is how long handled events, sent replies and
+	// transaction ids are kept before they are pruned.
+	Retention Duration `yaml:"retention"`
 }
 
 // Sender tunes how outbox rows are delivered to the homeserver.
@@ -287,6 +290,9 @@ func (c *Config) ApplyDefaults() {
 	if d.PollInterval == 0 {
 		d.PollInterval = Duration(time.Second)
 	}
+	if d.Retention == 0 {
+		d.Retention = Duration(7 * 24 * time.Hour)
+	}
 	s := &c.Sender
 	if s.Workers == 0 {
 		s.Workers = 8
@@ -401,6 +407,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.PollInterval.D() < 10*time.Millisecond {
 		add("dispatcher.poll_interval %s is too short (at least 10ms)", c.Dispatcher.PollInterval.D())
+	}
+	if c.Dispatcher.Retention.D() < time.Hour {
+		add("dispatcher.retention %s is too short (at least 1h: homeservers resend transactions for hours)", c.Dispatcher.Retention.D())
 	}
 	if c.Sender.Workers < 1 || c.Sender.Workers > 1024 {
 		add("sender.workers %d must be between 1 and 1024", c.Sender.Workers)

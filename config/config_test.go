@@ -241,6 +241,8 @@ func TestValidate(t *testing.T) {
 			"dispatcher.lease_timeout 4s is too short (at least 5s)"},
 		{"dispatcher poll interval", func(c *config.Config) { c.Dispatcher.PollInterval = config.Duration(9 * time.Millisecond) },
 			"dispatcher.poll_interval 9ms is too short (at least 10ms)"},
+		{"dispatcher retention", func(c *config.Config) { c.Dispatcher.Retention = config.Duration(30 * time.Minute) },
+			"dispatcher.retention 30m0s is too short (at least 1h: homeservers resend transactions for hours)"},
 		{"sender workers zero", func(c *config.Config) { c.Sender.Workers = 0 },
 			"sender.workers 0 must be between 1 and 1024"},
 		{"sender workers too many", func(c *config.Config) { c.Sender.Workers = 5000 },

@@ -196,3 +196,37 @@ func countByStatus(ctx context.Context, q Querier, table string) (map[string]int
 	}
 	return out, rows.Err()
 }
+
+// Pruned counts what Prune deleted.
+type Pruned struct {
+	Transactions, Inbox, Outbox int64
+}
+
+// Prune deletes bookkeeping older than before (Unix ms): transaction ids,
+// handled or parked inbox events and sent or failed outbox rows. Pending
+// work is never touched. Deduplication needs these rows only while a
+// homeserver may still resend (minutes to hours), so a retention of days
+// is safe; a reaction to a bot question older than that is no longer
+// understood as an answer.
+func (db *DB) Prune(ctx context.Context, before int64) (Pruned, error) {
+	var p Pruned
+	err := db.Tx(ctx, func(tx Tx) error {
+		for _, step := range []struct {
+			n *int64
+			q string
+		}{
+			{&p.Transactions, `DELETE FROM as_txn WHERE received_at < $1`},
+			{&p.Inbox, `DELETE FROM inbox WHERE status <> 'pending' AND received_at < $1`},
+			{&p.Outbox, `DELETE FROM outbox WHERE status <> 'pending' AND created_at < $1
+				AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.parent_id = outbox.id AND c.status = 'pending')`},
+		} {
+			res, err := tx.ExecContext(ctx, step.q, before)
+			if err != nil {
+				return fmt.Errorf("prune: %w", err)
+			}
+			*step.n, _ = res.RowsAffected()
+		}
+		return nil
+	})
+	return p, err
+}

@@ -525,3 +525,58 @@ func TestBotProfileHash(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneKeepsPendingWork(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ev := func(id string) store.IncomingEvent {
+			return store.IncomingEvent{EventID: id, RoomID: "!r:x", Sender: "@a:x", Type: "m.room.message", JSON: []byte(`{}`)}
+		}
+		if _, _, err := db.StoreTransaction(ctx, "old", []store.IncomingEvent{ev("$done"), ev("$pending")}); err != nil {
+			t.Fatal(err)
+		}
+		next, err := db.NextInboxEvent(ctx, "!r:x")
+		if err != nil || next.EventID != "$done" {
+			t.Fatalf("next %+v %v", next, err)
+		}
+		if err := db.Tx(ctx, func(tx store.Tx) error { return store.MarkInboxDone(ctx, tx, next.Seq, "") }); err != nil {
+			t.Fatal(err)
+		}
+		err = db.Tx(ctx, func(tx store.Tx) error {
+			_, err := store.AppendOutbox(ctx, tx, []store.OutgoingEvent{
+				{RoomID: "!r:x", BotUserID: "@b:x", Type: "m.room.message", Content: []byte(`{}`), ParentIndex: -1},
+				{RoomID: "!r:x", BotUserID: "@b:x", Type: "m.room.message", Content: []byte(`{}`), ParentIndex: -1},
+				{RoomID: "!r:x", BotUserID: "@b:x", Type: "m.reaction", Content: []byte(`{}`), ParentIndex: 1},
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkOutboxSent(ctx, 1, "$s1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkOutboxSent(ctx, 2, "$s2"); err != nil {
+			t.Fatal(err)
+		}
+		p, err := db.Prune(ctx, store.Now()+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Row 2 stays: its pending reaction still needs its event id.
+		if p.Transactions != 1 || p.Inbox != 1 || p.Outbox != 1 {
+			t.Fatalf("pruned %+v, want 1 txn, 1 inbox row, 1 outbox row", p)
+		}
+		next, err = db.NextInboxEvent(ctx, "!r:x")
+		if err != nil || next == nil || next.EventID != "$pending" {
+			t.Fatalf("pending event after prune: %+v %v", next, err)
+		}
+		row, err := db.NextOutboxRow(ctx, "!r:x")
+		if err != nil || row == nil || row.ParentEventID != "$s2" {
+			t.Fatalf("pending reaction after prune: %+v %v", row, err)
+		}
+		if p, _ := db.Prune(ctx, 0); p != (store.Pruned{}) {
+			t.Fatalf("pruning before the epoch deleted %+v", p)
+		}
+	})
+}

@@ -159,6 +159,8 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	go func() { defer wg.Done(); _ = disp.Run(runCtx) }()
 	go func() { defer wg.Done(); _ = send.Run(runCtx) }()
 	go func() { defer wg.Done(); provisionLoop(runCtx, prov, log) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
 		Int("bots", len(bots)).Str("database", string(db.Dialect)).Msg("bizbots is running")
 
@@ -196,6 +198,28 @@ func provisionLoop(ctx context.Context, prov *provision.Provisioner, log zerolog
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+	}
+}
+
+// pruneLoop deletes bookkeeping older than retention, at start and then
+// hourly. Several processes may prune at once: the deletes are idempotent.
+func pruneLoop(ctx context.Context, db *store.DB, retention time.Duration, log zerolog.Logger) {
+	ticker := time.NewTicker(time.Hour)
+	defer ticker.Stop()
+	for {
+		p, err := db.Prune(ctx, time.Now().Add(-retention).UnixMilli())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn().Err(err).Msg("cannot prune old events; will retry in an hour")
+		case p.Inbox+p.Outbox+p.Transactions > 0:
+			log.Info().Int64("transactions", p.Transactions).Int64("events", p.Inbox).Int64("replies", p.Outbox).
+				Dur("older_than", retention).Msg("pruned old bookkeeping")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
 		}
 	}
 }
