@@ -560,6 +560,32 @@ func (t *turn) showCart() error {
 	return nil
 }
 
+// lineState says whether a cart line can still be sold as it is.
+type lineState int
+
+const (
+	lineOK lineState = iota
+	lineGone
+	lineSoldOut
+)
+
+// lineNow looks an item and size up in the current catalog: its price
+// today, or why it cannot be sold.
+func (t *turn) lineNow(item, size string) (int64, lineState) {
+	it := t.cat.Item(item)
+	if it == nil {
+		return 0, lineGone
+	}
+	price, ok := it.PriceOf(size)
+	switch {
+	case !ok:
+		return 0, lineGone
+	case !it.Available:
+		return price, lineSoldOut
+	}
+	return price, lineOK
+}
+
 // reprice checks the cart against the catalog as it is now: lines whose
 // item is gone or sold out are removed, changed prices are updated. It
 // returns what changed, in words for the customer.
@@ -567,23 +593,19 @@ func (t *turn) reprice() []string {
 	var changes []string
 	kept := t.cart.Lines[:0]
 	for _, l := range t.cart.Lines {
-		it := t.cat.Item(l.Item)
-		price, ok := int64(0), false
-		if it != nil {
-			price, ok = it.PriceOf(l.Size)
-		}
+		price, state := t.lineNow(l.Item, l.Size)
 		switch {
-		case !ok:
+		case state == lineGone:
 			changes = append(changes, fmt.Sprintf("%s is no longer on the menu, so I took it out of your cart.", l.Name))
 			continue
-		case !it.Available:
+		case state == lineSoldOut:
 			changes = append(changes, fmt.Sprintf("%s is sold out right now, so I took it out of your cart.", l.Name))
 			continue
 		case price != l.Price:
 			changes = append(changes, fmt.Sprintf("%s now costs %s (was %s).", l.Name, t.cat.Money(price), t.cat.Money(l.Price)))
 			l.Price = price
 		}
-		l.Name = it.LineName(l.Size)
+		l.Name = t.cat.Item(l.Item).LineName(l.Size)
 		kept = append(kept, l)
 	}
 	t.cart.Lines = kept

@@ -458,16 +458,12 @@ func (t *turn) usual() error {
 	var changes []string
 	added := 0
 	for _, l := range o.Lines {
-		it := t.cat.Item(l.Item)
-		price, ok := int64(0), false
-		if it != nil {
-			price, ok = it.PriceOf(l.Size)
-		}
+		price, state := t.lineNow(l.Item, l.Size)
 		switch {
-		case !ok:
+		case state == lineGone:
 			changes = append(changes, fmt.Sprintf("%s is no longer on the menu, so I left it out.", l.Name))
 			continue
-		case !it.Available:
+		case state == lineSoldOut:
 			changes = append(changes, fmt.Sprintf("%s is sold out right now, so I left it out.", l.Name))
 			continue
 		case price != l.Price:
@@ -482,7 +478,7 @@ func (t *turn) usual() error {
 			i = len(t.cart.Lines) - 1
 		}
 		t.cart.Lines[i].Qty = min(t.cart.Lines[i].Qty+l.Qty, maxQty)
-		t.cart.Lines[i].Price, t.cart.Lines[i].Name = price, it.LineName(l.Size)
+		t.cart.Lines[i].Price, t.cart.Lines[i].Name = price, t.cat.Item(l.Item).LineName(l.Size)
 		added++
 	}
 	intro := fmt.Sprintf("I've put your last order (%d) in your cart.", o.Number)
