@@ -354,7 +354,12 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 		ref := newRef()
 		out.conv.Reset()
 		out.conv.Notice(apologyText(ref))
-		apology = outgoing(out.conv, id.EventID(ev.EventID))
+		rows, err := outboxRows(ctx, d.db, out.conv, id.EventID(ev.EventID), log)
+		if err != nil {
+			log.Error().Err(err).AnErr("cause", cause).Msg("cannot prepare the apology; the event stays pending")
+			return false
+		}
+		apology = rows
 		log = log.With().Str("ref", ref).Logger()
 	}
 	err := d.db.Tx(ctx, func(tx store.Tx) error {

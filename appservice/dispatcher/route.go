@@ -372,7 +372,11 @@ func (d *Dispatcher) routeEncrypted(ctx context.Context, evt *event.Event) (*out
 	}
 	conv := handlers.NewConversation(bots[0].UserID, evt.RoomID, handlers.Customer{ID: evt.Sender}, evt.ID)
 	conv.Notice("I can't read encrypted messages. Please start a new chat with me with encryption turned off.")
-	return &outcome{outcome: "handled", note: "encrypted: told the customer", replies: outgoing(conv, evt.ID)}, nil
+	replies, err := outboxRows(ctx, d.db, conv, evt.ID, d.log)
+	if err != nil {
+		return nil, err
+	}
+	return &outcome{outcome: "handled", note: "encrypted: told the customer", replies: replies}, nil
 }
 
 // call runs a handler with a timeout, turning a panic or an error into
@@ -412,20 +416,4 @@ func (d *Dispatcher) call(ctx context.Context, conv *handlers.Conversation, log 
 	conv.SetFailed("handler error (ref " + ref + "): " + err.Error())
 	log.Error().Str("bot", conv.Bot.String()).Str("ref", ref).Err(err).Msg("handler failed")
 	return nil
-}
-
-// outgoing turns what a conversation queued into outbox rows.
-func outgoing(conv *handlers.Conversation, cause id.EventID) []store.OutgoingEvent {
-	var out []store.OutgoingEvent
-	for _, o := range conv.Outbox() {
-		out = append(out, store.OutgoingEvent{
-			RoomID:       conv.Room.String(),
-			BotUserID:    conv.Bot.String(),
-			Type:         o.Type.Type,
-			Content:      o.Content,
-			CauseEventID: cause.String(),
-			ParentIndex:  o.Parent,
-		})
-	}
-	return out
 }

@@ -152,7 +152,7 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			return 0, err
 		}
 	}
-	rows, err := outboxRows(ctx, tx, t.conv, log)
+	rows, err := outboxRows(ctx, tx, t.conv, t.conv.Cause(), log)
 	if err != nil {
 		return 0, err
 	}
@@ -179,7 +179,8 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 // outboxRows turns what a conversation queued into outbox rows, resolving
 // proactive messages to the customer's direct room. A message with no
 // room to go to is dropped (and logged), with the reactions hanging on it.
-func outboxRows(ctx context.Context, q store.Querier, conv *handlers.Conversation, log zerolog.Logger) ([]store.OutgoingEvent, error) {
+// cause is the event the rows answer ("" for none).
+func outboxRows(ctx context.Context, q store.Querier, conv *handlers.Conversation, cause id.EventID, log zerolog.Logger) ([]store.OutgoingEvent, error) {
 	queued := conv.Outbox()
 	index := make([]int, len(queued)) // queued index → row index, -1 if dropped
 	var rows []store.OutgoingEvent
@@ -211,7 +212,7 @@ func outboxRows(ctx context.Context, q store.Querier, conv *handlers.Conversatio
 		index[i] = len(rows)
 		rows = append(rows, store.OutgoingEvent{
 			RoomID: room.String(), BotUserID: conv.Bot.String(), Type: o.Type.Type, Content: o.Content,
-			CauseEventID: conv.Cause().String(), Meta: o.Meta, ParentIndex: parent,
+			CauseEventID: cause.String(), Meta: o.Meta, ParentIndex: parent,
 		})
 	}
 	return rows, nil
@@ -235,7 +236,7 @@ func (d *Dispatcher) Notify(ctx context.Context, bot, customer id.UserID, text s
 		if room == "" {
 			return fmt.Errorf("%s has no direct chat with %s", bot, customer)
 		}
-		rows, err := outboxRows(ctx, tx, conv, d.log)
+		rows, err := outboxRows(ctx, tx, conv, "", d.log)
 		if err != nil {
 			return err
 		}
