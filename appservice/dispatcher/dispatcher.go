@@ -255,23 +255,13 @@ const roomBatch = 50
 // its retry, the lease was lost or the database failed), so the queue
 // leaves the room alone until its next poll.
 func (d *Dispatcher) processRoom(ctx context.Context, room string) bool {
-	ok, err := d.db.AcquireLease(ctx, store.QueueInbox, room, d.owner, d.opts.LeaseTimeout.Milliseconds())
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room")
-		}
-		return false
-	}
-	if !ok {
-		return false // another process has it
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := d.db.ReleaseLease(rctx, store.QueueInbox, room, d.owner); err != nil {
-			d.log.Warn().Err(err).Str("room_id", room).Msg("cannot release room lease; it will expire")
-		}
-	}()
+	return roomqueue.Leased(ctx, d.db, store.QueueInbox, room, d.owner, d.opts.LeaseTimeout, d.log,
+		func() bool { return d.processLeasedRoom(ctx, room) })
+}
+
+// processLeasedRoom handles a room's due events while this process holds
+// its lease.
+func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) bool {
 	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
 		ev, err := d.db.NextInboxEvent(ctx, room)
 		if err != nil {

@@ -121,18 +121,13 @@ const roomBatch = 50
 // retry, or the database failed), so the queue leaves the room alone until
 // its next poll.
 func (s *Sender) sendRoom(ctx context.Context, room string) bool {
-	ok, err := s.db.AcquireLease(ctx, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout.Milliseconds())
-	if err != nil || !ok {
-		if err != nil && ctx.Err() == nil {
-			s.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room for sending")
-		}
-		return false
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = s.db.ReleaseLease(rctx, store.QueueOutbox, room, s.owner)
-	}()
+	return roomqueue.Leased(ctx, s.db, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout, s.log,
+		func() bool { return s.sendLeasedRoom(ctx, room) })
+}
+
+// sendLeasedRoom sends a room's due rows while this process holds its
+// lease.
+func (s *Sender) sendLeasedRoom(ctx context.Context, room string) bool {
 	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
 		// Sends can be slow; keep the room ours for the whole batch.
 		if i > 0 {
