@@ -15,10 +15,8 @@ import (
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/playground"
-	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -88,14 +86,9 @@ func cmdChat(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := zerolog.New(stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	var bots []*dispatcher.Bot
-	for _, b := range cfg.Bots {
-		uid := cfg.UserID(b.Localpart)
-		h, err := services.Build(services.Env{Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db, Log: log})
-		if err != nil {
-			return err
-		}
-		bots = append(bots, &dispatcher.Bot{UserID: uid, Config: b, Handler: h})
+	bots, err := buildBots(cfg, db, log)
+	if err != nil {
+		return err
 	}
 	clock := &offsetClock{}
 	s := playground.New(db, bots, playground.Options{Clock: clock.Now, Log: log})

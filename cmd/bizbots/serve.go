@@ -98,17 +98,9 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		log.Info().Int("leases", n).Msg("released room leases of a process that is gone")
 	}
 
-	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
-	for _, b := range cfg.Bots {
-		uid := cfg.UserID(b.Localpart)
-		h, err := services.Build(services.Env{
-			Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
-			Log: log.With().Str("bot", uid.String()).Logger(),
-		})
-		if err != nil {
-			return err
-		}
-		bots = append(bots, &dispatcher.Bot{UserID: uid, Config: b, Handler: h})
+	bots, err := buildBots(cfg, db, log)
+	if err != nil {
+		return err
 	}
 
 	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers, log)
@@ -179,6 +171,23 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	wg.Wait()
 	log.Info().Msg("stopped")
 	return err
+}
+
+// buildBots builds every configured bot's handler from its service.
+func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatcher.Bot, error) {
+	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
+	for _, b := range cfg.Bots {
+		uid := cfg.UserID(b.Localpart)
+		h, err := services.Build(services.Env{
+			Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
+			Log: log.With().Str("bot", uid.String()).Logger(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		bots = append(bots, &dispatcher.Bot{UserID: uid, Config: b, Handler: h})
+	}
+	return bots, nil
 }
 
 // provisionLoop registers the bots and sets their profiles, retrying with
