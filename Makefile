@@ -4,7 +4,7 @@
 
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+LDFLAGS := -X github.com/bizbots/bizbots/cmd/bizbotscmd.version=$(VERSION)
 
 .PHONY: build demo test vet deps bench clean
 
