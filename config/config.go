@@ -114,6 +114,13 @@ type Duration time.Duration
 
 // UnmarshalYAML parses Go duration syntax.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		kind := "seq"
+		if n.Kind == yaml.MappingNode {
+			kind = "map"
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal !!%s into config.Duration", n.Line, kind)}}
+	}
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return err
@@ -195,8 +202,6 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
-var yamlLineErr = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
-
 // Parse decodes YAML from data; name is used in error messages.
 func Parse(data []byte, name string) (*Config, error) {
 	cfg := &Config{}
@@ -206,7 +211,7 @@ func Parse(data []byte, name string) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: the file is empty", name)
 		}
-		return nil, fmt.Errorf("%s: %s", name, friendlyYAMLError(err))
+		return nil, fmt.Errorf("%s: %s", name, friendlyYAMLError(err, data))
 	}
 	cfg.Path = name
 	cfg.ApplyDefaults()
@@ -214,24 +219,6 @@ func Parse(data []byte, name string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return cfg, nil
-}
-
-func friendlyYAMLError(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	var lines []string
-	for _, l := range strings.Split(msg, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		if m := yamlLineErr.FindStringSubmatch(l); m != nil {
-			l = fmt.Sprintf("line %s: unknown key %q in %s", m[1], m[2], sectionName(m[3]))
-		}
-		lines = append(lines, l)
-	}
-	return strings.Join(lines, "; ")
 }
 
 func sectionName(goType string) string {
