@@ -203,8 +203,13 @@ func Check(r *Registration, cfg *config.Config) error {
 		}
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("registration does not match the config (regenerate it with `bizbots generate-registration` and reload your homeserver):\n  - %s",
-			strings.Join(probs, "\n  - "))
+		// The file exists, so the command that rewrites it needs --force.
+		cmd := "bizbots generate-registration --force"
+		if cfg.Path != "" {
+			cmd += " --config " + cfg.Path
+		}
+		return fmt.Errorf("registration does not match the config (regenerate it with `%s`, then give the new file to your homeserver and restart it):\n  - %s",
+			cmd, strings.Join(probs, "\n  - "))
 	}
 	return nil
 }

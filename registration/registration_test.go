@@ -313,7 +313,7 @@ func TestCheckMismatches(t *testing.T) {
 				t.Fatal("Check accepted a mismatching registration")
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, "regenerate it with `bizbots generate-registration`") {
+			if !strings.Contains(msg, "regenerate it with `bizbots generate-registration --force") {
 				t.Errorf("error does not say how to fix it: %v", msg)
 			}
 			for _, w := range tt.want {

@@ -615,7 +615,7 @@ func TestServeRefusesMismatchedRegistration(t *testing.T) {
 		t.Fatalf("exit %d, want 1; stderr %q", r.code, r.stderr)
 	}
 	for _, want := range []string{"bizbots serve: registration does not match the config", `id is "someone-else"`,
-		"hs_token differs from appservice.hs_token", "bizbots generate-registration"} {
+		"hs_token differs from appservice.hs_token", "bizbots generate-registration --force --config " + p.cfg} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
