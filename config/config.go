@@ -176,7 +176,7 @@ func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("config file %s not found (create one with `bizbots init`, or pass --config)", path)
+			return nil, notFoundError{path}
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -187,6 +187,16 @@ func Load(path string) (*Config, error) {
 	cfg.resolvePaths(filepath.Dir(path))
 	return cfg, nil
 }
+
+// notFoundError says the config file is missing; errors.Is(err,
+// os.ErrNotExist) holds for it.
+type notFoundError struct{ path string }
+
+func (e notFoundError) Error() string {
+	return fmt.Sprintf("config file %s not found (create one with `bizbots init`, or pass --config)", e.path)
+}
+
+func (e notFoundError) Unwrap() error { return os.ErrNotExist }
 
 // resolvePaths makes file paths in the config relative to the config
 // file's directory, so `bizbots serve --config /etc/bizbots/config.yaml`

@@ -3,6 +3,8 @@ package bizbotscmd
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,7 +48,15 @@ func cmdChat(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, rest); err != nil {
 		return err
 	}
+	explicit := os.Getenv(config.EnvConfigPath) != ""
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
 	cfg, err := config.Load(*cfgPath)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		// A fresh checkout: play with the bots `bizbots init` would
+		// configure, so the README's first command works.
+		cfg, err = demoConfig()
+		fmt.Fprintf(stderr, "bizbots chat: no %s here, so you are chatting with the demo bots `bizbots init` configures.\n", *cfgPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -94,6 +104,18 @@ func cmdChat(args []string, stdout, stderr io.Writer) error {
 	s := playground.New(db, bots, playground.Options{Clock: clock.Now, Log: log})
 	r := &chatREPL{s: s, out: stdout, bot: botID, customer: customer, name: *name, clock: clock}
 	return r.run(ctx, chatInput)
+}
+
+// demoConfig is the config `bizbots init` writes, for a playground with
+// no config file. Its tokens are never used: the playground has no
+// homeserver.
+func demoConfig() (*config.Config, error) {
+	data, err := config.Render(config.InitOptions{HomeserverURL: "http://localhost:8008", Domain: "localhost",
+		ASToken: strings.Repeat("a", 64), HSToken: strings.Repeat("h", 64)})
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(data, "the demo config")
 }
 
 // offsetClock is the real time plus what /wait added.

@@ -64,3 +64,31 @@ func TestChatRejectsUnknownBotAndBadCustomer(t *testing.T) {
 		}
 	}
 }
+
+// The README's `./bizbots chat pizza` must work on a fresh checkout: no
+// config.yaml yet, so the playground runs the demo bots `init` would write.
+func TestChatWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("BIZBOTS_CONFIG", "")
+	chatInput = strings.NewReader("menu\n/quit\n")
+	defer func() { chatInput = os.Stdin }()
+	var out, errb bytes.Buffer
+	if code := run([]string{"chat", "pizza"}, &out, &errb); code != 0 {
+		t.Fatalf("chat: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "Chatting with @pizza:localhost") || !strings.Contains(strings.ToLower(out.String()), "margherita") {
+		t.Errorf("no pizza menu in:\n%s", out.String())
+	}
+	if !strings.Contains(errb.String(), "no config.yaml") || !strings.Contains(errb.String(), "demo bots") {
+		t.Errorf("stderr does not say the demo bots are used: %q", errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.yaml")); err == nil {
+		t.Error("chat wrote a config.yaml")
+	}
+	// An explicitly named config that is missing stays an error.
+	errb.Reset()
+	if code := run([]string{"chat", "pizza", "--config", filepath.Join(dir, "nope.yaml")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not found") {
+		t.Errorf("missing --config: exit %d, stderr %q", code, errb.String())
+	}
+}
