@@ -54,10 +54,12 @@ func Open(ctx context.Context, uri string, maxOpen int) (*DB, error) {
 	)
 	switch {
 	case strings.HasPrefix(uri, "sqlite:"), strings.HasPrefix(uri, "sqlite3:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(uri, "sqlite3:"), "sqlite:")
+		path, _ := sqlitePath(uri)
+		// A typo in the path must not create a tree of directories; the
+		// file itself is created on first use.
 		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("create database directory: %w", err)
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return nil, fmt.Errorf("database directory %s does not exist (create it, or fix database.uri)", dir)
 			}
 		}
 		// IMMEDIATE transactions take the write lock at BEGIN, so two

@@ -753,3 +753,42 @@ func TestServeStartsAndStops(t *testing.T) {
 	// serve migrated the database it uses.
 	wantSchema(t, cfg.Database.URI)
 }
+
+// A second `serve` on the same SQLite file is refused before it touches
+// the database, naming the process that holds it.
+func TestServeRefusesSecondSQLiteProcess(t *testing.T) {
+	cancelledServe(t)
+	p := initConfig(t, "--listen", freePort(t))
+	cfg, err := config.Load(p.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := store.LockWriter(cfg.Database.URI) // the running one
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	r := runCmd(t, "serve", "--config", p.cfg)
+	wantOneLineError(t, r, 1, "bizbots serve: another bizbots process is serving this SQLite database", fmt.Sprintf("pid %d", os.Getpid()), "Postgres")
+}
+
+// The config holds the tokens: a file others can read gets a warning
+// that says how to fix it.
+func TestServeWarnsAboutReadableConfig(t *testing.T) {
+	cancelledServe(t)
+	p := initConfig(t, "--listen", freePort(t))
+	if err := os.Chmod(p.cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// (serve then stops at once: its context is cancelled)
+	r := runCmd(t, "serve", "--config", p.cfg)
+	if !strings.Contains(r.stderr, "readable by other users") || !strings.Contains(r.stderr, "chmod 600 "+p.cfg) {
+		t.Errorf("no permission warning in:\n%s", r.stderr)
+	}
+	if err := os.Chmod(p.cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, "serve", "--config", p.cfg); strings.Contains(r.stderr, "readable by other users") {
+		t.Errorf("warning for a 0600 file:\n%s", r.stderr)
+	}
+}

@@ -39,9 +39,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Logging, stderr)
+	warnReadable(cfg.Path, log)
 	ctx, stop := serveContext()
 	defer stop()
 	return serve(ctx, cfg, log)
+}
+
+// warnReadable warns when the config file, which holds the tokens, can be
+// read by users other than its owner.
+func warnReadable(path string, log zerolog.Logger) {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn().Str("file", path).Str("mode", fmt.Sprintf("%#o", st.Mode().Perm())).
+		Msg("the config file is readable by other users and holds the appservice tokens; fix with: chmod 600 " + path)
 }
 
 // serveContext is what stops `serve`: SIGINT or SIGTERM. Tests replace it
@@ -77,6 +89,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err := registration.Check(reg, cfg); err != nil {
 		return err
 	}
+	release, err := store.LockWriter(cfg.Database.URI)
+	if err != nil {
+		return err
+	}
+	defer release()
 	db, err := store.Open(ctx, cfg.Database.URI, cfg.Database.MaxOpenConns)
 	if err != nil {
 		return err
