@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -164,6 +165,44 @@ func cmdVersion(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "bizbots %s (schema version %d, %s, %s/%s)\n", version, store.LatestVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	info, _ := debug.ReadBuildInfo()
+	if commit != "" {
+		info = &debug.BuildInfo{Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: commit}}}
+	}
+	fmt.Fprintln(stdout, versionLine(info, buildDate))
 	return nil
+}
+
+// buildDate and commit are set at build time with
+// -ldflags "-X github.com/bizbots/bizbots/cmd/bizbotscmd.buildDate=…" (and
+// .commit; the Makefile and the Dockerfile do). Without them the commit
+// comes from what Go records of the checkout (unless -buildvcs=false).
+var buildDate, commit string
+
+// versionLine says which bizbots this is: version, the commit it was built
+// from (Go records it when building in a git checkout), the build date, the
+// schema it migrates to and the toolchain.
+func versionLine(info *debug.BuildInfo, built string) string {
+	rev, modified := "unknown", false
+	if info != nil {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+				if len(rev) > 12 {
+					rev = rev[:12]
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if modified {
+		rev += "+changes"
+	}
+	if built == "" {
+		built = "unknown"
+	}
+	return fmt.Sprintf("bizbots %s (commit %s, built %s; schema version %d, %s, %s/%s)",
+		version, rev, built, store.LatestVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -571,8 +572,23 @@ func TestDefaultConfigPath(t *testing.T) {
 	}
 }
 
+func TestVersionLine(t *testing.T) {
+	info := &debug.BuildInfo{Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	got := versionLine(info, "2026-12-06T21:00:00Z")
+	want := fmt.Sprintf("bizbots %s (commit 0123456789ab+changes, built 2026-12-06T21:00:00Z; schema version %d, ", version, store.LatestVersion())
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("got %q, want it to start %q", got, want)
+	}
+	if got := versionLine(nil, ""); !strings.Contains(got, "commit unknown, built unknown") {
+		t.Errorf("no build info: %q", got)
+	}
+}
+
 func TestVersion(t *testing.T) {
-	want := fmt.Sprintf("bizbots %s (schema version %d, ", version, store.LatestVersion())
+	want := fmt.Sprintf("bizbots %s (commit ", version)
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		r := runCmd(t, args...)
 		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, want) || strings.Count(r.stdout, "\n") != 1 {
