@@ -741,6 +741,11 @@ func TestServeStartsAndStops(t *testing.T) {
 		t.Errorf("authenticated ping: status %d", resp.StatusCode)
 	}
 
+	// The container's HEALTHCHECK: healthy while it runs.
+	if r := runCmd(t, "healthcheck", "--config", p.cfg); r.code != 0 || !strings.Contains(r.stdout, "healthy: ok") {
+		t.Errorf("healthcheck of a running serve: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
 	cancel()
 	select {
 	case code := <-done:
@@ -761,6 +766,8 @@ func TestServeStartsAndStops(t *testing.T) {
 	if strings.Contains(logs, cfg.AppService.HSToken) || strings.Contains(logs, cfg.AppService.ASToken) {
 		t.Error("a token was logged")
 	}
+	r := runCmd(t, "healthcheck", "--config", p.cfg, "--timeout", "2s")
+	wantOneLineError(t, r, 1, "bizbots healthcheck: no answer from http://"+listen+"/health", "is `bizbots serve` running")
 	// Stopped means the port is closed.
 	if resp, err := client.Get(base + "/health"); err == nil {
 		resp.Body.Close()
