@@ -9,7 +9,7 @@ BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG := github.com/bizbots/bizbots/cmd/bizbotscmd
 LDFLAGS := -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).buildDate=$(BUILD_DATE)
 
-.PHONY: build demo test vet deps bench clean
+.PHONY: build demo test vet deps bench clean packaging
 
 build: ## build ./bizbots
 	$(GO) build -ldflags "$(LDFLAGS)" -o bizbots ./cmd/bizbots
@@ -25,6 +25,10 @@ deps: ## everything the test suite needs: Postgres running, Dendrite built, the 
 test: deps ## the whole suite: vet, then every test with -race on SQLite and Postgres, end to end on Dendrite
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 60m ./...
+	bash scripts/check-dockerfile.sh
+
+packaging: ## run the Dockerfile's build steps without a container engine, check the image's user and healthcheck and the systemd unit
+	bash scripts/check-dockerfile.sh
 
 bench: ## benchmarks (results go into docs/PERFORMANCE.md)
 	bash scripts/ensure-postgres.sh
