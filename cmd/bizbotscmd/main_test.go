@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -813,5 +814,48 @@ func TestServeWarnsAboutReadableConfig(t *testing.T) {
 	}
 	if r := runCmd(t, "serve", "--config", p.cfg); strings.Contains(r.stderr, "readable by other users") {
 		t.Errorf("warning for a 0600 file:\n%s", r.stderr)
+	}
+}
+
+// A wrong homeserver.domain used to surface as "401 M_UNKNOWN_TOKEN" on a
+// display name; a stale as_token as "bot users registered". serve now asks
+// the homeserver first and says what to change.
+func TestServeNamesHomeserverMisconfiguration(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/_matrix/client/versions":
+			_, _ = w.Write([]byte(`{"versions":["v1.1"]}`))
+		case "/_matrix/client/v3/account/whoami":
+			_, _ = w.Write([]byte(`{"user_id":"@bizbots:real.example"}`))
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}`))
+		}
+	}))
+	defer hs.Close()
+	p := initConfig(t, "--listen", freePort(t), "--homeserver-url", hs.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serveUntil(t, ctx)
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"serve", "--config", p.cfg}, &stdout, &stderr) }()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(stderr.String(), `set homeserver.domain: \"real.example\"`) {
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d; stderr:\n%s", code, stderr.String())
+		case <-deadline:
+			cancel()
+			<-done
+			t.Fatalf("serve never named the domain mismatch; stderr:\n%s", stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	if logs := stderr.String(); strings.Contains(logs, "bot users registered") || strings.Contains(logs, "M_UNKNOWN_TOKEN") {
+		t.Errorf("misleading log lines:\n%s", logs)
 	}
 }

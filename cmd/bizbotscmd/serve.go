@@ -19,6 +19,7 @@ import (
 
 	"github.com/bizbots/bizbots/appservice"
 	"github.com/bizbots/bizbots/appservice/dispatcher"
+	"github.com/bizbots/bizbots/appservice/hscheck"
 	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/appservice/roomqueue"
@@ -167,7 +168,8 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}()
 	go func() { defer wg.Done(); _ = disp.Run(runCtx) }()
 	go func() { defer wg.Done(); _ = send.Run(runCtx) }()
-	go func() { defer wg.Done(); provisionLoop(runCtx, prov, log) }()
+	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
+	go func() { defer wg.Done(); provisionLoop(runCtx, prov, check, log) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
@@ -210,9 +212,25 @@ func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatc
 // provisionLoop registers the bots and sets their profiles, retrying with
 // backoff while the homeserver is unreachable (it may start after us),
 // then asks the homeserver to ping us.
-func provisionLoop(ctx context.Context, prov *provision.Provisioner, log zerolog.Logger) {
+func provisionLoop(ctx context.Context, prov *provision.Provisioner, check *hscheck.Checker, log zerolog.Logger) {
 	for attempt := 0; ; attempt++ {
-		err := prov.All(ctx)
+		// Ask the homeserver whether the config fits it first: a wrong
+		// domain or a stale token would otherwise show up as an unrelated
+		// error on some later call (or not at all).
+		err := check.Preflight(ctx)
+		if errors.Is(err, hscheck.ErrMisconfigured) {
+			wait := hsclient.Backoff(attempt, 5*time.Second, 5*time.Minute, 0)
+			log.Error().Dur("retry_in", wait).Msg("cannot start the bots: " + err.Error())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		if err == nil {
+			err = prov.All(ctx)
+		}
 		if err == nil {
 			log.Info().Msg("bot users registered and profiles set")
 			prov.Ping(ctx)

@@ -260,6 +260,10 @@ func writeFailure(w http.ResponseWriter, f *Failure) {
 }
 
 func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_matrix/client/versions" {
+		writeJSON(w, 200, map[string][]string{"versions": {"v1.1", "v1.7"}})
+		return
+	}
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		writeJSON(w, 401, map[string]string{"errcode": "M_MISSING_TOKEN", "error": "no token"})
@@ -288,6 +292,13 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "register":
 		h.register(w, body)
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "account" && parts[2] == "whoami":
+		// The appservice's sender when no user is named; this fake serves
+		// example.org, the domain its tests configure.
+		if user == "" {
+			user = "@bizbots:example.org"
+		}
+		writeJSON(w, 200, map[string]string{"user_id": user})
 	case r.Method == http.MethodPut && len(parts) == 4 && parts[1] == "profile":
 		h.mu.Lock()
 		if h.profiles[parts[2]] == nil {
