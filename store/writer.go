@@ -13,6 +13,18 @@ import (
 // database: SQLite takes one writer process (Postgres takes many).
 var ErrWriterRunning = errors.New("another bizbots process is serving this SQLite database")
 
+// WriterRunningError is ErrWriterRunning with the holder's details.
+type WriterRunningError struct {
+	PID      string // as written in the lock file
+	LockFile string
+}
+
+func (e *WriterRunningError) Error() string {
+	return fmt.Sprintf("%v (pid %s holds %s); stop it first, or move to Postgres to run several processes", ErrWriterRunning, e.PID, e.LockFile)
+}
+
+func (e *WriterRunningError) Unwrap() error { return ErrWriterRunning }
+
 // LockWriter makes this process the only one serving the SQLite database
 // at uri, with an exclusive lock on a file next to it (uri + ".lock",
 // holding the pid). The lock goes away with the process, even on kill -9.
@@ -35,7 +47,7 @@ func LockWriter(uri string) (release func(), err error) {
 			if pid == "" {
 				pid = "unknown"
 			}
-			return nil, fmt.Errorf("%w (pid %s holds %s); stop it first, or move to Postgres to run several processes", ErrWriterRunning, pid, lockPath)
+			return nil, &WriterRunningError{PID: pid, LockFile: lockPath}
 		}
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
