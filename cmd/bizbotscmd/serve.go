@@ -141,10 +141,13 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}, log.With().Str("part", "sender").Logger())
 	disp.OnOutbox = send.Wake
 
+	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
+	ready := newReadiness(db, check)
+	defer registerDBStats(db)()
 	srv := &appservice.Server{
 		DB: db, HSToken: cfg.AppService.HSToken, MaxBodyBytes: cfg.AppService.MaxBodyBytes,
 		Users: prov, Stored: disp.Wake, Log: log.With().Str("part", "intake").Logger(),
-		Extra: extraRoutes(db),
+		Extra: extraRoutes(db, ready),
 	}
 	ln, err := net.Listen("tcp", cfg.AppService.Listen)
 	if err != nil {
@@ -168,8 +171,9 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}()
 	go func() { defer wg.Done(); _ = disp.Run(runCtx) }()
 	go func() { defer wg.Done(); _ = send.Run(runCtx) }()
-	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
 	go func() { defer wg.Done(); provisionLoop(runCtx, prov, check, log) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); ready.watch(runCtx, log) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
@@ -269,8 +273,9 @@ func pruneLoop(ctx context.Context, db *store.DB, retention time.Duration, log z
 }
 
 // extraRoutes serves the unauthenticated operational endpoints.
-func extraRoutes(db *store.DB) http.Handler {
+func extraRoutes(db *store.DB, ready *readiness) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", ready.serveReady)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
