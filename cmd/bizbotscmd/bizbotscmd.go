@@ -49,6 +49,7 @@ func init() {
 		{"generate-registration", "write the registration file from the config", cmdGenerateRegistration},
 		{"chat", "talk to a bot in the terminal, no homeserver needed", cmdChat},
 		{"migrate", "create or upgrade the database schema", cmdMigrate},
+		{"backup", "copy the SQLite database while serve runs (Postgres: says how)", cmdBackup},
 		{"doctor", "check the installation, config to homeserver, and say what to fix", cmdDoctor},
 		{"healthcheck", "ask the running serve whether it is healthy (exit 0 if so)", cmdHealthcheck},
 		{"version", "print the version", cmdVersion},

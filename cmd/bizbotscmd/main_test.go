@@ -859,3 +859,60 @@ func TestServeNamesHomeserverMisconfiguration(t *testing.T) {
 		t.Errorf("misleading log lines:\n%s", logs)
 	}
 }
+
+// The documented restore: a backup taken while data is there, put in
+// place of a fresh install's database, is what serve then runs on.
+func TestBackupAndRestoreThenServe(t *testing.T) {
+	p := initConfig(t, "--listen", freePort(t))
+	if r := runCmd(t, "migrate", "--config", p.cfg); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cfg, err := config.Load(p.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), cfg.Database.URI, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.StoreTransaction(context.Background(), "t1", []store.IncomingEvent{{EventID: "$a", RoomID: "!r:example.org",
+		Sender: "@ana:example.org", Type: "m.room.message", JSON: []byte(`{"event_id":"$a","room_id":"!r:example.org","sender":"@ana:example.org","type":"m.room.message","content":{}}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	backup := filepath.Join(t.TempDir(), "b.db")
+	r := runCmd(t, "backup", "--config", p.cfg, "--output", backup)
+	if r.code != 0 || !strings.Contains(r.stdout, "Backup written to "+backup) {
+		t.Fatalf("backup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCmd(t, "backup", "--config", p.cfg, "--output", backup); r.code != 1 || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("backup over an existing file: exit %d %s", r.code, r.stderr)
+	}
+
+	// A fresh install somewhere else, its database replaced by the backup.
+	q := initConfig(t, "--listen", freePort(t))
+	qcfg, err := config.Load(q.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(strings.TrimPrefix(qcfg.Database.URI, "sqlite:"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cancelledServe(t)
+	if r := runCmd(t, "serve", "--config", q.cfg); r.code != 0 && !strings.Contains(r.stderr, "context canceled") {
+		t.Fatalf("serve on the restored database: exit %d %s", r.code, r.stderr)
+	}
+	restored, err := store.Open(context.Background(), qcfg.Database.URI, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	var n int
+	if err := restored.QueryRow(`SELECT COUNT(*) FROM inbox WHERE event_id = '$a'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("restored database lost the event: %d (%v)", n, err)
+	}
+}
