@@ -606,6 +606,37 @@ func serveUntil(t *testing.T, ctx context.Context) {
 	t.Cleanup(func() { serveContext = orig })
 }
 
+// running is a `serve` started by startServe.
+type running struct {
+	stderr *syncBuffer
+	done   chan int
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// stop ends serve and waits for it (also run at the test's end).
+func (r *running) stop() {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
+}
+
+// startServe runs `serve --config cfg` in the background until stop or
+// the end of the test.
+func startServe(t *testing.T, cfg string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	serveUntil(t, ctx)
+	r := &running{stderr: &syncBuffer{}, done: make(chan int, 1), cancel: cancel}
+	go func() { r.done <- run([]string{"serve", "--config", cfg}, io.Discard, r.stderr) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
 // cancelledServe makes a `serve` that got past its checks return at once
 // instead of running until the test times out.
 func cancelledServe(t *testing.T) {
@@ -835,27 +866,19 @@ func TestServeNamesHomeserverMisconfiguration(t *testing.T) {
 	}))
 	defer hs.Close()
 	p := initConfig(t, "--listen", freePort(t), "--homeserver-url", hs.URL)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serveUntil(t, ctx)
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"serve", "--config", p.cfg}, &stdout, &stderr) }()
+	sv := startServe(t, p.cfg)
 	deadline := time.After(20 * time.Second)
-	for !strings.Contains(stderr.String(), `set homeserver.domain: \"real.example\"`) {
+	for !strings.Contains(sv.stderr.String(), `set homeserver.domain: \"real.example\"`) {
 		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d; stderr:\n%s", code, stderr.String())
+		case code := <-sv.done:
+			t.Fatalf("serve exited %d; stderr:\n%s", code, sv.stderr.String())
 		case <-deadline:
-			cancel()
-			<-done
-			t.Fatalf("serve never named the domain mismatch; stderr:\n%s", stderr.String())
+			t.Fatalf("serve never named the domain mismatch; stderr:\n%s", sv.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	cancel()
-	<-done
-	if logs := stderr.String(); strings.Contains(logs, "bot users registered") || strings.Contains(logs, "M_UNKNOWN_TOKEN") {
+	sv.stop()
+	if logs := sv.stderr.String(); strings.Contains(logs, "bot users registered") || strings.Contains(logs, "M_UNKNOWN_TOKEN") {
 		t.Errorf("misleading log lines:\n%s", logs)
 	}
 }

@@ -1,7 +1,6 @@
 package bizbotscmd
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -27,13 +26,7 @@ func TestReadyFollowsTheHomeserver(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs.ASToken = cfg.AppService.ASToken
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serveUntil(t, ctx)
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"serve", "--config", p.cfg}, &stdout, &stderr) }()
-	defer func() { cancel(); <-done }()
+	stderr := startServe(t, p.cfg).stderr
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) (int, map[string]any) {
