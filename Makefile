@@ -9,7 +9,7 @@ BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG := github.com/bizbots/bizbots/cmd/bizbotscmd
 LDFLAGS := -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).buildDate=$(BUILD_DATE)
 
-.PHONY: build demo test vet deps bench clean packaging
+.PHONY: build demo test vet deps bench perf clean packaging
 
 build: ## build ./bizbots
 	$(GO) build -ldflags "$(LDFLAGS)" -o bizbots ./cmd/bizbots
@@ -26,6 +26,11 @@ test: deps ## the whole suite: vet, then every test with -race on SQLite and Pos
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 60m ./...
 	bash scripts/check-dockerfile.sh
+	$(GO) run ./bench -quick >/dev/null
+
+perf: ## bizbots side by side with a bare mautrix-go appservice (docs/PERFORMANCE.md)
+	bash scripts/ensure-postgres.sh
+	$(GO) run ./bench
 
 packaging: ## run the Dockerfile's build steps without a container engine, check the image's user and healthcheck and the systemd unit
 	bash scripts/check-dockerfile.sh

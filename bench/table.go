@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+)
+
+// printTable prints, per target and sender count, the median over rounds
+// of each figure and its ratio to the comparator (higher is better for
+// rates, lower for times and costs; the ratio is always "bizbots is N×
+// as good").
+func printTable(w io.Writer, results []result, order []target, o options) {
+	type key struct {
+		target  string
+		senders int
+	}
+	groups := map[key][]result{}
+	for _, r := range results {
+		k := key{r.Target, r.Senders}
+		groups[k] = append(groups[k], r)
+	}
+	med := func(rs []result, f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	type col struct {
+		name   string
+		f      func(result) float64
+		higher bool
+	}
+	cols := []col{
+		{"intake ev/s", func(r result) float64 { return r.IntakePerSec }, true},
+		{"replies/s", func(r result) float64 { return r.RepliesPerSec }, true},
+		{"ack p50 ms", func(r result) float64 { return r.AckP50 }, false},
+		{"ack p99 ms", func(r result) float64 { return r.AckP99 }, false},
+		{"reply p50 ms", func(r result) float64 { return r.ReplyP50 }, false},
+		{"reply p99 ms", func(r result) float64 { return r.ReplyP99 }, false},
+		{"CPU s/1k msg", func(r result) float64 { return r.CPUPer1k }, false},
+		{"peak RSS MB", func(r result) float64 { return r.PeakRSSMB }, false},
+		{"HS req/reply", func(r result) float64 { return r.RequestsPerRply }, false},
+	}
+	fmt.Fprintf(w, "\n%d round(s), %d transactions × %d messages in %d rooms per run; medians; (×N) = as good as the comparator N times\n\n",
+		o.rounds, o.txns, o.perTxn, o.rooms)
+	fmt.Fprint(w, "| target | senders |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %s |", c.name)
+	}
+	fmt.Fprint(w, "\n|---|---|")
+	for range cols {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, senders := range o.senders {
+		base := groups[key{"mautrix", senders}]
+		for _, t := range order {
+			rs := groups[key{t.name, senders}]
+			if len(rs) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %d |", t.name, senders)
+			for _, c := range cols {
+				v := med(rs, c.f)
+				fmt.Fprintf(w, " %s", num(v))
+				if len(base) > 0 && t.name != "mautrix" {
+					b := med(base, c.f)
+					if ratio := ratioOf(v, b, c.higher); ratio > 0 {
+						fmt.Fprintf(w, " (×%.2f)", ratio)
+					}
+				}
+				fmt.Fprint(w, " |")
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func ratioOf(v, base float64, higher bool) float64 {
+	if v == 0 || base == 0 {
+		return 0
+	}
+	if higher {
+		return v / base
+	}
+	return base / v
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.1fk", v/1000)
+	case v >= 10:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
