@@ -28,6 +28,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bizbots/bizbots/store/storetest"
 )
 
 type options struct {
@@ -47,9 +49,12 @@ func main() {
 	flag.IntVar(&o.rooms, "rooms", 100, "direct chats the messages are spread over")
 	sendersFlag := flag.String("senders", "1,8", "concurrent transaction senders, one run each")
 	flag.StringVar(&o.targets, "targets", "mautrix,sqlite,postgres", "targets")
-	flag.StringVar(&o.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "admin URI of the Postgres server (a database is made per run)")
+	flag.StringVar(&o.postgres, "postgres", storetest.DefaultPostgres(), "admin URI of the Postgres server, a database is made per run (default: $"+storetest.EnvPostgres+" or the local server)")
 	flag.StringVar(&o.out, "json", "", "also write the results as JSON to this file")
 	flag.Parse()
+	if env := os.Getenv(storetest.EnvPostgres); env != "" && !isFlagSet("postgres") {
+		o.postgres = env
+	}
 	if *quick {
 		o.rounds, o.txns = 1, 3
 	}
@@ -63,6 +68,12 @@ func main() {
 	if err := run(o); err != nil {
 		fatalf("%v", err)
 	}
+}
+
+func isFlagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func fatalf(format string, args ...any) {
