@@ -92,11 +92,18 @@ type Dispatcher struct {
 	Retention Duration `yaml:"retention"`
 }
 
-// Sender tunes how outbox rows are delivered to the homeserver.
+// Sender tunes how outbox rows are delivered to the homeserver. Replies
+// are retried until the homeserver takes or refuses them: there is no
+// attempt limit, so an outage never loses a reply.
 type Sender struct {
-	Workers     int      `yaml:"workers"`
-	MaxAttempts int      `yaml:"max_attempts"`
-	MaxBackoff  Duration `yaml:"max_backoff"`
+	Workers    int      `yaml:"workers"`
+	MaxBackoff Duration `yaml:"max_backoff"`
+	// RequestTimeout bounds one request to the homeserver; a send with no
+	// answer by then is retried (its txn id keeps it from doubling).
+	RequestTimeout Duration `yaml:"request_timeout"`
+	// MaxAttempts is deprecated and ignored (see Deprecations); it is
+	// still read so that older config files load.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Bot is one bot user and the service it runs.
@@ -142,6 +149,19 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // UserID is the full Matrix id of a bot.
 func (c *Config) UserID(localpart string) id.UserID {
 	return id.NewUserID(localpart, c.Homeserver.Domain)
+}
+
+// Deprecations lists options the file sets that no longer do anything,
+// each with what to do instead; `serve` logs them at start. They are
+// warnings, not errors, so an older config file keeps working.
+func (c *Config) Deprecations() []string {
+	var out []string
+	if c.Sender.MaxAttempts != 0 {
+		out = append(out, "sender.max_attempts is ignored since replies are retried until the homeserver takes "+
+			"or refuses them (an outage no longer loses replies); remove it from "+c.Path+
+			" and see `bizbots status` / `bizbots retry` for replies the homeserver refused")
+	}
+	return out
 }
 
 // SenderID is the appservice's own sender user.
@@ -294,11 +314,11 @@ func (c *Config) ApplyDefaults() {
 	if s.Workers == 0 {
 		s.Workers = 8
 	}
-	if s.MaxAttempts == 0 {
-		s.MaxAttempts = 12
-	}
 	if s.MaxBackoff == 0 {
 		s.MaxBackoff = Duration(5 * time.Minute)
+	}
+	if s.RequestTimeout == 0 {
+		s.RequestTimeout = Duration(min(20*time.Second, d.LeaseTimeout.D()/3))
 	}
 	for i := range c.Bots {
 		if c.Bots[i].Service == "" {
@@ -411,11 +431,11 @@ func (c *Config) Validate() error {
 	if c.Sender.Workers < 1 || c.Sender.Workers > 1024 {
 		add("sender.workers %d must be between 1 and 1024", c.Sender.Workers)
 	}
-	if c.Sender.MaxAttempts < 1 {
-		add("sender.max_attempts must be at least 1")
-	}
 	if c.Sender.MaxBackoff.D() < time.Second {
 		add("sender.max_backoff %s is too short (at least 1s)", c.Sender.MaxBackoff.D())
+	}
+	if rt, lease := c.Sender.RequestTimeout.D(), c.Dispatcher.LeaseTimeout.D(); rt < time.Second || (lease >= 5*time.Second && rt > lease/3) {
+		add("sender.request_timeout %s must be between 1s and a third of dispatcher.lease_timeout (%s)", rt, lease/3)
 	}
 
 	if len(c.Bots) == 0 {

@@ -79,7 +79,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("sender.max_backoff = %s", cfg.Sender.MaxBackoff.D())
 	}
 	// Left out: defaults.
-	if cfg.Dispatcher.MaxAttempts != 5 || cfg.Sender.Workers != 8 || cfg.Sender.MaxAttempts != 12 {
+	if cfg.Dispatcher.MaxAttempts != 5 || cfg.Sender.Workers != 8 || cfg.Sender.RequestTimeout.D() != 20*time.Second {
 		t.Errorf("defaults not applied: dispatcher %+v sender %+v", cfg.Dispatcher, cfg.Sender)
 	}
 	if cfg.AppService.MaxBodyBytes != 10<<20 {
@@ -247,8 +247,10 @@ func TestValidate(t *testing.T) {
 			"sender.workers 0 must be between 1 and 1024"},
 		{"sender workers too many", func(c *config.Config) { c.Sender.Workers = 5000 },
 			"sender.workers 5000 must be between 1 and 1024"},
-		{"sender max attempts", func(c *config.Config) { c.Sender.MaxAttempts = -3 },
-			"sender.max_attempts must be at least 1"},
+		{"sender request timeout too short", func(c *config.Config) { c.Sender.RequestTimeout = config.Duration(500 * time.Millisecond) },
+			"sender.request_timeout 500ms must be between 1s and a third of dispatcher.lease_timeout"},
+		{"sender request timeout near the lease", func(c *config.Config) { c.Sender.RequestTimeout = config.Duration(90 * time.Second) },
+			"sender.request_timeout 1m30s must be between 1s"},
 		{"sender max backoff", func(c *config.Config) { c.Sender.MaxBackoff = config.Duration(999 * time.Millisecond) },
 			"sender.max_backoff 999ms is too short (at least 1s)"},
 		{"no bots", func(c *config.Config) { c.Bots = nil },
@@ -675,5 +677,24 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An older config that still sets sender.max_attempts loads (the option is
+// ignored: replies are no longer given up after a number of attempts) and
+// the deprecation names the option, the file and what to do instead.
+func TestSenderMaxAttemptsIsDeprecatedNotAnError(t *testing.T) {
+	old := strings.Replace(validYAML, "sender:\n", "sender:\n  max_attempts: 12\n", 1)
+	cfg, err := config.Parse([]byte(old), "old.yaml")
+	if err != nil {
+		t.Fatalf("an older config with sender.max_attempts does not load: %v", err)
+	}
+	d := cfg.Deprecations()
+	if len(d) != 1 || !strings.Contains(d[0], "sender.max_attempts is ignored") || !strings.Contains(d[0], "old.yaml") ||
+		!strings.Contains(d[0], "bizbots retry") {
+		t.Fatalf("deprecations = %q", d)
+	}
+	if d := parseValid(t).Deprecations(); len(d) != 0 {
+		t.Fatalf("a current config has deprecations: %q", d)
 	}
 }

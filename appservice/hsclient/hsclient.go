@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/retryafter"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -33,20 +34,40 @@ type Client struct {
 	clients map[id.UserID]*mautrix.Client
 }
 
+// Bounds on the parts of one request that are not the homeserver's work:
+// a homeserver that accepts connections but never answers must not hold a
+// caller for long. The whole request is bounded by the caller's context
+// (the sender's request_timeout); these keep a stuck dial, TLS handshake or
+// a request no one answers from outliving it.
+const (
+	dialTimeout           = 10 * time.Second
+	tlsHandshakeTimeout   = 10 * time.Second
+	responseHeaderTimeout = 60 * time.Second
+	clientTimeout         = 90 * time.Second
+)
+
 // NewTransport returns a keep-alive transport that can hold maxConns idle
-// connections to the homeserver (Go's default keeps two, which makes
-// parallel sends reconnect constantly).
+// connections to the homeserver (Go's default, which mautrix uses, keeps
+// two per host, which makes parallel sends reconnect constantly), with
+// bounded dial, TLS and response-header waits.
 func NewTransport(maxConns int) *http.Transport {
+	maxConns = max(maxConns, 2)
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = tlsHandshakeTimeout
+	t.ResponseHeaderTimeout = responseHeaderTimeout
 	t.MaxIdleConns = maxConns * 2
 	t.MaxIdleConnsPerHost = maxConns
+	// A hung request holds its connection until its deadline; room for
+	// twice the callers keeps the others from queueing behind it.
 	t.MaxConnsPerHost = maxConns * 2
 	t.IdleConnTimeout = 90 * time.Second
-	t.ResponseHeaderTimeout = 60 * time.Second
 	return t
 }
 
-// New makes a client for the homeserver at url with the given as_token.
+// New makes a client for the homeserver at url with the given as_token;
+// maxConns is how many callers use it at once (sender plus dispatcher
+// workers).
 func New(url, asToken string, maxConns int, log zerolog.Logger) (*Client, error) {
 	if _, err := mautrix.ParseAndNormalizeBaseURL(url); err != nil {
 		return nil, fmt.Errorf("homeserver url: %w", err)
@@ -54,7 +75,7 @@ func New(url, asToken string, maxConns int, log zerolog.Logger) (*Client, error)
 	return &Client{
 		url:     url,
 		asToken: asToken,
-		http:    &http.Client{Transport: NewTransport(maxConns), Timeout: 90 * time.Second},
+		http:    &http.Client{Transport: NewTransport(maxConns), Timeout: clientTimeout},
 		log:     log,
 		clients: map[id.UserID]*mautrix.Client{},
 	}, nil
@@ -106,14 +127,19 @@ type Verdict struct {
 	Status  int
 }
 
-// Classify decides whether a failed homeserver call is worth retrying:
-// 429, 401 (token not known yet), 5xx, timeouts and network errors are;
-// any other 4xx is not.
+// Classify decides whether a failed homeserver call is worth retrying.
+// Only a refusal the homeserver means for good is final: a 4xx with a
+// Matrix errcode, except 429, 401 (our as_token is not known yet: the
+// registration is not loaded or is being fixed) and the 403s that pass
+// (a bot the homeserver does not know as ours yet, a resource limit).
+// 5xx, timeouts, network errors and answers that did not come from a
+// Matrix homeserver (a proxy's 404 page during maintenance, 408, 425) are
+// retried: the homeserver will be back.
 func Classify(err error) Verdict {
 	var httpErr mautrix.HTTPError
 	if errors.As(err, &httpErr) && httpErr.Response != nil {
 		v := Verdict{Status: httpErr.Response.StatusCode, Reason: err.Error()}
-		if httpErr.RespError != nil {
+		if httpErr.RespError != nil && httpErr.RespError.ErrCode != "" {
 			v.Errcode = httpErr.RespError.ErrCode
 			v.Reason = fmt.Sprintf("%d %s: %s", v.Status, httpErr.RespError.ErrCode, httpErr.RespError.Err)
 		}
@@ -124,20 +150,33 @@ func Classify(err error) Verdict {
 		case v.Status >= 500:
 			v.Retry = true
 		case v.Status == http.StatusUnauthorized:
-			// The homeserver does not know our as_token (yet): the
-			// registration is not loaded or is being fixed. Keep the work
-			// and retry rather than failing every reply in the meantime.
+			v.Retry = true
+		case v.Status == http.StatusForbidden:
+			v.Retry = temporaryForbidden(httpErr.RespError)
+		case v.Status == http.StatusRequestTimeout, v.Status == http.StatusTooEarly:
+			v.Retry = true
+		case v.Status == http.StatusNotFound && v.Errcode == "":
+			// Not a homeserver's answer: a proxy in front of one that
+			// is down or being moved.
 			v.Retry = true
 		}
 		return v
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return Verdict{Retry: true, Reason: err.Error()}
-	}
-	// Unknown failure with no HTTP response (connection refused, reset,
-	// EOF…): the request may not have arrived, so try again.
+	// No HTTP answer at all (connection refused or reset, EOF, timeout):
+	// the request may not have arrived, so try again.
 	return Verdict{Retry: true, Reason: err.Error()}
+}
+
+// temporaryForbidden reports whether a 403 will pass by itself: Synapse and
+// Dendrite answer "Application service has not registered this user" for a
+// bot that provisioning has not registered yet, and M_RESOURCE_LIMIT_EXCEEDED
+// lasts until the homeserver's admin lifts the limit.
+func temporaryForbidden(e *mautrix.RespError) bool {
+	if e == nil {
+		return false
+	}
+	return e.ErrCode == "M_RESOURCE_LIMIT_EXCEEDED" ||
+		strings.Contains(strings.ToLower(e.Err), "has not registered this user")
 }
 
 func retryAfter(e mautrix.HTTPError) time.Duration {
@@ -146,28 +185,7 @@ func retryAfter(e mautrix.HTTPError) time.Duration {
 			return time.Duration(ms) * time.Millisecond
 		}
 	}
-	if h := e.Response.Header.Get("Retry-After"); h != "" {
-		if s, err := strconv.Atoi(h); err == nil && s > 0 {
-			return time.Duration(s) * time.Second
-		}
-	}
-	return 0
-}
-
-// Backoff is the wait before attempt number attempt+1: exponential from
-// base, capped at max, never shorter than the homeserver asked for.
-func Backoff(attempt int, base, max, asked time.Duration) time.Duration {
-	d := base
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	if asked > d {
-		d = asked
-	}
-	return d
+	return max(retryafter.Parse(e.Response.Header.Get("Retry-After"), 0), 0)
 }
 
 // Join makes bot join room (accepting an invite).

@@ -78,6 +78,19 @@ func TestClassify(t *testing.T) {
 			hsclient.Verdict{Retry: false, Errcode: "M_BAD_JSON", Status: 400}, "M_BAD_JSON"},
 		{"404 unrecognized", 404, jsonHdr, `{"errcode":"M_UNRECOGNIZED","error":"no"}`,
 			hsclient.Verdict{Retry: false, Errcode: "M_UNRECOGNIZED", Status: 404}, "404"},
+		{"429 Retry-After as a date", 429, map[string]string{"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, `{"errcode":"M_LIMIT_EXCEEDED"}`,
+			hsclient.Verdict{Retry: true, Errcode: "M_LIMIT_EXCEEDED", Status: 429}, "429"},
+		{"401 unknown token (registration not loaded yet)", 401, jsonHdr, `{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown token"}`,
+			hsclient.Verdict{Retry: true, Errcode: "M_UNKNOWN_TOKEN", Status: 401}, "M_UNKNOWN_TOKEN"},
+		{"403 bot not registered yet", 403, jsonHdr, `{"errcode":"M_FORBIDDEN","error":"Application service has not registered this user (@pizza:example.org)"}`,
+			hsclient.Verdict{Retry: true, Errcode: "M_FORBIDDEN", Status: 403}, "has not registered"},
+		{"403 resource limit", 403, jsonHdr, `{"errcode":"M_RESOURCE_LIMIT_EXCEEDED","error":"MAU limit"}`,
+			hsclient.Verdict{Retry: true, Errcode: "M_RESOURCE_LIMIT_EXCEEDED", Status: 403}, "MAU"},
+		{"404 from a proxy, not a homeserver", 404, map[string]string{"Content-Type": "text/html"}, `<html>Not Found</html>`,
+			hsclient.Verdict{Retry: true, Status: 404}, "404"},
+		{"408", 408, nil, ``, hsclient.Verdict{Retry: true, Status: 408}, "408"},
+		{"413 too large", 413, jsonHdr, `{"errcode":"M_TOO_LARGE","error":"event too large"}`,
+			hsclient.Verdict{Retry: false, Errcode: "M_TOO_LARGE", Status: 413}, "M_TOO_LARGE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := failWith(t, tc.status, tc.header, tc.body)
@@ -141,29 +154,6 @@ func TestClassifyNetworkErrors(t *testing.T) {
 			t.Fatalf("timeout %v: %+v, want a retry", err, v)
 		}
 	})
-}
-
-func TestBackoff(t *testing.T) {
-	const base, max = time.Second, 30 * time.Second
-	for _, tc := range []struct {
-		attempt int
-		asked   time.Duration
-		want    time.Duration
-	}{
-		{0, 0, time.Second},
-		{1, 0, 2 * time.Second},
-		{3, 0, 8 * time.Second},
-		{4, 0, 16 * time.Second},
-		{5, 0, 30 * time.Second},   // capped
-		{100, 0, 30 * time.Second}, // no overflow
-		{0, 5 * time.Second, 5 * time.Second},
-		{3, 5 * time.Second, 8 * time.Second},
-		{10, 2 * time.Minute, 2 * time.Minute}, // the homeserver's wait beats the cap
-	} {
-		if got := hsclient.Backoff(tc.attempt, base, max, tc.asked); got != tc.want {
-			t.Errorf("Backoff(%d, asked %v) = %v, want %v", tc.attempt, tc.asked, got, tc.want)
-		}
-	}
 }
 
 func TestNewRejectsABadURL(t *testing.T) {

@@ -4,16 +4,26 @@
 // many rooms are sent in parallel over one pooled transport. The Matrix
 // transaction id of a row is derived from the row, so a resend after a
 // crash or a lost lease is deduplicated by the homeserver and the customer
-// sees every reply exactly once. 429 (honouring retry_after_ms), 5xx and
-// network failures are retried with capped exponential backoff; any other
-// 4xx marks the row failed with the homeserver's reason. The sender never
-// decides what to say: only handlers (through the dispatcher) fill the
-// outbox.
+// sees every reply exactly once.
+//
+// A reply is never given up because the homeserver is unreachable,
+// overloaded or failing: 429 (honouring retry_after_ms), 5xx, timeouts and
+// network failures are retried for as long as it takes, with capped,
+// jittered exponential backoff, and the room's later replies wait behind
+// it so they arrive in order (Synapse's own appservice sender does the
+// same). Only a permanent refusal (see hsclient.Classify) marks a row
+// failed, with the homeserver's reason; an admin can re-queue it (`bizbots
+// retry`). Each request has its own timeout, well under the room's lease,
+// and its outcome is recorded under a fresh deadline; a room waiting for
+// its retry holds no worker, so one hung room cannot starve the others.
+// The sender never decides what to say: only handlers (through the
+// dispatcher) fill the outbox.
 package sender
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +34,7 @@ import (
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/appservice/roomqueue"
+	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -44,15 +55,26 @@ var (
 	})
 )
 
-// Options tune the sender.
+// Options tune the sender. There is deliberately no attempt limit: an
+// outage of any length must not turn into lost replies.
 type Options struct {
-	Workers      int
-	MaxAttempts  int
-	RetryBase    time.Duration
-	MaxBackoff   time.Duration
-	LeaseTimeout time.Duration
-	PollInterval time.Duration
+	Workers    int
+	RetryBase  time.Duration
+	MaxBackoff time.Duration
+	// RequestTimeout bounds one homeserver request (a send, or the look-up
+	// for an earlier delivery). It is kept under a third of LeaseTimeout,
+	// so a room's lease outlives its requests.
+	RequestTimeout time.Duration
+	LeaseTimeout   time.Duration
+	PollInterval   time.Duration
 }
+
+// DefaultRequestTimeout is Options.RequestTimeout when unset.
+const DefaultRequestTimeout = 20 * time.Second
+
+// recordTimeout bounds each database update that records a send's
+// outcome; it starts when the update does, never shared with the request.
+const recordTimeout = 10 * time.Second
 
 // Transport delivers one event as a bot. *hsclient.Client is the real
 // one; the playground prints to a terminal instead.
@@ -62,21 +84,24 @@ type Transport interface {
 
 // Sender delivers outbox rows.
 type Sender struct {
-	db    *store.DB
-	hs    Transport
-	opts  Options
-	owner string
-	log   zerolog.Logger
-	queue *roomqueue.Queue
+	db      *store.DB
+	hs      Transport
+	opts    Options
+	owner   string
+	log     zerolog.Logger
+	queue   *roomqueue.Queue
+	backoff backoff.Policy
+	// retrying holds a token for each worker busy with a row that failed
+	// before. Retries may use only half the workers: a homeserver that
+	// hangs on some rooms must not hold every worker with their retries
+	// while rooms it answers wait for one.
+	retrying chan struct{}
 }
 
 // New returns a sender.
 func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	if opts.Workers < 1 {
 		opts.Workers = 1
-	}
-	if opts.MaxAttempts < 1 {
-		opts.MaxAttempts = 12
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
@@ -90,7 +115,13 @@ func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
-	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send")}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
+	opts.RequestTimeout = min(opts.RequestTimeout, opts.LeaseTimeout/3)
+	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send"),
+		backoff:  backoff.Policy{Base: opts.RetryBase, Max: opts.MaxBackoff},
+		retrying: make(chan struct{}, max(1, opts.Workers/2))}
 	s.queue = &roomqueue.Queue{
 		Name: "outbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
@@ -151,11 +182,26 @@ func (s *Sender) sendLeasedRoom(ctx context.Context, room string) bool {
 		if row.RetryAt > store.Now() {
 			return false
 		}
-		if !s.send(ctx, row) {
+		if !s.sendRow(ctx, row) {
 			return false
 		}
 	}
 	return true
+}
+
+// sendRow sends a row, first taking a retry token if it failed before. A
+// retry that finds every token taken gives the room back (false): it is
+// listed again at the next poll, and the worker goes to another room.
+func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow) bool {
+	if row.Attempts > 0 {
+		select {
+		case s.retrying <- struct{}{}:
+			defer func() { <-s.retrying }()
+		default:
+			return false
+		}
+	}
+	return s.send(ctx, row)
 }
 
 // SentFinder is implemented by transports that can look for an event a
@@ -164,80 +210,111 @@ type SentFinder interface {
 	FindSent(ctx context.Context, bot id.UserID, room id.RoomID, txnID string) (id.EventID, bool, error)
 }
 
-// sendTimeout bounds one send. Sends are not cut off by shutdown: a send
-// aborted mid-request may still be stored by the homeserver without its
-// txn id being remembered, which would let the resend duplicate it.
-const sendTimeout = 30 * time.Second
-
 // send delivers one row and records the result. It returns false when the
-// room must wait (a retry is scheduled).
+// room must wait (a retry is scheduled, or the result could not be
+// recorded).
 func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
-	// Results are recorded even while shutting down.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
-	defer cancel()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
 	content, err := s.content(row, txnID)
 	if err != nil {
-		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, err.Error()), "failed")
-		log.Error().Err(err).Msg("reply can never be sent")
-		return true
+		return s.failed(ctx, log, row, err.Error())
 	}
 	if row.Attempts > 0 {
 		// An earlier attempt may have been stored although we never
 		// heard back (crash, timeout): look before sending again.
 		if f, ok := s.hs.(SentFinder); ok {
-			eventID, found, err := f.FindSent(wctx, bot, room, txnID)
+			rctx, cancel := s.requestContext(ctx)
+			eventID, found, err := f.FindSent(rctx, bot, room, txnID)
+			cancel()
 			switch {
 			case err != nil:
 				log.Debug().Str("reason", hsclient.Classify(err).Reason).Msg("cannot check for an earlier delivery; relying on the txn id")
 			case found:
-				s.finish(ctx, log, s.db.MarkOutboxSent(wctx, row.ID, eventID.String()), "sent")
+				if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
+					return false
+				}
 				log.Info().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply was already delivered by an earlier attempt")
 				return true
 			}
 		}
 	}
-	if err := s.db.MarkOutboxAttempt(wctx, row.ID); err != nil {
-		log.Error().Err(err).Msg("cannot count the send attempt; will try later")
+	if !s.record(ctx, log, "attempt", func(c context.Context) error { return s.db.MarkOutboxAttempt(c, row.ID) }) {
 		return false
 	}
 	attempt := row.Attempts + 1
 	start := time.Now()
-	eventID, err := s.hs.Send(wctx, bot, room, row.Type, txnID, content)
+	rctx, cancel := s.requestContext(ctx)
+	eventID, err := s.hs.Send(rctx, bot, room, row.Type, txnID, content)
+	timedOut := errors.Is(rctx.Err(), context.DeadlineExceeded)
+	cancel()
 	sendSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
-		s.finish(ctx, log, s.db.MarkOutboxSent(wctx, row.ID, eventID.String()), "sent")
+		if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
+			return false
+		}
 		log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
 		return true
 	}
 	v := hsclient.Classify(err)
+	if timedOut {
+		v = hsclient.Verdict{Retry: true, Reason: fmt.Sprintf("no answer from the homeserver within %s", s.opts.RequestTimeout)}
+	}
 	if !v.Retry {
-		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, v.Reason), "failed")
-		log.Error().Str("reason", v.Reason).Msg("homeserver refused the reply; marked failed")
-		return true
+		return s.failed(ctx, log, row, v.Reason)
 	}
-	if attempt >= s.opts.MaxAttempts {
-		reason := fmt.Sprintf("gave up after %d attempts: %s", attempt, v.Reason)
-		s.finish(ctx, log, s.db.MarkOutboxFailed(wctx, row.ID, reason), "failed")
-		log.Error().Str("reason", v.Reason).Int("attempts", attempt).Msg("reply could not be delivered; marked failed")
-		return true
+	delay := max(s.backoff.Delay(attempt), v.After)
+	if !s.record(ctx, log, "retry", func(c context.Context) error {
+		return s.db.RetryOutboxRow(c, row.ID, store.Now()+delay.Milliseconds(), v.Reason)
+	}) {
+		return false
 	}
-	delay := hsclient.Backoff(attempt-1, s.opts.RetryBase, s.opts.MaxBackoff, v.After)
-	s.finish(ctx, log, s.db.RetryOutboxRow(wctx, row.ID, store.Now()+delay.Milliseconds(), v.Reason), "retry")
-	log.Warn().Str("reason", v.Reason).Int("attempt", attempt).Dur("retry_in", delay).Msg("send failed; will retry")
+	ev := log.Warn()
+	if attempt > 1 && attempt%10 != 0 {
+		// An outage retries every room for as long as it lasts: say so
+		// at the first failure and every tenth, not at each attempt.
+		ev = log.Debug()
+	}
+	ev.Str("reason", v.Reason).Int("attempt", attempt).Dur("retry_in", delay).Msg("send failed; will retry")
 	return false
 }
 
-func (s *Sender) finish(ctx context.Context, log zerolog.Logger, err error, result string) {
-	sends.WithLabelValues(result).Inc()
-	if err != nil && ctx.Err() == nil {
-		// The row stays pending and is sent again with the same txn id:
-		// the homeserver deduplicates it.
-		log.Error().Err(err).Str("result", result).Msg("cannot record send result")
+// failed records that a row can never be sent. It returns whether the
+// room may move on (the failure was recorded).
+func (s *Sender) failed(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, reason string) bool {
+	if !s.record(ctx, log, "failed", func(c context.Context) error { return s.db.MarkOutboxFailed(c, row.ID, reason) }) {
+		return false
 	}
+	log.Error().Str("reason", reason).Msg("homeserver refused the reply; marked failed (bizbots retry re-queues it)")
+	return true
+}
+
+// requestContext bounds one homeserver request. It is not cut off by
+// shutdown: a send aborted mid-request may still be stored by the
+// homeserver without its txn id being remembered, which would let the
+// resend duplicate it.
+func (s *Sender) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
+}
+
+// record runs one database update of a send's outcome under its own
+// deadline (even while shutting down, and however long the request took)
+// and counts it. It returns false, having logged why, when the update
+// failed: the row then stays pending and is sent again with the same txn
+// id, which the homeserver deduplicates.
+func (s *Sender) record(ctx context.Context, log zerolog.Logger, result string, update func(context.Context) error) bool {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := update(rctx); err != nil {
+		log.Error().Err(err).Str("result", result).Msg("cannot record send result; the reply stays pending")
+		return false
+	}
+	if result != "attempt" {
+		sends.WithLabelValues(result).Inc()
+	}
+	return true
 }
 
 // content returns the row's content stamped with its txn id (see

@@ -3,6 +3,7 @@ package sender_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -277,24 +278,58 @@ func TestRefusedRowIsFailedAndTheRoomMovesOn(t *testing.T) {
 	})
 }
 
-func TestGivesUpAfterMaxAttempts(t *testing.T) {
+// Defect 8: a homeserver down for "an hour" (far more failed attempts than
+// the old limit of 12, with every kind of temporary failure) loses no
+// reply: when it is back, every reply goes out once, in order per room.
+func TestOutageOfAnHourLosesNoReply(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		hs := newHS(t)
-		ids := queue(t, db, text(room, "doomed"), text(room, "after"))
-		hs.SetOnSend(failTxns(db, fakehs.Failure{Status: 503, Errcode: "M_UNKNOWN"}, 99, ids[0]))
+		outage := []fakehs.Failure{
+			{Status: 502},
+			{Disconnect: true},
+			{Status: 429, Errcode: "M_LIMIT_EXCEEDED", RetryAfterMS: 1},
+			{Status: 503, Errcode: "M_UNKNOWN"},
+			{Status: 401, Errcode: "M_UNKNOWN_TOKEN"}, // registration being reloaded
+			{Status: 403, Errcode: "M_FORBIDDEN", Error: "Application service has not registered this user (@pizza:example.org)"},
+			{Status: 500, Errcode: "M_UNKNOWN"},
+		}
+		const downFor = 40 // failed attempts per reply at the head of its room, ≫ the old 12
+		var mu sync.Mutex
+		failures := map[string]int{}
+		hs.SetOnSend(func(user, room, txn string, attempt int) *fakehs.Failure {
+			mu.Lock()
+			defer mu.Unlock()
+			if failures[room] >= downFor {
+				return nil // the homeserver is back for this room
+			}
+			f := outage[failures[room]%len(outage)]
+			failures[room]++
+			return &f
+		})
 		opts := fastOptions()
-		opts.MaxAttempts = 3
+		opts.RetryBase, opts.MaxBackoff = time.Millisecond, 5*time.Millisecond
 		run(t, db, hs, opts)
+		rooms := []string{"!a:example.org", "!b:example.org", "!c:example.org"}
+		var ids []int64
+		for i := 1; i <= 3; i++ {
+			for _, r := range rooms {
+				ids = append(ids, queue(t, db, text(r, fmt.Sprintf("%s%d", r[1:2], i)))...)
+			}
+		}
 		waitDone(t, db, hs, ids...)
-		st := row(t, db, ids[0])
-		if st.status != "failed" || st.attempts != 3 || !strings.Contains(st.lastError, "gave up after 3 attempts") || !strings.Contains(st.lastError, "503") {
-			t.Fatalf("row %+v, want failed after 3 attempts with the last reason", st)
+		for _, id := range ids {
+			if st := row(t, db, id); st.status != "sent" {
+				t.Fatalf("row %d: %+v, want sent after the outage", id, st)
+			}
 		}
-		if n := hs.TxnRequests(bot, db.MatrixTxnID(ids[0])); n != 3 {
-			t.Fatalf("%d requests, want 3", n)
+		for _, r := range rooms {
+			p := r[1:2]
+			if got := strings.Join(bodies(hs.SendsTo(r)), ","); got != p+"1,"+p+"2,"+p+"3" {
+				t.Fatalf("room %s got %s: want each reply once, in order", r, got)
+			}
 		}
-		if got := bodies(hs.Sends()); len(got) != 1 || got[0] != "after" {
-			t.Fatalf("sent %q", got)
+		if st := row(t, db, ids[0]); st.attempts <= 12 {
+			t.Fatalf("first reply took %d attempts; the outage was meant to outlast the old limit of 12", st.attempts)
 		}
 	})
 }
@@ -421,6 +456,87 @@ func TestReactionOnAFailedMessageFails(t *testing.T) {
 		}
 		if got := bodies(hs.Sends()); len(got) != 1 || got[0] != "after" {
 			t.Fatalf("sent %q", got)
+		}
+	})
+}
+
+// Defect 10: a homeserver that hangs on some rooms' sends. Each request has
+// its own timeout, so the hung rooms do not hold every worker and the other
+// rooms get their replies; each hung attempt is recorded (counted, with
+// its reason and a retry time), and once the homeserver answers again the
+// hung replies go out once, in order.
+func TestHungSendsDoNotStarveOtherRooms(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		var mu sync.Mutex
+		hung := map[string]bool{}
+		hanging := true
+		hs.SetOnSend(func(user, room, txn string, attempt int) *fakehs.Failure {
+			mu.Lock()
+			defer mu.Unlock()
+			if hanging && hung[room] {
+				return &fakehs.Failure{Hang: true}
+			}
+			return nil
+		})
+		opts := fastOptions()
+		opts.Workers = 2
+		opts.RequestTimeout = 200 * time.Millisecond
+		opts.RetryBase, opts.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
+		run(t, db, hs, opts)
+
+		// More hung rooms than workers, queued first (oldest work is
+		// handed out first).
+		var hungIDs, okIDs []int64
+		for i := 0; i < 4; i++ {
+			r := fmt.Sprintf("!hung%d:example.org", i)
+			mu.Lock()
+			hung[r] = true
+			mu.Unlock()
+			hungIDs = append(hungIDs, queue(t, db, text(r, "h1"), text(r, "h2"))...)
+		}
+		for i := 0; i < 6; i++ {
+			okIDs = append(okIDs, queue(t, db, text(fmt.Sprintf("!ok%d:example.org", i), "fine"))...)
+		}
+		// Bounded well under the old shared 30 s deadline, during which
+		// the hung sends held both workers.
+		if !hs.WaitFor(15*time.Second, func() bool {
+			for _, id := range okIDs {
+				if row(t, db, id).status != "sent" {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Fatal("rooms that answer got no reply while other rooms hung")
+		}
+		// The hung heads are pending, with their attempts and reason recorded.
+		for i := 0; i < len(hungIDs); i += 2 {
+			if !hs.WaitFor(waitLimit, func() bool {
+				st := row(t, db, hungIDs[i])
+				return st.attempts >= 1 && st.lastError != ""
+			}) {
+				t.Fatalf("hung row %d: %+v, want its attempt recorded", hungIDs[i], row(t, db, hungIDs[i]))
+			}
+			st := row(t, db, hungIDs[i])
+			if st.status != "pending" || !strings.Contains(st.lastError, "no answer from the homeserver within 200ms") {
+				t.Fatalf("hung row %d: %+v, want pending with the timeout as reason", hungIDs[i], st)
+			}
+		}
+		mu.Lock()
+		hanging = false
+		mu.Unlock()
+		waitDone(t, db, hs, hungIDs...)
+		for i := 0; i < 4; i++ {
+			r := fmt.Sprintf("!hung%d:example.org", i)
+			if got := strings.Join(bodies(hs.SendsTo(r)), ","); got != "h1,h2" {
+				t.Fatalf("room %s got %s: want each reply once, in order", r, got)
+			}
+		}
+		for _, id := range append(hungIDs, okIDs...) {
+			if st := row(t, db, id); st.status != "sent" {
+				t.Fatalf("row %d: %+v", id, st)
+			}
 		}
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/roomqueue"
 	"github.com/bizbots/bizbots/appservice/sender"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/registration"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
@@ -121,7 +122,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 
-	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers, log)
+	for _, d := range cfg.Deprecations() {
+		log.Warn().Msg(d)
+	}
+	// The sender's and the dispatcher's workers share one pooled client.
+	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers+cfg.Dispatcher.Workers, log)
 	if err != nil {
 		return err
 	}
@@ -133,11 +138,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		PollInterval: cfg.Dispatcher.PollInterval.D(),
 	}, log.With().Str("part", "dispatcher").Logger())
 	send := sender.New(db, hs, sender.Options{
-		Workers:      cfg.Sender.Workers,
-		MaxAttempts:  cfg.Sender.MaxAttempts,
-		MaxBackoff:   cfg.Sender.MaxBackoff.D(),
-		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
-		PollInterval: cfg.Dispatcher.PollInterval.D(),
+		Workers:        cfg.Sender.Workers,
+		MaxBackoff:     cfg.Sender.MaxBackoff.D(),
+		RequestTimeout: cfg.Sender.RequestTimeout.D(),
+		LeaseTimeout:   cfg.Dispatcher.LeaseTimeout.D(),
+		PollInterval:   cfg.Dispatcher.PollInterval.D(),
 	}, log.With().Str("part", "sender").Logger())
 	disp.OnOutbox = send.Wake
 
@@ -217,13 +222,15 @@ func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatc
 // backoff while the homeserver is unreachable (it may start after us),
 // then asks the homeserver to ping us.
 func provisionLoop(ctx context.Context, prov *provision.Provisioner, check *hscheck.Checker, log zerolog.Logger) {
-	for attempt := 0; ; attempt++ {
+	retry := backoff.Policy{Base: time.Second, Max: time.Minute}
+	misconfigured := backoff.Policy{Base: 5 * time.Second, Max: 5 * time.Minute}
+	for attempt := 1; ; attempt++ {
 		// Ask the homeserver whether the config fits it first: a wrong
 		// domain or a stale token would otherwise show up as an unrelated
 		// error on some later call (or not at all).
 		err := check.Preflight(ctx)
 		if errors.Is(err, hscheck.ErrMisconfigured) {
-			wait := hsclient.Backoff(attempt, 5*time.Second, 5*time.Minute, 0)
+			wait := misconfigured.Delay(attempt)
 			log.Error().Dur("retry_in", wait).Msg("cannot start the bots: " + err.Error())
 			select {
 			case <-ctx.Done():
@@ -240,7 +247,7 @@ func provisionLoop(ctx context.Context, prov *provision.Provisioner, check *hsch
 			prov.Ping(ctx)
 			return
 		}
-		wait := hsclient.Backoff(attempt, time.Second, time.Minute, 0)
+		wait := retry.Delay(attempt)
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("cannot provision bot users yet")
 		select {
 		case <-ctx.Done():

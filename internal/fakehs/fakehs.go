@@ -35,8 +35,10 @@ type Sent struct {
 
 // Failure is what an injected fault answers.
 type Failure struct {
-	Status       int
-	Errcode      string
+	Status  int
+	Errcode string
+	// Error is the error text ("injected failure" when empty).
+	Error        string
 	RetryAfterMS int64
 	// RetryAfter, when non-empty, is sent as the Retry-After header.
 	RetryAfter string
@@ -46,7 +48,14 @@ type Failure struct {
 	// LoseResponse (sends only) accepts the event, then drops the
 	// connection: the homeserver has it, the client does not know.
 	LoseResponse bool
+	// Hang (sends only) never answers: the request is held, the event not
+	// stored, until the client gives up (or HangLimit passes).
+	Hang bool
 }
+
+// HangLimit is the longest a Hang failure holds a request, so a test that
+// forgets its client timeout still ends.
+const HangLimit = 30 * time.Second
 
 // HS is the fake homeserver.
 type HS struct {
@@ -252,7 +261,11 @@ func writeFailure(w http.ResponseWriter, f *Failure) {
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
-	body := map[string]any{"errcode": f.Errcode, "error": "injected failure"}
+	msg := f.Error
+	if msg == "" {
+		msg = "injected failure"
+	}
+	body := map[string]any{"errcode": f.Errcode, "error": msg}
 	if f.RetryAfterMS > 0 {
 		body["retry_after_ms"] = f.RetryAfterMS
 	}
@@ -336,7 +349,7 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "messages":
 		h.messages(w, parts[2], r.URL.Query().Get("filter"))
 	case r.Method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
-		h.send(w, user, parts[2], parts[4], parts[5], body)
+		h.send(r.Context(), w, user, parts[2], parts[4], parts[5], body)
 	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "v1" && parts[1] == "appservice" && parts[3] == "ping":
 		h.mu.Lock()
 		f := h.pingError
@@ -388,7 +401,7 @@ func (h *HS) register(w http.ResponseWriter, body map[string]any) {
 	writeJSON(w, 200, map[string]string{"user_id": "@" + name})
 }
 
-func (h *HS) send(w http.ResponseWriter, user, room, typ, txn string, content map[string]any) {
+func (h *HS) send(ctx context.Context, w http.ResponseWriter, user, room, typ, txn string, content map[string]any) {
 	h.mu.Lock()
 	key := user + "|" + txn
 	h.txnReqs[key]++
@@ -404,6 +417,13 @@ func (h *HS) send(w http.ResponseWriter, user, room, typ, txn string, content ma
 	var lose bool
 	if onSend != nil {
 		if f := onSend(user, room, txn, attempt); f != nil {
+			if f.Hang {
+				select {
+				case <-ctx.Done():
+				case <-time.After(HangLimit):
+				}
+				return
+			}
 			if !f.LoseResponse {
 				writeFailure(w, f)
 				return
