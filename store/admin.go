@@ -275,9 +275,9 @@ func (s Selection) check() error {
 	return nil
 }
 
-// requeueBatch is how many rows one statement re-queues, so a large retry
+// RequeueBatch is how many rows one statement re-queues, so a large retry
 // neither holds SQLite's write lock for long nor goes without progress.
-const requeueBatch = 500
+const RequeueBatch = 500
 
 // RequeueFailedReplies puts failed outbox rows back to pending, to be sent
 // in their room's order at the sender's next poll. Their attempt count is
@@ -323,7 +323,7 @@ func (db *DB) requeue(ctx context.Context, sel Selection, progress func(done, to
 	done := 0
 	for done < total {
 		res, err := db.ExecContext(ctx, `UPDATE `+table+` SET `+set+` WHERE `+key+` IN
-			(SELECT `+key+` FROM `+table+` WHERE `+where+` ORDER BY `+key+` LIMIT `+fmt.Sprint(requeueBatch)+`)`, arg)
+			(SELECT `+key+` FROM `+table+` WHERE `+where+` ORDER BY `+key+` LIMIT `+fmt.Sprint(RequeueBatch)+`)`, arg)
 		if err != nil {
 			return done, fmt.Errorf("re-queue %s %s rows: %w", status, table, err)
 		}

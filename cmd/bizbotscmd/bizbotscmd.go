@@ -1,6 +1,6 @@
 // Package bizbotscmd is the bizbots command line, importable: it turns
 // flags into a config and runs one of its commands (init, serve,
-// generate-registration, chat, migrate, version). The commands are thin:
+// generate-registration, chat, migrate, status, retry, version). The commands are thin:
 // the work lives in the packages they call.
 //
 // A business that writes its own Go services builds its own bizbots binary
@@ -52,6 +52,8 @@ func init() {
 		{"backup", "copy the SQLite database while serve runs (Postgres: says how)", cmdBackup},
 		{"doctor", "check the installation, config to homeserver, and say what to fix", cmdDoctor},
 		{"healthcheck", "ask the running serve whether it is healthy (exit 0 if so)", cmdHealthcheck},
+		{"status", "show waiting, parked and failed work per bot", cmdStatus},
+		{"retry", "re-queue parked events or failed replies", cmdRetry},
 		{"version", "print the version", cmdVersion},
 	}
 }

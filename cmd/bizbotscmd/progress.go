@@ -3,7 +3,6 @@ package bizbotscmd
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 )
 
@@ -20,13 +19,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, what string) *progress {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			tty = true
-		}
-	}
-	return &progress{w: w, what: what, tty: tty, start: time.Now()}
+	return &progress{w: w, what: what, tty: isTerminal(w), start: time.Now()}
 }
 
 func (p *progress) update(done, total int, unit string) {

@@ -70,11 +70,7 @@ func newLogger(lc config.Logging, w io.Writer) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(lc.Level) // validated at load
 	pretty := lc.Format == "pretty"
 	if lc.Format == "auto" {
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				pretty = true
-			}
-		}
+		pretty = isTerminal(w)
 	}
 	if pretty {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
