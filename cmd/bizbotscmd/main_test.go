@@ -697,6 +697,11 @@ func TestServeStartsAndStops(t *testing.T) {
 	listen := freePort(t)
 	homeserver := freePort(t) // closed: provisioning retries in the background
 	p := initConfig(t, "--listen", listen, "--homeserver-url", "http://"+homeserver)
+	// An option from an older config still loads, with a deprecation.
+	text := readFile(t, p.cfg)
+	if err := os.WriteFile(p.cfg, []byte(strings.Replace(text, "  max_backoff: 5m", "  max_attempts: 12\n  max_backoff: 5m", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := config.Load(p.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -747,6 +752,19 @@ func TestServeStartsAndStops(t *testing.T) {
 		t.Errorf("/health: status %d body %v (%v)", health.StatusCode, hb, err)
 	}
 
+	// The queue gauges are served.
+	if resp, err := client.Get(base + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`bizbots_queue_waiting{queue="outbox"} 0`, "bizbots_outbox_failed_replies 0", "bizbots_inbox_parked_events 0"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	}
+
 	// Unauthenticated transaction: 401.
 	req, _ := http.NewRequest(http.MethodPut, base+"/_matrix/app/v1/transactions/1", strings.NewReader(`{"events":[]}`))
 	resp, err := client.Do(req)
@@ -790,7 +808,7 @@ func TestServeStartsAndStops(t *testing.T) {
 		t.Fatalf("serve did not stop after cancel; stderr:\n%s", stderr.String())
 	}
 	logs := stderr.String()
-	for _, want := range []string{"bizbots is running", "shutting down", "stopped"} {
+	for _, want := range []string{"bizbots is running", "shutting down", "stopped", "sender.max_attempts is ignored"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}

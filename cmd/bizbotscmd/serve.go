@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/sender"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/internal/backoff"
+	"github.com/bizbots/bizbots/internal/queuemetrics"
 	"github.com/bizbots/bizbots/registration"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
@@ -111,6 +113,14 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		log.Warn().Err(err).Msg("cannot release leases of dead processes; they will expire")
 	} else if n > 0 {
 		log.Info().Int("leases", n).Msg("released room leases of a process that is gone")
+	}
+
+	// Queue depths for /metrics, read from the database at each scrape.
+	gauges := &queuemetrics.Collector{DB: db, Log: log}
+	if err := prometheus.Register(gauges); err != nil {
+		log.Warn().Err(err).Msg("queue gauges not registered")
+	} else {
+		defer prometheus.Unregister(gauges)
 	}
 
 	bots, err := buildBots(cfg, db, log)
