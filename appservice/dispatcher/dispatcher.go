@@ -23,6 +23,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/roomqueue"
+	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
@@ -335,7 +336,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcome, cause error, log zerolog.Logger) bool {
 	attempt := ev.Attempts + 1
 	park := attempt >= d.opts.MaxAttempts
-	delay := backoff(attempt-1, d.opts.RetryBase, d.opts.RetryMax)
+	delay := backoff.Policy{Base: d.opts.RetryBase, Max: d.opts.RetryMax}.Delay(attempt)
 	if errors.Is(cause, handlers.ErrConflict) {
 		delay = 0 // lost a race: handle again now, against the new state
 	}
@@ -380,14 +381,6 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 	eventsHandled.WithLabelValues("retry").Inc()
 	log.Warn().Err(cause).Int("attempt", attempt).Dur("retry_in", delay).Msg("event failed; will retry")
 	return false
-}
-
-func backoff(attempt int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }
 
 func newRef() string {
