@@ -287,7 +287,7 @@ func (s *Sender) failed(ctx context.Context, log zerolog.Logger, row *store.Outb
 	if !s.record(ctx, log, "failed", func(c context.Context) error { return s.db.MarkOutboxFailed(c, row.ID, reason) }) {
 		return false
 	}
-	log.Error().Str("reason", reason).Msg("homeserver refused the reply; marked failed (bizbots retry re-queues it)")
+	log.Error().Str("reason", reason).Msg("reply can never be sent; marked failed (bizbots retry re-queues it)")
 	return true
 }
 
