@@ -265,19 +265,27 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	if !v.Retry {
 		return s.failed(ctx, log, row, v.Reason)
 	}
-	delay := max(s.backoff.Delay(attempt), v.After)
+	return s.retryLater(ctx, log, row, attempt, v)
+}
+
+// retryLater schedules a row's next attempt after failures failures (with
+// backoff, never sooner than v.After) and returns false: the room waits. A
+// step before the send that cannot go on yet (encryption keys not there)
+// calls it too.
+func (s *Sender) retryLater(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, failures int, v hsclient.Verdict) bool {
+	delay := max(s.backoff.Delay(failures), v.After)
 	if !s.record(ctx, log, "retry", func(c context.Context) error {
 		return s.db.RetryOutboxRow(c, row.ID, store.Now()+delay.Milliseconds(), v.Reason)
 	}) {
 		return false
 	}
 	ev := log.Warn()
-	if attempt > 1 && attempt%10 != 0 {
+	if failures > 1 && failures%10 != 0 {
 		// An outage retries every room for as long as it lasts: say so
 		// at the first failure and every tenth, not at each attempt.
 		ev = log.Debug()
 	}
-	ev.Str("reason", v.Reason).Int("attempt", attempt).Dur("retry_in", delay).Msg("send failed; will retry")
+	ev.Str("reason", v.Reason).Int("attempt", failures).Dur("retry_in", delay).Msg("send failed; will retry")
 	return false
 }
 
