@@ -15,23 +15,11 @@ const (
 	taxi  = "@taxi:example.org"
 )
 
+// botReply is reply (queue_test.go) from a given bot.
 func botReply(room, bot, body string) store.OutgoingEvent {
-	return store.OutgoingEvent{RoomID: room, BotUserID: bot, Type: "m.room.message",
-		Content: []byte(`{"msgtype":"m.text","body":"` + body + `"}`), ParentIndex: -1}
-}
-
-func appendReplies(t *testing.T, db *store.DB, evs ...store.OutgoingEvent) []int64 {
-	t.Helper()
-	var ids []int64
-	err := db.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		ids, err = store.AppendOutbox(context.Background(), tx, evs)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	e := reply(room, body)
+	e.BotUserID = bot
+	return e
 }
 
 func outboxStatus(t *testing.T, db *store.DB, id int64) (status, lastError string, attempts int) {
@@ -83,7 +71,7 @@ func statusWorld(t *testing.T, db *store.DB) (parked int64, failed []int64) {
 	}
 	parked = park(t, db, "!b:x", "$parked", "handler: boom")
 	storeTxn(t, db, "t-wait", msg("!a:x", "$w1"), msg("!a:x", "$w2"), msg("!z:x", "$invite"))
-	ids := appendReplies(t, db, botReply("!a:x", pizza, "f1"), botReply("!b:x", pizza, "f2"), botReply("!a:x", pizza, "waiting"), botReply("!c:x", taxi, "sent"))
+	ids := appendOutbox(t, db, botReply("!a:x", pizza, "f1"), botReply("!b:x", pizza, "f2"), botReply("!a:x", pizza, "waiting"), botReply("!c:x", taxi, "sent"))
 	for _, id := range ids[:2] {
 		if err := db.MarkOutboxFailed(ctx, id, "403 M_FORBIDDEN: not in room"); err != nil {
 			t.Fatal(err)
@@ -148,7 +136,7 @@ func TestRequeueFailedRepliesByIDRoomAndAll(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		_, failed := statusWorld(t, db)
-		more := appendReplies(t, db, botReply("!b:x", pizza, "f3"))
+		more := appendOutbox(t, db, botReply("!b:x", pizza, "f3"))
 		if err := db.MarkOutboxFailed(ctx, more[0], "400 M_BAD_JSON"); err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +205,7 @@ func TestRequeueReportsProgressInBatches(t *testing.T) {
 		for i := range evs {
 			evs[i] = botReply(fmt.Sprintf("!r%d:x", i%7), pizza, "x")
 		}
-		appendReplies(t, db, evs...)
+		appendOutbox(t, db, evs...)
 		if _, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = 'refused'`); err != nil {
 			t.Fatal(err)
 		}
