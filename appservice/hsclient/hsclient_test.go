@@ -2,10 +2,12 @@ package hsclient_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +189,55 @@ func TestActsAsTheBot(t *testing.T) {
 	if got.Header.Get("Authorization") != "Bearer "+asToken || got.URL.Query().Get("user_id") != "@pizza:example.org" ||
 		!strings.HasSuffix(got.URL.Path, "/send/m.room.message/bb.x.1") {
 		t.Fatalf("request %s %s auth %q", got.Method, got.URL, got.Header.Get("Authorization"))
+	}
+}
+
+// Parallel callers reuse pooled connections instead of reconnecting for
+// most requests (Go's default transport, which mautrix uses, keeps only
+// two idle connections per host).
+func TestParallelSendsReuseConnections(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"event_id":"$e"}`))
+	}))
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			opened++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	const callers, rounds = 8, 20
+	cli, err := hsclient.New(srv.URL, asToken, callers, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*rounds)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				if _, err := cli.Send(context.Background(), "@pizza:example.org", "!room:example.org", "m.room.message",
+					fmt.Sprintf("t%d", i), []byte(`{"body":"hi"}`)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if opened > 2*callers {
+		t.Fatalf("%d connections opened for %d requests by %d callers: the pool does not keep them", opened, callers*rounds, callers)
 	}
 }
