@@ -62,8 +62,9 @@ type Options struct {
 	RetryBase  time.Duration
 	MaxBackoff time.Duration
 	// RequestTimeout bounds one homeserver request (a send, or the look-up
-	// for an earlier delivery). It is kept under a third of LeaseTimeout,
-	// so a room's lease outlives its requests.
+	// for an earlier delivery). It is kept to at most a third of
+	// LeaseTimeout, so the look-up and the send of one row both fit in the
+	// room's lease with room to spare.
 	RequestTimeout time.Duration
 	LeaseTimeout   time.Duration
 	PollInterval   time.Duration
@@ -140,7 +141,7 @@ func (s *Sender) Drain(ctx context.Context) error { return s.queue.Drain(ctx) }
 
 // Run sends until ctx is cancelled, then waits for in-flight sends.
 func (s *Sender) Run(ctx context.Context) error {
-	s.log.Info().Int("workers", s.opts.Workers).Msg("sender started")
+	s.log.Info().Int("workers", s.opts.Workers).Dur("request_timeout", s.opts.RequestTimeout).Msg("sender started")
 	s.queue.Run(ctx)
 	return nil
 }
