@@ -103,7 +103,7 @@ type Sender struct {
 	RequestTimeout Duration `yaml:"request_timeout"`
 	// MaxAttempts is deprecated and ignored (see Deprecations); it is
 	// still read so that older config files load.
-	MaxAttempts int `yaml:"max_attempts"`
+	MaxAttempts int `yaml:"max_attempts,omitempty"`
 }
 
 // Bot is one bot user and the service it runs.
@@ -435,7 +435,7 @@ func (c *Config) Validate() error {
 		add("sender.max_backoff %s is too short (at least 1s)", c.Sender.MaxBackoff.D())
 	}
 	if rt, lease := c.Sender.RequestTimeout.D(), c.Dispatcher.LeaseTimeout.D(); rt < time.Second || (lease >= 5*time.Second && rt > lease/3) {
-		add("sender.request_timeout %s must be between 1s and a third of dispatcher.lease_timeout (%s)", rt, lease/3)
+		add("sender.request_timeout %s must be between 1s and a third of dispatcher.lease_timeout (%s)", rt, (lease / 3).Round(time.Millisecond))
 	}
 
 	if len(c.Bots) == 0 {
