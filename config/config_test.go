@@ -698,3 +698,16 @@ func TestSenderMaxAttemptsIsDeprecatedNotAnError(t *testing.T) {
 		t.Fatalf("a current config has deprecations: %q", d)
 	}
 }
+
+// A short lease with no request_timeout set gets a request timeout that
+// fits in it, instead of an error about an option the admin never wrote.
+func TestRequestTimeoutDefaultFitsTheLease(t *testing.T) {
+	short := strings.Replace(validYAML, "lease_timeout: 1m", "lease_timeout: 6s", 1)
+	cfg, err := config.Parse([]byte(short), "short.yaml")
+	if err != nil {
+		t.Fatalf("a 6s lease without request_timeout does not load: %v", err)
+	}
+	if got := cfg.Sender.RequestTimeout.D(); got != 2*time.Second {
+		t.Fatalf("request_timeout = %s, want a third of the 6s lease", got)
+	}
+}
