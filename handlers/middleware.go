@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -35,7 +36,9 @@ func Recover() Middleware {
 }
 
 // Logging logs each handled message at debug level (ids, kind, duration,
-// replies; never the text) and errors at warn.
+// replies; never the text) and errors at warn. A UserError is logged at
+// debug with its length only: its text is for the customer, and often
+// quotes what they wrote.
 func Logging() Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, c *Conversation, m *Message) error {
@@ -43,7 +46,12 @@ func Logging() Middleware {
 			err := next.Handle(ctx, c, m)
 			log := zerolog.Ctx(ctx)
 			ev := log.Debug()
-			if err != nil {
+			var ue *UserError
+			switch {
+			case errors.As(err, &ue):
+				// Its text is for the customer and often quotes them.
+				ev = ev.Int("user_error_len", len(ue.Text))
+			case err != nil:
 				ev = log.Warn().Err(err)
 			}
 			ev.Str("bot", c.Bot.String()).Str("customer", c.Customer.ID.String()).Str("kind", string(m.Kind)).

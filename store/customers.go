@@ -188,30 +188,6 @@ func SaveState(ctx context.Context, q Querier, bot, room, user string, s StateRo
 	return nil
 }
 
-// ForgetCustomer erases what one business (bot) keeps about a customer:
-// the customer row, every conversation state, the history, pending
-// timers, and the text of their events and of the bot's messages in their
-// direct chats with the bot (the rows stay, emptied, so exactly-once
-// bookkeeping still holds).
-func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
-	stmts := []string{
-		`DELETE FROM customers WHERE bot_user_id = $1 AND user_id = $2`,
-		`DELETE FROM conversation_state WHERE bot_user_id = $1 AND user_id = $2`,
-		`DELETE FROM customer_history WHERE bot_user_id = $1 AND user_id = $2`,
-		`UPDATE timers SET status = 'cancelled', payload = '' WHERE bot_user_id = $1 AND user_id = $2 AND status = 'pending'`,
-		`UPDATE inbox SET event = '{}' WHERE room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)
-			AND sender = $2 AND status <> 'pending'`,
-		`UPDATE outbox SET content = '{}', meta = '' WHERE bot_user_id = $1 AND status <> 'pending'
-			AND room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1 AND inviter = $2)`,
-	}
-	for _, s := range stmts {
-		if _, err := q.ExecContext(ctx, s, bot, user); err != nil {
-			return fmt.Errorf("forget customer: %w", err)
-		}
-	}
-	return nil
-}
-
 // DirectRoom finds the room where bot and customer talk one to one, for
 // proactive messages; "" when there is none.
 func DirectRoom(ctx context.Context, q Querier, bot, user string) (string, error) {

@@ -406,9 +406,12 @@ func (d *Dispatcher) call(ctx context.Context, conv *handlers.Conversation, log 
 	conv.Reset()
 	var ue *handlers.UserError
 	if errors.As(err, &ue) {
+		// The text often quotes the customer ("%q is not an order
+		// number"): it goes to them only; the log and the inbox row get
+		// its length.
 		conv.Notice(ue.Text)
-		conv.SetFailed("user error: " + ue.Error())
-		log.Info().Str("bot", conv.Bot.String()).Err(err).Msg("handler returned a user error")
+		conv.SetFailed(fmt.Sprintf("user error (%d characters shown to the customer)", len(ue.Text)))
+		log.Info().Str("bot", conv.Bot.String()).Int("text_len", len(ue.Text)).Msg("handler returned a user error")
 		return nil
 	}
 	ref := newRef()

@@ -152,17 +152,9 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			return 0, err
 		}
 	}
-	rows, err := outboxRows(ctx, tx, t.conv, t.conv.Cause(), log)
-	if err != nil {
-		return 0, err
-	}
-	if len(rows) > 0 {
-		if _, err := store.AppendOutbox(ctx, tx, rows); err != nil {
-			return 0, err
-		}
-	}
 	if e.Forget {
-		// Last, so what this turn recorded is erased too.
+		// After the turn's own writes, so they are erased too; before its
+		// replies, which must still go out (the confirmation).
 		if err := store.ForgetCustomer(ctx, tx, bot, user); err != nil {
 			return 0, err
 		}
@@ -171,7 +163,17 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 				return 0, fmt.Errorf("service's own erasure: %w", err)
 			}
 		}
-		log.Info().Str("bot", bot).Str("customer", user).Msg("customer data erased on request")
+		// No customer id: the log must not keep a list of who asked.
+		log.Info().Str("bot", bot).Msg("customer data erased on request")
+	}
+	rows, err := outboxRows(ctx, tx, t.conv, t.conv.Cause(), log)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) > 0 {
+		if _, err := store.AppendOutbox(ctx, tx, rows); err != nil {
+			return 0, err
+		}
 	}
 	return len(rows), nil
 }

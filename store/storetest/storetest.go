@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +134,86 @@ func redact(s string) string {
 		return u.String()
 	}
 	return fmt.Sprint(s)
+}
+
+// Hit is a value found by Find: which table and column hold it.
+type Hit struct {
+	Table, Column, Needle, Value string
+}
+
+func (h Hit) String() string {
+	v := h.Value
+	if len(v) > 120 {
+		v = v[:120] + "…"
+	}
+	return fmt.Sprintf("%s.%s contains %q: %q", h.Table, h.Column, h.Needle, v)
+}
+
+// Find scans every column of every row of every table in db, whatever
+// the schema (tables are listed from the engine's catalog, so a table
+// added later is scanned without changing this), and returns each value
+// that contains one of needles, compared without regard to case. It is
+// how privacy tests prove that data is gone everywhere.
+func Find(t testing.TB, db *store.DB, needles ...string) []Hit {
+	t.Helper()
+	ctx := context.Background()
+	list := `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+	if db.Dialect == store.Postgres {
+		list = `SELECT table_name FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	var tables []string
+	rows, err := db.QueryContext(ctx, list)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if len(tables) == 0 {
+		t.Fatal("find: no tables listed")
+	}
+	lower := make([]string, len(needles))
+	for i, n := range needles {
+		lower[i] = strings.ToLower(n)
+	}
+	var hits []Hit
+	for _, table := range tables {
+		rows, err := db.QueryContext(ctx, `SELECT * FROM "`+table+`"`)
+		if err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatalf("scan %s: %v", table, err)
+			}
+			for i, v := range vals {
+				s := strings.ToLower(string(v))
+				for j, n := range lower {
+					if n != "" && strings.Contains(s, n) {
+						hits = append(hits, Hit{Table: table, Column: cols[i], Needle: needles[j], Value: string(v)})
+					}
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("scan %s: %v", table, err)
+		}
+		rows.Close()
+	}
+	return hits
 }
