@@ -56,6 +56,7 @@ func (r Record) Decode(v any) error { return json.Unmarshal(r.Data, v) }
 // framework provides it; handlertest provides a real one on SQLite.
 type Backend interface {
 	History(ctx context.Context, bot, customer id.UserID, limit int, kinds ...string) ([]Record, error)
+	PowerLevel(ctx context.Context, bot id.UserID, room id.RoomID, user id.UserID) (int, error)
 }
 
 // Outgoing is one event the bot will send.
@@ -356,7 +357,8 @@ func (c *Conversation) Record(kind, summary string, data any) error {
 	return nil
 }
 
-// ErrNoBackend is returned by History outside the framework.
+// ErrNoBackend is returned by History and PowerLevel outside the
+// framework.
 var ErrNoBackend = errors.New("conversation has no storage backend")
 
 // History returns the customer's most recent records with this business,
@@ -367,6 +369,17 @@ func (c *Conversation) History(ctx context.Context, limit int, kinds ...string) 
 		return nil, ErrNoBackend
 	}
 	return c.backend.History(ctx, c.Bot, c.Customer.ID, limit, kinds...)
+}
+
+// PowerLevel is user's power level in the conversation's room, as the
+// homeserver has it now (Element shows 50 as moderator, 100 as admin). A
+// service uses it to let only a staff room's moderators run staff
+// commands.
+func (c *Conversation) PowerLevel(ctx context.Context, user id.UserID) (int, error) {
+	if c.backend == nil {
+		return 0, ErrNoBackend
+	}
+	return c.backend.PowerLevel(ctx, c.Bot, c.Room, user)
 }
 
 // After fires a timer in this conversation after d: the handler is called

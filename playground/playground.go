@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/dispatcher"
@@ -81,6 +82,8 @@ type Session struct {
 
 	mu      sync.Mutex
 	members map[id.RoomID]map[id.UserID]string
+	// power is the last m.room.power_levels injected per room.
+	power map[id.RoomID]*event.PowerLevelsEventContent
 }
 
 // New makes a session over a migrated database.
@@ -89,7 +92,7 @@ func New(db *store.DB, bots []*dispatcher.Bot, opts Options) *Session {
 		opts.Clock = time.Now
 	}
 	s := &Session{db: db, net: &transport{}, clock: opts.Clock, bots: map[id.UserID]*dispatcher.Bot{},
-		members: map[id.RoomID]map[id.UserID]string{}}
+		members: map[id.RoomID]map[id.UserID]string{}, power: map[id.RoomID]*event.PowerLevelsEventContent{}}
 	for _, b := range bots {
 		s.bots[b.UserID] = b
 	}
@@ -121,6 +124,17 @@ func (s *Session) JoinedMembers(ctx context.Context, bot id.UserID, room id.Room
 		out[u] = n
 	}
 	return out, nil
+}
+
+// PowerLevels implements dispatcher.PowerLevels with the last
+// m.room.power_levels event injected into room (none: everyone has 0).
+func (s *Session) PowerLevels(ctx context.Context, bot id.UserID, room id.RoomID) (*event.PowerLevelsEventContent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pl := s.power[room]; pl != nil {
+		return pl, nil
+	}
+	return &event.PowerLevelsEventContent{}, nil
 }
 
 // Open starts (or resumes) the customer's direct chat with bot: on first
@@ -190,6 +204,14 @@ func (s *Session) Inject(ctx context.Context, events ...map[string]any) ([]Reply
 		var sk *string
 		if v, ok := e["state_key"].(string); ok {
 			sk = &v
+		}
+		if e["type"] == event.StatePowerLevels.Type {
+			var pl event.PowerLevelsEventContent
+			if c, err := json.Marshal(e["content"]); err == nil && json.Unmarshal(c, &pl) == nil {
+				s.mu.Lock()
+				s.power[id.RoomID(e["room_id"].(string))] = &pl
+				s.mu.Unlock()
+			}
 		}
 		in = append(in, store.IncomingEvent{
 			EventID: e["event_id"].(string), RoomID: e["room_id"].(string), Sender: e["sender"].(string),

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/roomqueue"
@@ -53,6 +54,12 @@ type Bot struct {
 type Homeserver interface {
 	Join(ctx context.Context, bot id.UserID, room id.RoomID) error
 	JoinedMembers(ctx context.Context, bot id.UserID, room id.RoomID) (map[id.UserID]string, error)
+}
+
+// PowerLevels is implemented by homeservers that can tell a room's power
+// levels (staff authority: handlers.Conversation.PowerLevel).
+type PowerLevels interface {
+	PowerLevels(ctx context.Context, bot id.UserID, room id.RoomID) (*event.PowerLevelsEventContent, error)
 }
 
 // Presence is implemented by homeservers that take read receipts and

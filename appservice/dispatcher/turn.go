@@ -3,12 +3,15 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
 )
@@ -99,6 +102,27 @@ func (d *Dispatcher) History(ctx context.Context, bot, customer id.UserID, limit
 		out[i] = handlers.Record{Kind: r.Kind, Summary: r.Summary, Data: r.Data, Time: time.UnixMilli(r.CreatedAt)}
 	}
 	return out, nil
+}
+
+// PowerLevel implements handlers.Backend: the homeserver is asked at the
+// time of the question, as the bot, so a promotion or demotion counts at
+// once. A room with no power levels event gives everyone 0.
+func (d *Dispatcher) PowerLevel(ctx context.Context, bot id.UserID, room id.RoomID, user id.UserID) (int, error) {
+	hs, ok := d.hs.(PowerLevels)
+	if !ok {
+		return 0, errors.New("read power levels: the homeserver connection cannot")
+	}
+	pl, err := hs.PowerLevels(ctx, bot, room)
+	switch {
+	case errors.Is(err, mautrix.MNotFound):
+		return 0, nil
+	case err != nil:
+		if v := hsclient.Classify(err); v.Retry {
+			return 0, handlers.Temporary(fmt.Errorf("read power levels: %s", v.Reason))
+		}
+		return 0, fmt.Errorf("read power levels: %w", err)
+	}
+	return pl.GetUserLevel(user), nil
 }
 
 // commit writes a turn's effects inside the event's transaction.

@@ -208,6 +208,15 @@ func (c *Client) JoinedMembers(ctx context.Context, bot id.UserID, room id.RoomI
 	return out, nil
 }
 
+// PowerLevels reads the room's m.room.power_levels as bot sees it now.
+func (c *Client) PowerLevels(ctx context.Context, bot id.UserID, room id.RoomID) (*event.PowerLevelsEventContent, error) {
+	var pl event.PowerLevelsEventContent
+	if err := c.As(bot).StateEvent(ctx, room, event.StatePowerLevels, "", &pl); err != nil {
+		return nil, err
+	}
+	return &pl, nil
+}
+
 // Send sends one event as bot with the given transaction id and returns
 // the event id the homeserver assigned.
 func (c *Client) Send(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, txnID string, content json.RawMessage) (id.EventID, error) {

@@ -99,8 +99,20 @@ func (h *harness) member(room id.RoomID, user id.UserID, membership string, extr
 	return ev
 }
 
-// openStaffRoom has two staff members invite the bot into the staff room
-// and returns what the bot said there.
+// powerLevels is the room's m.room.power_levels event giving users their
+// levels (everyone else 0).
+func (h *harness) powerLevels(room id.RoomID, users map[id.UserID]int) map[string]any {
+	levels := map[string]any{}
+	for u, l := range users {
+		levels[u.String()] = l
+	}
+	ev := h.event(room, chef, "m.room.power_levels", map[string]any{"users": levels})
+	ev["state_key"] = ""
+	return ev
+}
+
+// openStaffRoom has two members (the chef a moderator, the rider not)
+// invite the bot into the staff room and returns what the bot said there.
 func (h *harness) openStaffRoom() []handlertest.Reply {
 	h.t.Helper()
 	invite := h.member(staffRoom, bot, "invite", nil)
@@ -108,6 +120,7 @@ func (h *harness) openStaffRoom() []handlertest.Reply {
 	r, err := h.Session.Inject(context.Background(),
 		h.member(staffRoom, chef, "join", map[string]any{"displayname": "Chef"}),
 		h.member(staffRoom, "@rider:test", "join", map[string]any{"displayname": "Rider"}),
+		h.powerLevels(staffRoom, map[id.UserID]int{chef: 50}),
 		invite)
 	if err != nil {
 		h.t.Fatal(err)
@@ -118,8 +131,14 @@ func (h *harness) openStaffRoom() []handlertest.Reply {
 // staff says text in the staff room as the chef.
 func (h *harness) staff(text string) []handlertest.Reply {
 	h.t.Helper()
+	return h.staffAs(chef, text)
+}
+
+// staffAs says text in the staff room as user.
+func (h *harness) staffAs(user id.UserID, text string) []handlertest.Reply {
+	h.t.Helper()
 	h.Clock.Advance(pause)
-	r, err := h.Session.Inject(context.Background(), h.event(staffRoom, chef, "m.room.message",
+	r, err := h.Session.Inject(context.Background(), h.event(staffRoom, user, "m.room.message",
 		map[string]any{"msgtype": "m.text", "body": text}))
 	if err != nil {
 		h.t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/services"
+	"github.com/bizbots/bizbots/services/staffroom"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	// are announced and staff change their status with "!order 1042
 	// ready". The bot must be invited to it. Empty: no staff room.
 	StaffRoom string `yaml:"staff_room"`
+	// Staff, when set, lists the only users whose staff commands count.
+	// Without it, members of the staff room with at least
+	// StaffPowerLevel (default 50, a moderator) may give them.
+	Staff           []string `yaml:"staff"`
+	StaffPowerLevel *int     `yaml:"staff_power_level"`
 	// CartTTL is how long a cart is kept without activity (default 2h).
 	CartTTL config.Duration `yaml:"cart_ttl"`
 	// CatalogFile is a YAML or CSV catalog, relative to the config file's
@@ -80,6 +86,7 @@ const (
 type Bot struct {
 	shop      string
 	staffRoom id.RoomID
+	staffAuth staffroom.Policy
 	ttl       time.Duration
 	src       *source
 	orders    orderQuery
@@ -113,12 +120,11 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if b.ttl < time.Minute || b.ttl > 30*24*time.Hour {
 		return nil, fmt.Errorf("cart_ttl: %s must be between 1m and 720h", b.ttl)
 	}
-	if cfg.StaffRoom != "" {
-		if !strings.HasPrefix(cfg.StaffRoom, "!") || !strings.Contains(cfg.StaffRoom, ":") {
-			return nil, fmt.Errorf("staff_room: %q is not a room id (it looks like !abc123:example.org; room aliases such as #kitchen:example.org are not accepted)", cfg.StaffRoom)
-		}
-		b.staffRoom = id.RoomID(cfg.StaffRoom)
+	staff, err := staffroom.New(cfg.StaffRoom, cfg.Staff, cfg.StaffPowerLevel)
+	if err != nil {
+		return nil, err
 	}
+	b.staffAuth, b.staffRoom = staff, staff.Room
 	cc := cfg.Catalog
 	if cfg.CatalogFile == "" && len(cc.Items) == 0 {
 		if cc.Currency != "" || cc.TimeZone != "" || len(cc.Hours) > 0 || len(cc.Categories) > 0 || cc.DeliveryFee != 0 {

@@ -24,7 +24,8 @@ var staffActions = map[string]Status{
 }
 
 // staff handles the staff room. Only "!"-commands are read: staff talk
-// among themselves there too.
+// among themselves there too. Only staff (see staffroom) may give them;
+// anyone else is told so politely.
 func (b *Bot) staff(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	if !m.IsText() || m.Choice != nil {
 		return nil
@@ -38,14 +39,25 @@ func (b *Bot) staff(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		return nil
 	}
 	switch f[0] {
+	case "orders", "order", "help":
+		ok, err := b.staffAuth.Allows(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.Notice(b.staffAuth.Refusal(c, "Nothing was changed."))
+			return nil
+		}
+	default:
+		return nil // another bot's command
+	}
+	switch f[0] {
 	case "orders":
 		return b.staffList(ctx, c)
 	case "order":
 	case "help":
 		c.Notice(staffHelp)
 		return nil
-	default:
-		return nil // another bot's command
 	}
 	if len(f) < 2 {
 		c.Notice("Which order? Use: !order 1042 preparing|ready|out|delivered|cancel")

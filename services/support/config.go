@@ -7,9 +7,9 @@ import (
 	"time"
 	_ "time/tzdata" // time_zone must load on hosts without a zoneinfo database
 
-	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/services/staffroom"
 )
 
 // Config is the service's config block. Every option has a default (see
@@ -22,8 +22,10 @@ type Config struct {
 	// customer is told someone will get back to them.
 	StaffRoom string `yaml:"staff_room"`
 	// Staff, when set, lists the only users whose messages in the staff
-	// room count (claims, replies, closes). Empty: everyone in the room.
-	Staff []string `yaml:"staff"`
+	// room count (claims, replies, closes). Empty: members of the staff
+	// room with at least StaffPowerLevel (default 50, a moderator).
+	Staff           []string `yaml:"staff"`
+	StaffPowerLevel *int     `yaml:"staff_power_level"`
 	// AgentTitle follows an agent's name in what the customer sees:
 	// "Sam (support): …".
 	AgentTitle string `yaml:"agent_title"`
@@ -117,57 +119,46 @@ type schedule struct {
 
 // validate checks cfg and returns the parsed pieces New needs. Errors
 // name the option.
-func (cfg Config) validate() (*schedule, map[id.UserID]bool, []faqIndex, error) {
-	if cfg.StaffRoom != "" {
-		if !strings.HasPrefix(cfg.StaffRoom, "!") || !strings.Contains(cfg.StaffRoom, ":") {
-			return nil, nil, nil, fmt.Errorf("staff_room: %q is not a room id (it looks like !abc123:example.org; aliases such as #support:example.org are not resolved — copy the id from the room's settings)", cfg.StaffRoom)
-		}
-	}
-	staff := map[id.UserID]bool{}
-	for i, s := range cfg.Staff {
-		if _, _, err := id.UserID(s).ParseAndValidateRelaxed(); err != nil {
-			return nil, nil, nil, fmt.Errorf("staff[%d]: %q is not a Matrix user id like @sam:example.org", i, s)
-		}
-		staff[id.UserID(s)] = true
-	}
-	if len(cfg.Staff) > 0 && cfg.StaffRoom == "" {
-		return nil, nil, nil, fmt.Errorf("staff: set staff_room too (staff members answer tickets there)")
+func (cfg Config) validate() (*schedule, staffroom.Policy, []faqIndex, error) {
+	staff, err := staffroom.New(cfg.StaffRoom, cfg.Staff, cfg.StaffPowerLevel)
+	if err != nil {
+		return nil, staffroom.Policy{}, nil, err
 	}
 	if strings.TrimSpace(cfg.Business) == "" {
-		return nil, nil, nil, fmt.Errorf("business: must not be empty")
+		return nil, staffroom.Policy{}, nil, fmt.Errorf("business: must not be empty")
 	}
 	if cfg.ExpectedWait < 0 {
-		return nil, nil, nil, fmt.Errorf("expected_wait: must not be negative")
+		return nil, staffroom.Policy{}, nil, fmt.Errorf("expected_wait: must not be negative")
 	}
 	if cfg.WaitPerTicket <= 0 {
-		return nil, nil, nil, fmt.Errorf("wait_per_ticket: must be > 0 (e.g. 5m)")
+		return nil, staffroom.Policy{}, nil, fmt.Errorf("wait_per_ticket: must be > 0 (e.g. 5m)")
 	}
 	if cfg.FollowupWindow < 0 {
-		return nil, nil, nil, fmt.Errorf("followup_window: must not be negative (0 turns the question off)")
+		return nil, staffroom.Policy{}, nil, fmt.Errorf("followup_window: must not be negative (0 turns the question off)")
 	}
 	if math.IsNaN(cfg.MatchThreshold) || cfg.MatchThreshold <= 0 || cfg.MatchThreshold > 1 {
-		return nil, nil, nil, fmt.Errorf("match_threshold: %v must be > 0 and ≤ 1", cfg.MatchThreshold)
+		return nil, staffroom.Policy{}, nil, fmt.Errorf("match_threshold: %v must be > 0 and ≤ 1", cfg.MatchThreshold)
 	}
 	sched, err := parseHours(cfg.TimeZone, cfg.Hours)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, staffroom.Policy{}, nil, err
 	}
 	var faqs []faqIndex
 	for i, f := range cfg.FAQs {
 		if strings.TrimSpace(f.Question) == "" {
-			return nil, nil, nil, fmt.Errorf("faqs[%d].question: is required", i)
+			return nil, staffroom.Policy{}, nil, fmt.Errorf("faqs[%d].question: is required", i)
 		}
 		if strings.TrimSpace(f.Answer) == "" {
-			return nil, nil, nil, fmt.Errorf("faqs[%d].answer: is required", i)
+			return nil, staffroom.Policy{}, nil, fmt.Errorf("faqs[%d].answer: is required", i)
 		}
 		for j, k := range f.Keywords {
 			if len(tokens(k)) == 0 {
-				return nil, nil, nil, fmt.Errorf("faqs[%d].keywords[%d]: %q has no words", i, j, k)
+				return nil, staffroom.Policy{}, nil, fmt.Errorf("faqs[%d].keywords[%d]: %q has no words", i, j, k)
 			}
 		}
 		fi := indexFAQ(f)
 		if len(fi.keywords) == 0 && len(fi.words) == 0 {
-			return nil, nil, nil, fmt.Errorf("faqs[%d]: the question has only common words and there are no keywords; add keywords", i)
+			return nil, staffroom.Policy{}, nil, fmt.Errorf("faqs[%d]: the question has only common words and there are no keywords; add keywords", i)
 		}
 		faqs = append(faqs, fi)
 	}

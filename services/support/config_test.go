@@ -73,7 +73,7 @@ faqs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.staffRoom != "!support:example.org" || len(b.staff) != 2 || time.Duration(b.cfg.ExpectedWait) != 10*time.Minute || len(b.faqs) != 1 {
+	if b.staffRoom != "!support:example.org" || !b.staff.Candidate("@kim:example.org") || b.staff.Candidate("@eve:example.org") || time.Duration(b.cfg.ExpectedWait) != 10*time.Minute || len(b.faqs) != 1 {
 		t.Fatalf("full: %+v", b.cfg)
 	}
 	if b.agent("Sam") != "Sam (Example Shop)" {
@@ -87,6 +87,8 @@ func TestConfigErrors(t *testing.T) {
 		{"staff_room: '#support:example.org'\n", `staff_room: "#support:example.org" is not a room id`},
 		{"staff_room: '!s:x'\nstaff: [sam]\n", `staff[0]: "sam" is not a Matrix user id`},
 		{"staff: ['@sam:x']\n", "staff: set staff_room too"},
+		{"staff_room: '!s:x'\nstaff_power_level: -1\n", "staff_power_level: -1 is negative"},
+		{"staff_room: '!s:x'\nstaff: ['@sam:x']\nstaff_power_level: 50\n", "staff_power_level: set it or staff, not both"},
 		{"time_zone: Mars/Olympus\n", `time_zone: "Mars/Olympus" is not a known time zone`},
 		{"hours: {mon: '9-5'}\n", `hours.mon: "9-5" must look like 09:00-17:30`},
 		{"hours: {mon: '17:00-09:00'}\n", `hours.mon: "17:00-09:00" must look like`},

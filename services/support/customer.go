@@ -254,7 +254,7 @@ func (b *Bot) staffPresent(ctx context.Context) (bool, error) {
 		if err := rows.Scan(&u); err != nil {
 			return false, err
 		}
-		if len(b.staff) == 0 || b.staff[id.UserID(u)] {
+		if b.staff.Candidate(id.UserID(u)) {
 			return true, nil
 		}
 	}

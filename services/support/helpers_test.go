@@ -95,8 +95,8 @@ func (d *desk) inject(evs ...map[string]any) []handlertest.Reply {
 	return r
 }
 
-// openStaffRoom has the members join the staff room and the admin
-// invite the bot; it returns the bot's greeting there.
+// openStaffRoom has the members join the staff room as its moderators
+// and the admin invite the bot; it returns the bot's greeting there.
 func (d *desk) openStaffRoom(members map[id.UserID]string) []handlertest.Reply {
 	d.t.Helper()
 	var evs []map[string]any
@@ -105,6 +105,14 @@ func (d *desk) openStaffRoom(members map[id.UserID]string) []handlertest.Reply {
 		j["state_key"] = u.String()
 		evs = append(evs, j)
 	}
+	// Everyone listed is a moderator of the room.
+	levels := map[string]any{admin.String(): 100}
+	for u := range members {
+		levels[u.String()] = 50
+	}
+	pl := d.event(staffRoom, admin, "m.room.power_levels", map[string]any{"users": levels})
+	pl["state_key"] = ""
+	evs = append(evs, pl)
 	inv := d.event(staffRoom, admin, "m.room.member", map[string]any{"membership": "invite"})
 	inv["state_key"] = d.Bot.String()
 	return d.inject(append(evs, inv)...)

@@ -37,8 +37,10 @@ func (b *Bot) staffMessage(ctx context.Context, c *handlers.Conversation, m *han
 	if !known && inThread == 0 {
 		return nil // staff talk, or another bot's command
 	}
-	if len(b.staff) > 0 && !b.staff[m.Sender] {
-		return handlers.Errorf("Sorry %s, only support staff can work on tickets here (you are not on this bot's staff list). Nothing was sent to the customer.", c.Customer.Name())
+	if ok, err := b.staff.Allows(ctx, c); err != nil {
+		return err
+	} else if !ok {
+		return handlers.Errorf("%s", b.staff.Refusal(c, "Nothing was sent to the customer."))
 	}
 	switch cmd {
 	case "help":

@@ -75,7 +75,7 @@ func TestStaffAllowList(t *testing.T) {
 	d := newDesk(t, cfg)
 	d.openStaffRoom(map[id.UserID]string{sam: "Sam", eve: "Eve"})
 	root := in(d.Say("Where is my order?"), staffRoom)[0].EventID
-	const refused = "Sorry Eve, only support staff can work on tickets here (you are not on this bot's staff list). Nothing was sent to the customer."
+	const refused = "Sorry Eve, only the staff listed for this bot can use its commands here. Nothing was sent to the customer."
 	for _, say := range []struct {
 		text string
 		root id.EventID
@@ -94,6 +94,41 @@ func TestStaffAllowList(t *testing.T) {
 	if got := handlertest.Text(notIn(d.staffSays(sam, "On it!", root), staffRoom)); got != "Sam (support): On it!" {
 		t.Fatalf("staff reply: %q", got)
 	}
+}
+
+// TestStaffByPowerLevel: without a staff list, only members of the staff
+// room with the configured power level (default 50) may claim, answer,
+// close or list; a promotion counts at once. On both engines.
+func TestStaffByPowerLevel(t *testing.T) {
+	onEngines(t, func(t *testing.T, opts handlertest.Options) {
+		d := newDesk(t, staffConfig(), opts)
+		d.openStaffRoom(map[id.UserID]string{sam: "Sam"})
+		join := d.event(staffRoom, eve, "m.room.member", map[string]any{"membership": "join", "displayname": "Eve"})
+		join["state_key"] = eve.String()
+		d.inject(join)
+		root := in(d.Say("Where is my order?"), staffRoom)[0].EventID
+		const refused = "Sorry Eve, only members with power level 50 or more in this room can use my commands. Nothing was sent to the customer."
+		for _, say := range []struct {
+			text string
+			root id.EventID
+		}{{"!claim 1", ""}, {"Hi! I can help", root}, {"!close", root}, {"!reply 1 hello", ""}, {"!tickets", ""}} {
+			r := d.staffSays(eve, say.text, say.root)
+			if got := handlertest.Text(r); got != refused || len(notIn(r, staffRoom)) != 0 {
+				t.Fatalf("eve %q: %q", say.text, handlertest.Bodies(r))
+			}
+		}
+		if tk := d.ticket(1); tk.Status != statusOpen {
+			t.Fatalf("ticket changed by a member without power: %+v", tk)
+		}
+		// The room admin makes Eve a moderator: her next command counts.
+		pl := d.event(staffRoom, admin, "m.room.power_levels", map[string]any{"users": map[string]any{
+			admin.String(): 100, sam.String(): 50, eve.String(): 50}})
+		pl["state_key"] = ""
+		d.inject(pl)
+		if got := handlertest.Text(notIn(d.staffSays(eve, "On it!", root), staffRoom)); got != "Eve (support): On it!" {
+			t.Fatalf("eve as moderator: %q", got)
+		}
+	})
 }
 
 // TestRepliesWithoutThreads: clients without threads quote the ticket

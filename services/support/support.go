@@ -23,6 +23,7 @@ import (
 
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/services"
+	"github.com/bizbots/bizbots/services/staffroom"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -84,7 +85,7 @@ type Bot struct {
 	cfg       Config
 	db        *store.DB
 	sched     *schedule
-	staff     map[id.UserID]bool
+	staff     staffroom.Policy
 	staffRoom id.RoomID
 	faqs      []faqIndex
 
@@ -99,7 +100,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{cfg: cfg, db: db, sched: sched, staff: staff, staffRoom: id.RoomID(cfg.StaffRoom), faqs: faqs}
+	b := &Bot{cfg: cfg, db: db, sched: sched, staff: staff, staffRoom: staff.Room, faqs: faqs}
 	b.customerH = handlers.Chain(handlers.HandlerFunc(b.customer),
 		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
 	b.staffH = handlers.Chain(handlers.HandlerFunc(b.staffMessage), handlers.Recover(), handlers.Logging(), handlers.Metrics())
