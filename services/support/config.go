@@ -7,7 +7,6 @@ import (
 	"time"
 	_ "time/tzdata" // time_zone must load on hosts without a zoneinfo database
 
-
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/services/staffroom"
 )
