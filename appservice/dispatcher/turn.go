@@ -80,7 +80,19 @@ func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m ha
 			return nil, err
 		}
 		if owner == bot.UserID.String() {
-			m.Choice = handlers.OptionForReaction(handlers.QuestionOptions(meta), m.Reaction)
+			// In a group, a reaction answers only the question asked of
+			// the one reacting: someone else's is not theirs to answer.
+			mine := direct
+			if !mine {
+				asked, err := store.QuestionAskedOf(ctx, d.db, room.String(), m.RelatesTo.String())
+				if err != nil {
+					return nil, err
+				}
+				mine = asked == user.String()
+			}
+			if mine {
+				m.Choice = handlers.OptionForReaction(handlers.QuestionOptions(meta), m.Reaction)
+			}
 		}
 	case m.IsText():
 		m.Choice = conv.Question().Match(m.Text())
