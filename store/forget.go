@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -31,13 +32,18 @@ const minNameRunes = 3
 //     naming them, in rooms of this bot: content, sender and notes
 //     emptied, the event id kept so a homeserver replay is still a no-op;
 //   - their membership rows in the bot's rooms (a random placeholder
-//     keeps the member count that tells a direct chat from a group) and
-//     their id as the inviter of the bot.
+//     keeps the member count that tells a direct chat from a group),
+//     their id as the inviter of the bot, and history rows naming them
+//     (their id; their name, as a whole word, in a staff member's).
+//
+// staffRoom tells the bot's staff rooms (nil: none). Names are searched
+// only there: elsewhere a name ("Ana") is too likely to be part of other
+// customers' messages ("banana").
 //
 // Events not yet handled are left alone: they come after the request and
 // are handled as a new customer's. What remains is one anonymous count
 // per bot (ForgottenCount). A service's own tables are its Forgetter's.
-func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
+func ForgetCustomer(ctx context.Context, q Querier, bot, user string, staffRoom func(room string) bool) error {
 	if user == "" {
 		return fmt.Errorf("forget customer: no customer id")
 	}
@@ -46,29 +52,20 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
 		return err
 	}
 	idLike := likePatterns(user)
-	var nameLike []string
-	for _, n := range names {
-		nameLike = append(nameLike, likePatterns(n)...)
-	}
 	// Outbox first: finding what the customer caused reads the inbox
 	// rows that are anonymised next. The rows: the bot's, in a direct
 	// chat of the customer's (a room of the bot where nobody else was
 	// ever seen), or answering an event they caused (theirs, or a timer
 	// of their conversation: a fired timer's sender is its customer), or
-	// naming them.
+	// with their id.
 	idMatch, args := orLike("content", idLike, 3)
-	nameMatch := "false"
-	if len(nameLike) > 0 {
-		nameMatch, args = orLike("content", nameLike, 3, args...)
-	}
-	outboxWhere := fmt.Sprintf(`bot_user_id = $1 AND (
+	outboxWhere := `bot_user_id = $1 AND (
 		room_id IN (SELECT m.room_id FROM room_members m
 			WHERE m.room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1) AND m.user_id = $2
 			  AND NOT EXISTS (SELECT 1 FROM room_members o WHERE o.room_id = m.room_id AND o.user_id <> $2))
 		OR cause_event_id IN (SELECT event_id FROM inbox
 			WHERE room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1) AND sender = $2)
-		OR %s
-		OR (room_id NOT IN (SELECT room_id FROM room_members WHERE user_id = $2) AND %s))`, idMatch, nameMatch)
+		OR ` + idMatch + `)`
 	all := append([]any{bot, user}, args...)
 	if _, err := q.ExecContext(ctx, `DELETE FROM outbox WHERE status = 'pending' AND `+outboxWhere, all...); err != nil {
 		return fmt.Errorf("forget customer: unsent messages: %w", err)
@@ -77,8 +74,18 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
 		WHERE status <> 'pending' AND `+outboxWhere, all...); err != nil {
 		return fmt.Errorf("forget customer: sent messages: %w", err)
 	}
+	if err := forgetNamedInStaffRooms(ctx, q, bot, names, staffRoom); err != nil {
+		return err
+	}
 
 	// SQLite numbers placeholders by first use: $1 must come first.
+	var nameLike []string
+	for _, n := range names {
+		nameLike = append(nameLike, likePatterns(n)...)
+	}
+	// Handled events are only kept to recognise a resend: erasing one
+	// that merely contains the name loses nothing, so names are
+	// searched in every room of the bot here.
 	match, args := orLike("event", append(idLike, nameLike...), 3)
 	all = append([]any{user, bot}, args...)
 	if _, err := q.ExecContext(ctx, `UPDATE inbox SET event = '{}', sender = '', last_error = '',
@@ -88,10 +95,8 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string) error {
 		return fmt.Errorf("forget customer: received events: %w", err)
 	}
 
-	// Other people's history with the bot that names the customer: a
-	// staff member's "Hi Zed, I'm on it" kept as the staff member's
-	// message.
-	match, args = orLike("summary", append(idLike, nameLike...), 2)
+	// Other people's history with the bot that has the customer's id.
+	match, args = orLike("summary", idLike, 2)
 	dataMatch, args := orLike("data", idLike, 2, args...)
 	if _, err := q.ExecContext(ctx, `DELETE FROM customer_history WHERE bot_user_id = $1 AND (`+match+` OR `+dataMatch+`)`,
 		append([]any{bot}, args...)...); err != nil {
@@ -156,6 +161,142 @@ func customerNames(ctx context.Context, q Querier, bot, user string) ([]string, 
 	}
 	return out, rows.Err()
 }
+
+// forgetNamedInStaffRooms erases what names the customer in the bot's
+// staff rooms: the bot's posts there ("Reply in its thread to answer
+// Zed"), and the history of the rooms' members (a staff member's "Hi
+// Zed, I'm on it"). Candidates are found with LIKE, then kept only where
+// a name stands as a whole word, case and all.
+func forgetNamedInStaffRooms(ctx context.Context, q Querier, bot string, names []string, staffRoom func(string) bool) error {
+	if len(names) == 0 || staffRoom == nil {
+		return nil
+	}
+	var like []string
+	for _, n := range names {
+		like = append(like, likePatterns(n)...)
+	}
+	match, args := orLike("content", like, 2)
+	rows, err := q.QueryContext(ctx, `SELECT id, room_id, status, content FROM outbox WHERE bot_user_id = $1 AND `+match,
+		append([]any{bot}, args...)...)
+	if err != nil {
+		return fmt.Errorf("forget customer: staff-room posts: %w", err)
+	}
+	var sent, unsent []int64
+	for rows.Next() {
+		var id int64
+		var room, status, content string
+		if err := rows.Scan(&id, &room, &status, &content); err != nil {
+			rows.Close()
+			return err
+		}
+		if !staffRoom(room) || !namesAnyOf(content, names) {
+			continue
+		}
+		if status == "pending" {
+			unsent = append(unsent, id)
+		} else {
+			sent = append(sent, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range sent {
+		if _, err := q.ExecContext(ctx, `UPDATE outbox SET content = '{}', meta = '', last_error = '' WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("forget customer: staff-room post: %w", err)
+		}
+	}
+	for _, id := range unsent {
+		if _, err := q.ExecContext(ctx, `DELETE FROM outbox WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("forget customer: staff-room post: %w", err)
+		}
+	}
+
+	staff := map[string]bool{}
+	rows, err = q.QueryContext(ctx, `SELECT room_id, user_id FROM room_members
+		WHERE room_id IN (SELECT room_id FROM bot_rooms WHERE bot_user_id = $1)`, bot)
+	if err != nil {
+		return fmt.Errorf("forget customer: staff: %w", err)
+	}
+	for rows.Next() {
+		var room, member string
+		if err := rows.Scan(&room, &member); err != nil {
+			rows.Close()
+			return err
+		}
+		if staffRoom(room) {
+			staff[member] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	match, args = orLike("summary", like, 2)
+	rows, err = q.QueryContext(ctx, `SELECT id, user_id, summary FROM customer_history WHERE bot_user_id = $1 AND `+match,
+		append([]any{bot}, args...)...)
+	if err != nil {
+		return fmt.Errorf("forget customer: staff history: %w", err)
+	}
+	var drop []int64
+	for rows.Next() {
+		var id int64
+		var member, summary string
+		if err := rows.Scan(&id, &member, &summary); err != nil {
+			rows.Close()
+			return err
+		}
+		if staff[member] && namesAnyOf(summary, names) {
+			drop = append(drop, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range drop {
+		if _, err := q.ExecContext(ctx, `DELETE FROM customer_history WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("forget customer: staff history: %w", err)
+		}
+	}
+	return nil
+}
+
+// namesAnyOf reports whether one of names stands in text as a whole word
+// (as written, or as JSON writes it).
+func namesAnyOf(text string, names []string) bool {
+	for _, n := range names {
+		enc, _ := json.Marshal(n)
+		for _, form := range []string{n, string(enc[1 : len(enc)-1])} {
+			if wholeWord(text, form) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wholeWord reports whether word occurs in text not as part of a longer
+// word ("Ana" in "Hi Ana!", not in "banana").
+func wholeWord(text, word string) bool {
+	for i := 0; i <= len(text)-len(word); {
+		j := strings.Index(text[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		before, _ := utf8.DecodeLastRuneInString(text[:start])
+		after, _ := utf8.DecodeRuneInString(text[end:])
+		if (start == 0 || !isWordRune(before)) && (end == len(text) || !isWordRune(after)) {
+			return true
+		}
+		i = start + 1
+	}
+	return false
+}
+
+func isWordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // forgetMemberships replaces the customer's id in the bot's rooms'
 // member lists by a random placeholder (not a Matrix id, so it can never

@@ -191,7 +191,11 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 	if e.Forget {
 		// After the turn's own writes, so they are erased too; before its
 		// replies, which must still go out (the confirmation).
-		if err := store.ForgetCustomer(ctx, tx, bot, user); err != nil {
+		var staffRoom func(string) bool
+		if w, ok := t.bot.Handler.(handlers.Watcher); ok {
+			staffRoom = func(room string) bool { return w.Watches(id.RoomID(room)) }
+		}
+		if err := store.ForgetCustomer(ctx, tx, bot, user, staffRoom); err != nil {
 			return 0, err
 		}
 		if f, ok := t.bot.Handler.(handlers.Forgetter); ok {
