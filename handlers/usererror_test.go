@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -18,24 +17,6 @@ import (
 	"github.com/bizbots/bizbots/store/storetest"
 )
 
-// syncBuffer is a log sink the dispatcher's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestUserErrorTextStaysWithTheCustomer: a UserError's text quotes what
 // the customer wrote. The customer sees it; the log at info (and above)
 // and the inbox row's note never contain it, on both engines.
@@ -45,7 +26,8 @@ func TestUserErrorTextStaysWithTheCustomer(t *testing.T) {
 		return handlers.Errorf("Sorry, %q is not an order number.", m.Text())
 	}), handlers.Recover(), handlers.Logging())
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		logs := &syncBuffer{}
+		// The playground runs the dispatcher in the test's goroutine.
+		logs := &bytes.Buffer{}
 		bot := &dispatcher.Bot{UserID: "@bot:test", Config: config.Bot{Localpart: "bot"}, Handler: h}
 		s := playground.New(db, []*dispatcher.Bot{bot}, playground.Options{Log: zerolog.New(logs).Level(zerolog.InfoLevel)})
 		ctx := context.Background()
