@@ -9,8 +9,8 @@ import (
 
 // QuestionAskedOf returns who a bot message in room was an answer to: the
 // sender of the event that caused it (a customer's message, or the timer
-// of their conversation). "" when unknown: no cause (a welcome), or the
-// cause already pruned or erased.
+// of their conversation). "" when nobody in particular: no cause (a
+// welcome), or the cause already pruned or erased.
 func QuestionAskedOf(ctx context.Context, q Querier, room, eventID string) (string, error) {
 	var who string
 	err := q.QueryRowContext(ctx, `SELECT i.sender FROM outbox o JOIN inbox i ON i.event_id = o.cause_event_id

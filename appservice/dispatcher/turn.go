@@ -82,13 +82,15 @@ func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m ha
 		if owner == bot.UserID.String() {
 			// In a group, a reaction answers only the question asked of
 			// the one reacting: someone else's is not theirs to answer.
+			// A question asked of nobody in particular (a welcome) is
+			// anyone's, in their own conversation.
 			mine := direct
 			if !mine {
 				asked, err := store.QuestionAskedOf(ctx, d.db, room.String(), m.RelatesTo.String())
 				if err != nil {
 					return nil, err
 				}
-				mine = asked == user.String()
+				mine = asked == "" || asked == user.String()
 			}
 			if mine {
 				m.Choice = handlers.OptionForReaction(handlers.QuestionOptions(meta), m.Reaction)
