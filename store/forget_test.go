@@ -32,6 +32,9 @@ func TestForgetSearchesNamesOnlyWhereTheyMeanTheCustomer(t *testing.T) {
 				VALUES ($1, $2, 'm.room.message', $3, '{"k":1}', 'sent', 0)`, room, bot, `{"body":"`+body+`"}`)
 		}
 		post("!ana", "Hi there")
+		// Not sent yet (the homeserver is down): it must never go out.
+		exec(`INSERT INTO outbox (room_id, bot_user_id, event_type, content, status, created_at)
+			VALUES ('!ana', $1, 'm.room.message', '{"body":"Your order is on its way to 1 Ana Lane"}', 'pending', 0)`, bot)
 		post("!bob", "We have banana bread")
 		post("!staff", "Bananas are in")
 		post("!staff", "Reply in its thread to answer Ana.")
@@ -54,6 +57,7 @@ func TestForgetSearchesNamesOnlyWhereTheyMeanTheCustomer(t *testing.T) {
 		kept(`SELECT count(*) FROM outbox WHERE content LIKE '%banana bread%' AND meta <> ''`, 1)
 		kept(`SELECT count(*) FROM outbox WHERE content LIKE '%Bananas are in%'`, 1)
 		kept(`SELECT count(*) FROM outbox WHERE content = '{}'`, 2) // Ana's chat, the staff note naming her
+		kept(`SELECT count(*) FROM outbox WHERE status = 'pending'`, 0)
 		kept(`SELECT count(*) FROM customer_history WHERE user_id = '@bob:x'`, 2)
 		kept(`SELECT count(*) FROM customer_history WHERE user_id = '@sam:x'`, 0)
 		for _, h := range storetest.Find(t, db, "@ana:x") {
