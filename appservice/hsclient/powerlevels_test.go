@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix"
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/internal/fakehs"
 )
 
 // TestPowerLevels reads the room's power levels as the bot (user_id), and
@@ -45,5 +46,24 @@ func TestPowerLevels(t *testing.T) {
 	}
 	if _, err := cli.PowerLevels(context.Background(), "@pizza:x", "!none:x"); !errors.Is(err, mautrix.MNotFound) {
 		t.Fatalf("no power levels event: %v", err)
+	}
+}
+
+// TestPowerLevelsFromFakeHS: the fake homeserver of the fault and flow
+// tests answers power levels the way a real one does.
+func TestPowerLevelsFromFakeHS(t *testing.T) {
+	hs := fakehs.New(asToken)
+	defer hs.Close()
+	hs.SetPowerLevels("!kitchen:example.org", map[string]int{"@chef:example.org": 50})
+	cli, err := hsclient.New(hs.URL(), asToken, 2, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := cli.PowerLevels(context.Background(), "@pizza:example.org", "!kitchen:example.org")
+	if err != nil || pl.GetUserLevel("@chef:example.org") != 50 || pl.GetUserLevel("@rider:example.org") != 0 {
+		t.Fatalf("levels %+v, %v", pl, err)
+	}
+	if _, err := cli.PowerLevels(context.Background(), "@pizza:example.org", "!other:example.org"); !errors.Is(err, mautrix.MNotFound) {
+		t.Fatalf("room without levels: %v", err)
 	}
 }

@@ -67,6 +67,7 @@ type HS struct {
 	profiles  map[string]map[string]string
 	joins     []string // "user room"
 	members   map[string]map[string]string
+	power     map[string]map[string]int // m.room.power_levels users per room (none: 404)
 	sends     []Sent
 	byTxn     map[string]string // user|txn → event id
 	requests  int
@@ -104,6 +105,7 @@ func New(asToken string) *HS {
 		users:    map[string]bool{},
 		profiles: map[string]map[string]string{},
 		members:  map[string]map[string]string{},
+		power:    map[string]map[string]int{},
 		byTxn:    map[string]string{},
 		attempts: map[string]int{},
 		counts:   map[string]int{},
@@ -125,6 +127,14 @@ func (h *HS) SetMembers(room string, members map[string]string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.members[room] = members
+}
+
+// SetPowerLevels sets the users' power levels a room's m.room.power_levels
+// state answers with; a room without them answers M_NOT_FOUND.
+func (h *HS) SetPowerLevels(room string, users map[string]int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.power[room] = users
 }
 
 // SetPingError makes the appservice ping endpoint fail.
@@ -346,6 +356,15 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		h.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"joined": joined})
+	case r.Method == http.MethodGet && len(parts) >= 5 && parts[1] == "rooms" && parts[3] == "state" && parts[4] == "m.room.power_levels":
+		h.mu.Lock()
+		users, ok := h.power[parts[2]]
+		h.mu.Unlock()
+		if !ok {
+			writeJSON(w, 404, map[string]string{"errcode": "M_NOT_FOUND", "error": "fakehs: no power levels"})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"users": users})
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "messages":
 		h.messages(w, parts[2], r.URL.Query().Get("filter"))
 	case r.Method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
