@@ -30,8 +30,12 @@ func LoadCustomer(ctx context.Context, q Querier, bot, user string) (*CustomerRo
 	if err != nil {
 		return nil, fmt.Errorf("load customer: %w", err)
 	}
-	_ = json.Unmarshal([]byte(profile), &c.Facts)
-	_ = json.Unmarshal([]byte(consent), &c.Consent)
+	if err := decodeColumn("customers.profile", profile, &c.Facts); err != nil {
+		return nil, err
+	}
+	if err := decodeColumn("customers.consent", consent, &c.Consent); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -42,7 +46,7 @@ func TouchCustomer(ctx context.Context, q Querier, bot, user, displayName string
 		VALUES ($1, $2, $3, $4, $4)
 		ON CONFLICT (bot_user_id, user_id) DO UPDATE SET last_seen = excluded.last_seen,
 			display_name = CASE WHEN excluded.display_name <> '' THEN excluded.display_name ELSE customers.display_name END`,
-		bot, user, displayName, now)
+		bot, user, Clean(displayName), now)
 	if err != nil {
 		return fmt.Errorf("record customer: %w", err)
 	}
@@ -50,37 +54,60 @@ func TouchCustomer(ctx context.Context, q Querier, bot, user, displayName string
 }
 
 // UpdateCustomerFacts applies fact changes (nil value = delete) and consent
-// changes to a customer, who must exist (TouchCustomer first).
+// changes to a customer, who must exist (TouchCustomer first). q must be a
+// transaction: the row is locked before it is read (a no-op UPDATE, which
+// both engines support and which Postgres re-reads after a concurrent
+// writer commits), so two turns of one customer in two rooms each keep
+// their change instead of the later one overwriting the earlier. A stored
+// value that is not JSON is an ErrCorrupt error, never replaced.
 func UpdateCustomerFacts(ctx context.Context, q Querier, bot, user string, facts map[string]*string, consent map[string]bool) error {
 	if len(facts) == 0 && len(consent) == 0 {
 		return nil
 	}
 	var profileJSON, consentJSON string
-	err := q.QueryRowContext(ctx, `SELECT profile, consent FROM customers WHERE bot_user_id = $1 AND user_id = $2`, bot, user).
-		Scan(&profileJSON, &consentJSON)
+	err := q.QueryRowContext(ctx, `UPDATE customers SET profile = profile WHERE bot_user_id = $1 AND user_id = $2
+		RETURNING profile, consent`, bot, user).Scan(&profileJSON, &consentJSON)
 	if err != nil {
 		return fmt.Errorf("read customer facts: %w", err)
 	}
 	profile := map[string]string{}
 	cons := map[string]bool{}
-	_ = json.Unmarshal([]byte(profileJSON), &profile)
-	_ = json.Unmarshal([]byte(consentJSON), &cons)
+	if err := decodeColumn("customers.profile", profileJSON, &profile); err != nil {
+		return err
+	}
+	if err := decodeColumn("customers.consent", consentJSON, &cons); err != nil {
+		return err
+	}
 	for k, v := range facts {
 		if v == nil {
 			delete(profile, k)
 		} else {
-			profile[k] = *v
+			profile[Clean(k)] = Clean(*v)
 		}
 	}
 	for k, v := range consent {
-		cons[k] = v
+		cons[Clean(k)] = v
 	}
-	p, _ := json.Marshal(profile)
-	c, _ := json.Marshal(cons)
+	p, err := json.Marshal(profile)
+	if err != nil {
+		return fmt.Errorf("encode customer facts: %w", err)
+	}
+	c, err := json.Marshal(cons)
+	if err != nil {
+		return fmt.Errorf("encode customer consent: %w", err)
+	}
 	_, err = q.ExecContext(ctx, `UPDATE customers SET profile = $1, consent = $2 WHERE bot_user_id = $3 AND user_id = $4`,
 		string(p), string(c), bot, user)
 	if err != nil {
 		return fmt.Errorf("save customer facts: %w", err)
+	}
+	return nil
+}
+
+// decodeColumn decodes a JSON column; what is not JSON is ErrCorrupt.
+func decodeColumn(column, value string, dst any) error {
+	if err := json.Unmarshal([]byte(value), dst); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, column, err)
 	}
 	return nil
 }
@@ -98,7 +125,7 @@ func AddHistory(ctx context.Context, q Querier, bot, user, kind, summary string,
 		data = []byte("{}")
 	}
 	_, err := q.ExecContext(ctx, `INSERT INTO customer_history (bot_user_id, user_id, kind, summary, data, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, bot, user, kind, summary, string(data), at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, bot, user, Clean(kind), Clean(summary), Clean(string(data)), at)
 	if err != nil {
 		return fmt.Errorf("add history: %w", err)
 	}
@@ -210,7 +237,7 @@ func DirectRoom(ctx context.Context, q Querier, bot, user string) (string, error
 // eventID in room ("" when unknown).
 func OutboxMeta(ctx context.Context, q Querier, room, eventID string) (bot string, meta []byte, err error) {
 	var m string
-	err = q.QueryRowContext(ctx, `SELECT bot_user_id, meta FROM outbox WHERE event_id = $1 AND room_id = $2`, eventID, room).Scan(&bot, &m)
+	err = q.QueryRowContext(ctx, `SELECT bot_user_id, meta FROM outbox WHERE event_id = $1 AND event_id <> '' AND room_id = $2`, eventID, room).Scan(&bot, &m)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil, nil
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/lib/pq"
 	"github.com/mattn/go-sqlite3"
@@ -20,4 +22,18 @@ func IsUniqueViolation(err error) bool {
 		return liteErr.ExtendedCode == sqlite3.ErrConstraintUnique || liteErr.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
 	}
 	return false
+}
+
+// ErrCorrupt means a stored value cannot be read back (a JSON column that
+// is not JSON): an error to report, never a value to replace silently.
+var ErrCorrupt = errors.New("stored data is corrupt")
+
+// Clean makes text from outside (event content, display names) storable
+// on both engines: invalid UTF-8 and NUL, which Postgres refuses in text
+// and SQLite would cut a C string at, become U+FFFD.
+func Clean(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

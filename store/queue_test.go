@@ -575,7 +575,7 @@ func TestPruneKeepsPendingWork(t *testing.T) {
 		if err != nil || row == nil || row.ParentEventID != "$s2" {
 			t.Fatalf("pending reaction after prune: %+v %v", row, err)
 		}
-		if p, _ := db.Prune(ctx, 0); p != (store.Pruned{}) {
+		if p, _ := db.Prune(ctx, 0); p.Transactions+p.Inbox+p.Outbox != 0 {
 			t.Fatalf("pruning before the epoch deleted %+v", p)
 		}
 	})

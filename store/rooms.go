@@ -57,7 +57,7 @@ func SetMember(ctx context.Context, q Querier, roomID, userID, membership, displ
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
 			display_name = excluded.display_name, updated_at = excluded.updated_at`,
-		roomID, userID, membership, displayName, Now())
+		roomID, userID, membership, Clean(displayName), Now())
 	if err != nil {
 		return fmt.Errorf("record room member: %w", err)
 	}

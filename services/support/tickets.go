@@ -149,7 +149,7 @@ func (q ticketQuery) forEvent(ctx context.Context, room id.RoomID, event id.Even
 	var n int64
 	err := q.db.QueryRowContext(ctx, `SELECT p.number FROM outbox o
 		JOIN support_posts p ON p.bot_user_id = o.bot_user_id AND p.cause_event_id = o.cause_event_id
-		WHERE o.event_id = $1 AND o.room_id = $2 AND o.bot_user_id = $3 AND o.cause_event_id <> ''`,
+		WHERE o.event_id = $1 AND o.event_id <> '' AND o.room_id = $2 AND o.bot_user_id = $3 AND o.cause_event_id <> ''`,
 		event.String(), room.String(), q.bot).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil

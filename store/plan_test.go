@@ -1,0 +1,314 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
+)
+
+// recorder keeps every statement a database handle prepared, with the
+// arguments it ran with, so a test can EXPLAIN the real queries of a code
+// path instead of copies of them.
+type recorder struct {
+	mu    sync.Mutex
+	stmts []recorded
+}
+
+type recorded struct {
+	query string
+	args  []any
+}
+
+func (r *recorder) add(q string, args []driver.NamedValue) {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a.Value
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stmts = append(r.stmts, recorded{q, vals})
+}
+
+type recConnector struct {
+	drv driver.Driver
+	dsn string
+	rec *recorder
+}
+
+func (c recConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &recConn{Conn: conn, rec: c.rec}, nil
+}
+
+func (c recConnector) Driver() driver.Driver { return c.drv }
+
+// recConn hides the driver's direct query paths, so database/sql prepares
+// every statement and recStmt sees its arguments.
+type recConn struct {
+	driver.Conn
+	rec *recorder
+}
+
+func (c *recConn) Prepare(q string) (driver.Stmt, error) {
+	s, err := c.Conn.Prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	return &recStmt{Stmt: s, q: q, rec: c.rec}, nil
+}
+
+func (c *recConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+type recStmt struct {
+	driver.Stmt
+	q   string
+	rec *recorder
+}
+
+func (s *recStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.rec.add(s.q, args)
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *recStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.rec.add(s.q, args)
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+}
+
+// recordingDB opens a fresh, migrated database of dialect d whose
+// statements are recorded.
+func recordingDB(t *testing.T, d store.Dialect) (*store.DB, *recorder) {
+	t.Helper()
+	ctx := context.Background()
+	uri := storetest.URI(t, d)
+	plain, err := store.Open(ctx, uri, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := plain.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drv := plain.Driver()
+	plain.Close()
+	dsn := uri
+	if d == store.SQLite {
+		dsn = "file:" + strings.TrimPrefix(uri, "sqlite:") + "?_foreign_keys=on&_txlock=immediate&_busy_timeout=5000"
+	}
+	rec := &recorder{}
+	db := &store.DB{DB: sql.OpenDB(recConnector{drv: drv, dsn: dsn, rec: rec}), Dialect: d}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db, rec
+}
+
+// pendingOnly are the partial indexes of pending rows: reading one whole
+// reads only the work waiting, which is what finding work is meant to do.
+var pendingOnly = map[string]bool{
+	"inbox_pending_seq_idx": true, "outbox_pending_seq_idx": true,
+	"inbox_pending_idx": true, "outbox_pending_idx": true, "timers_due_idx": true,
+}
+
+// fullScan returns a description of the step of a query's plan that reads
+// a whole table (or a whole index of one, which costs the same), or "".
+func fullScan(t *testing.T, ctx context.Context, db *store.DB, conn *sql.Conn, q string, args []any) string {
+	t.Helper()
+	if db.Dialect == store.SQLite {
+		for _, line := range explainRows(t, ctx, conn, "EXPLAIN QUERY PLAN "+q, args) {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "SCAN ")
+			if !ok {
+				continue
+			}
+			if _, idx, ok := strings.Cut(rest, "INDEX "); !ok || !pendingOnly[idx] {
+				return line
+			}
+		}
+		return ""
+	}
+	// Postgres: sequential scans are priced out, so a Seq Scan in the plan
+	// means no index can serve the query (test tables are tiny, where a
+	// scan would win otherwise); an index scan without a condition reads
+	// the whole index.
+	rows := explainRows(t, ctx, conn, "EXPLAIN (FORMAT JSON) "+q, args)
+	var plans []struct{ Plan pgPlan }
+	if err := json.Unmarshal([]byte(strings.Join(rows, "")), &plans); err != nil {
+		t.Fatalf("parse plan of %s: %v", q, err)
+	}
+	var walk func(p pgPlan) string
+	walk = func(p pgPlan) string {
+		switch p.NodeType {
+		case "Seq Scan":
+			return "Seq Scan on " + p.Relation
+		case "Index Scan", "Index Only Scan", "Bitmap Index Scan":
+			if p.IndexCond == "" && !pendingOnly[p.IndexName] {
+				return p.NodeType + " on " + p.IndexName + " without a condition"
+			}
+		}
+		for _, c := range p.Plans {
+			if s := walk(c); s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	return walk(plans[0].Plan)
+}
+
+type pgPlan struct {
+	NodeType  string   `json:"Node Type"`
+	Relation  string   `json:"Relation Name"`
+	IndexName string   `json:"Index Name"`
+	IndexCond string   `json:"Index Cond"`
+	Plans     []pgPlan `json:"Plans"`
+}
+
+// explainRows runs an EXPLAIN and returns the last column of each row.
+func explainRows(t *testing.T, ctx context.Context, conn *sql.Conn, q string, args []any) []string {
+	t.Helper()
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		v := vals[len(vals)-1]
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		out = append(out, fmt.Sprint(v))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// messagePath runs what one customer message costs the store, from intake
+// to the reply being sent, and the hourly prune.
+func messagePath(t *testing.T, db *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const room, bot, user = "!r:x", "@b:x", "@alice:x"
+	storeTxn(t, db, "t1", msg(room, "$1"))
+	pendingRooms(t, db, store.QueueInbox)
+	_, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
+	must(err)
+	ev := next(t, db, room)
+	_, err = db.BotsInRoom(ctx, room)
+	must(err)
+	_, err = db.JoinedMemberCount(ctx, room)
+	must(err)
+	_, err = db.MemberDisplayName(ctx, room, user)
+	must(err)
+	fact := "Main St 1"
+	must(db.Tx(ctx, func(tx store.Tx) error {
+		must(store.SetBotMembership(ctx, tx, bot, room, "join", true, user))
+		must(store.SetMember(ctx, tx, room, user, "join", "Alice"))
+		_, err := store.LoadCustomer(ctx, tx, bot, user)
+		must(err)
+		_, err = store.LoadState(ctx, tx, bot, room, user)
+		must(err)
+		must(store.TouchCustomer(ctx, tx, bot, user, "Alice", store.Now()))
+		must(store.AddHistory(ctx, tx, bot, user, "message", "hi", nil, store.Now()))
+		must(store.UpdateCustomerFacts(ctx, tx, bot, user, map[string]*string{"address": &fact}, nil))
+		must(store.SaveState(ctx, tx, bot, room, user, store.StateRow{Step: "menu"}, store.Now()))
+		_, err = store.History(ctx, tx, bot, user, 5, "order")
+		must(err)
+		_, err = store.AppendOutbox(ctx, tx, []store.OutgoingEvent{
+			{RoomID: room, BotUserID: bot, Type: "m.room.message", Content: []byte(`{}`), ParentIndex: -1},
+			{RoomID: room, BotUserID: bot, Type: "m.reaction", Content: []byte(`{}`), ParentIndex: 0},
+		})
+		must(err)
+		must(store.RenewLease(ctx, tx, store.QueueInbox, room, "me", 60000))
+		return store.MarkInboxDone(ctx, tx, ev.Seq, "")
+	}))
+	must(db.ReleaseLease(ctx, store.QueueInbox, room, "me"))
+	pendingRooms(t, db, store.QueueOutbox)
+	row, err := db.NextOutboxRow(ctx, room)
+	must(err)
+	must(db.MarkOutboxAttempt(ctx, row.ID))
+	must(db.RetryOutboxRow(ctx, row.ID, 0, "busy"))
+	must(db.MarkOutboxSent(ctx, row.ID, "$sent"))
+	_, _, err = store.OutboxMeta(ctx, db, room, "$sent")
+	must(err)
+	_, err = db.FireDueTimers(ctx, store.Now(), 10)
+	must(err)
+	_, err = db.Prune(ctx, store.Now()+1)
+	must(err)
+}
+
+// Every query a message runs, and the prune, must find its rows through an
+// index: at 200 k rooms or a week of inbox, a scan is tens of milliseconds
+// per message, and on SQLite it holds the write lock intake waits for.
+func TestHotPathQueriesUseIndexes(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			db, rec := recordingDB(t, d)
+			messagePath(t, db)
+			// What the foreign key does for every outbox row deleted.
+			rec.stmts = append(rec.stmts, recorded{`UPDATE outbox SET parent_id = NULL WHERE parent_id = $1`, []any{int64(1)}})
+
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if d == store.Postgres {
+				if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checked := 0
+			seen := map[string]bool{}
+			for _, s := range rec.stmts {
+				q := strings.TrimSpace(s.query)
+				verb := strings.ToUpper(strings.SplitN(q, " ", 2)[0])
+				if seen[q] || (verb != "SELECT" && verb != "UPDATE" && verb != "DELETE" && verb != "INSERT") {
+					continue
+				}
+				seen[q] = true
+				if strings.Contains(q, "bb_version") || strings.Contains(q, "bb_meta") {
+					continue // one row, read at start
+				}
+				checked++
+				if scan := fullScan(t, ctx, db, conn, q, s.args); scan != "" {
+					t.Errorf("query reads a whole table (%s):\n%s", strings.TrimSpace(scan), q)
+				}
+			}
+			if checked < 25 {
+				t.Fatalf("explained only %d queries: is the recorder broken?", checked)
+			}
+		})
+	}
+}
