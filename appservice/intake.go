@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/rs/zerolog"
 
 	"github.com/bizbots/bizbots/store"
 )
@@ -24,6 +25,10 @@ var (
 		Name: "bizbots_intake_events_total",
 		Help: "New events appended to the inbox.",
 	})
+	intakeDropped = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "bizbots_intake_dropped_events_total",
+		Help: "Events of stored transactions that were not stored, by reason (malformed, no_sender, invalid_id).",
+	}, []string{"reason"})
 	intakeSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bizbots_intake_transaction_seconds",
 		Help:    "Time from request to durable commit of a transaction.",
@@ -38,18 +43,9 @@ type transaction struct {
 	Events *[]json.RawMessage `json:"events"`
 }
 
-// eventHeader is the part of an event intake needs to file it.
-type eventHeader struct {
-	EventID  string  `json:"event_id"`
-	RoomID   string  `json:"room_id"`
-	Sender   string  `json:"sender"`
-	Type     string  `json:"type"`
-	StateKey *string `json:"state_key"`
-	OriginTS int64   `json:"origin_server_ts"`
-}
-
 func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID string) {
 	start := time.Now()
+	txnID = txnKey(txnID)
 	log := s.Log.With().Str("txn_id", txnID).Logger()
 	var txn transaction
 	if err := decodeJSON(r, s.MaxBodyBytes, &txn); err != nil {
@@ -64,20 +60,16 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 		return
 	}
 	events := make([]store.IncomingEvent, 0, len(*txn.Events))
-	skipped := 0
+	dropped := map[string]int{}
+	now := store.Now()
 	for _, raw := range *txn.Events {
-		var h eventHeader
-		if err := json.Unmarshal(raw, &h); err != nil || h.EventID == "" || h.RoomID == "" || h.Type == "" {
-			// Without an id or room it cannot be deduplicated or
-			// ordered; refusing the whole transaction would make the
-			// homeserver retry it forever, so drop just this event.
-			skipped++
+		ev, reason := parseEvent(raw, now)
+		if reason != "" {
+			dropped[reason]++
+			intakeDropped.WithLabelValues(reason).Inc()
 			continue
 		}
-		events = append(events, store.IncomingEvent{
-			EventID: h.EventID, RoomID: h.RoomID, Sender: h.Sender, Type: h.Type,
-			StateKey: h.StateKey, OriginTS: h.OriginTS, JSON: raw,
-		})
+		events = append(events, ev)
 	}
 	added, replay, err := s.DB.StoreTransaction(r.Context(), txnID, events)
 	if err != nil {
@@ -95,8 +87,12 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 	}
 	intakeTxns.WithLabelValues(result).Inc()
 	ev := log.Debug()
-	if skipped > 0 {
-		ev = log.Warn().Int("skipped_malformed", skipped)
+	if len(dropped) > 0 {
+		reasons := zerolog.Dict()
+		for reason, n := range dropped {
+			reasons.Int(reason, n)
+		}
+		ev = log.Warn().Dict("dropped", reasons)
 	}
 	ev.Int("events", len(events)).Int("new", added).Bool("replay", replay).Dur("took", took).Msg("transaction stored")
 	if added > 0 && s.Stored != nil {
