@@ -121,12 +121,21 @@ func (db *DB) UpgradeTo(ctx context.Context, target int) (from, to int, err erro
 		return from, from, fmt.Errorf("%w: database is at version %d, this binary knows up to %d; upgrade bizbots", ErrSchemaTooNew, from, len(ups))
 	}
 	to = from
+	// A step may rewrite or index a big table: it runs without the
+	// per-call timeouts (statement_timeout, read deadline).
+	if db.readTimeout != nil {
+		prev := db.readTimeout.Swap(0)
+		defer db.readTimeout.Store(prev)
+	}
 	for to < target {
 		u := ups[to]
 		err := db.Tx(ctx, func(tx *sql.Tx) error {
 			if db.Dialect == Postgres {
 				// Several processes may start at once: one migrates, the
 				// others wait here and then find nothing left to do.
+				if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+					return err
+				}
 				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7319041)`); err != nil {
 					return err
 				}

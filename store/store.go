@@ -7,16 +7,19 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	_ "github.com/lib/pq"           // Postgres driver
-	_ "github.com/mattn/go-sqlite3" // SQLite driver
+	"github.com/lib/pq"
+	"github.com/mattn/go-sqlite3"
 )
 
 // Dialect is the SQL engine behind a DB.
@@ -35,6 +38,12 @@ type DB struct {
 	// InstallID is a random id made when the schema was created; it
 	// namespaces the Matrix transaction ids the sender uses.
 	InstallID string
+	// Timeout bounds one database call (Options.Timeout); callers that
+	// answer someone (intake) use it as their deadline.
+	Timeout time.Duration
+	// readTimeout is the deadline of every Postgres network read, in ns
+	// (0: none); shared with the connections' dialer.
+	readTimeout *atomic.Int64
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; query helpers take it so
@@ -45,13 +54,39 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Open connects to uri ("sqlite:path" or "postgres://…"), checks the
-// connection and returns the DB. It does not migrate: call Upgrade.
+// DefaultTimeout bounds one database call when Options.Timeout is 0.
+const DefaultTimeout = 5 * time.Second
+
+// Options tune Open.
+type Options struct {
+	// MaxOpenConns caps the connection pool (0: 4 for SQLite, 20 for
+	// Postgres).
+	MaxOpenConns int
+	// Timeout bounds every database call, so a database that stops
+	// answering (no refusal, just silence) makes a call fail instead of
+	// hang: on Postgres it is the connect timeout, the server's
+	// statement_timeout and a deadline on every network read; on SQLite
+	// the busy timeout (how long a writer waits for the write lock).
+	// 0 means DefaultTimeout. Migrations run without it.
+	Timeout time.Duration
+}
+
+// Open connects to uri ("sqlite:path" or "postgres://…") with the default
+// timeout, checks the connection and returns the DB. It does not
+// migrate: call Upgrade.
 func Open(ctx context.Context, uri string, maxOpen int) (*DB, error) {
-	var (
-		driver, dsn string
-		dialect     Dialect
-	)
+	return OpenWith(ctx, uri, Options{MaxOpenConns: maxOpen})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	maxOpen := opts.MaxOpenConns
+	db := &DB{Timeout: opts.Timeout, readTimeout: new(atomic.Int64)}
+	db.readTimeout.Store(int64(opts.Timeout + time.Second))
+	var connector driver.Connector
 	switch {
 	case strings.HasPrefix(uri, "sqlite:"), strings.HasPrefix(uri, "sqlite3:"):
 		path, _ := sqlitePath(uri)
@@ -67,40 +102,106 @@ func Open(ctx context.Context, uri string, maxOpen int) (*DB, error) {
 		// SQLITE_BUSY when a reader upgrades.
 		q := url.Values{}
 		q.Set("_txlock", "immediate")
-		q.Set("_busy_timeout", "30000")
+		q.Set("_busy_timeout", strconv.FormatInt(opts.Timeout.Milliseconds(), 10))
 		q.Set("_foreign_keys", "on")
 		q.Set("_journal_mode", "WAL")
 		// FULL: a commit is on disk before intake answers 200, so not even
 		// a power cut loses an acknowledged transaction (NORMAL in WAL
 		// mode survives a process crash only).
 		q.Set("_synchronous", "FULL")
-		driver, dsn, dialect = "sqlite3", "file:"+path+"?"+q.Encode(), SQLite
+		connector = dsnConnector{driver: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode()}
+		db.Dialect = SQLite
 		if maxOpen == 0 {
 			maxOpen = 4
 		}
 	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
-		driver, dsn, dialect = "postgres", uri, Postgres
+		dsn, err := postgresDSN(uri, opts.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		c, err := pq.NewConnector(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("database uri: %w", err)
+		}
+		c.Dialer(deadlineDialer{timeout: db.readTimeout})
+		connector = c
+		db.Dialect = Postgres
 		if maxOpen == 0 {
 			maxOpen = 20
 		}
 	default:
 		return nil, fmt.Errorf("database uri: use sqlite:<file> or postgres://…")
 	}
-	sqlDB, err := sql.Open(driver, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s database: %w", dialect, err)
-	}
+	sqlDB := sql.OpenDB(connector)
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxOpen)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	db.DB = sqlDB
+	pingCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	if err := sqlDB.PingContext(pingCtx); err != nil {
+	if err := db.Check(pingCtx); err != nil {
 		sqlDB.Close()
-		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
+		return nil, fmt.Errorf("connect to %s database %s: %w", db.Dialect, RedactURI(uri), err)
 	}
-	return &DB{DB: sqlDB, Dialect: dialect}, nil
+	return db, nil
 }
+
+// postgresDSN adds bizbots' timeouts to a Postgres URI, unless the URI
+// sets them itself: connect_timeout (whole seconds) and statement_timeout,
+// so the server ends a statement that runs too long.
+func postgresDSN(uri string, timeout time.Duration) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("database uri: %w", err)
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", strconv.Itoa(max(1, int(timeout.Round(time.Second)/time.Second))))
+	}
+	if q.Get("statement_timeout") == "" {
+		q.Set("statement_timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// RedactURI is uri without its password, for logs and errors.
+func RedactURI(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.User == nil {
+		return uri
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Check asks the database for an answer within ctx's deadline, and
+// returns when the deadline passes even if the driver is still waiting
+// (the read deadline ends that call a little later).
+func (db *DB) Check(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		var one int
+		done <- db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("database did not answer: %w", ctx.Err())
+	}
+}
+
+// dsnConnector opens a driver with a fixed DSN.
+type dsnConnector struct {
+	driver driver.Driver
+	dsn    string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.driver.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.driver }
 
 // Tx runs fn in a transaction, committing if it returns nil and rolling
 // back otherwise (also on panic, which is re-raised).
