@@ -2,6 +2,7 @@ package appservice
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +72,15 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 		}
 		events = append(events, ev)
 	}
-	added, replay, err := s.DB.StoreTransaction(r.Context(), txnID, events)
+	// A database that does not answer must not hold the homeserver:
+	// it gets a 500 within the store's timeout and retries.
+	timeout := s.DB.Timeout
+	if timeout <= 0 {
+		timeout = store.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	added, replay, err := s.DB.StoreTransaction(ctx, txnID, events)
 	if err != nil {
 		intakeTxns.WithLabelValues("error").Inc()
 		log.Error().Err(err).Int("events", len(events)).Msg("could not store transaction; the homeserver will retry")

@@ -1,16 +1,19 @@
 package appservice_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	mevent "maunium.net/go/mautrix/event"
 
+	"github.com/bizbots/bizbots/appservice"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -162,4 +165,45 @@ func TestTransactionNormalisesTimestamps(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A database that stops answering gets the homeserver a 500 within a few
+// seconds, so it retries, instead of holding the request for the whole
+// outage; once the database answers again the retry is stored.
+func TestTransactionDatabaseSilent(t *testing.T) {
+	uri, proxy := storetest.PostgresViaProxy(t)
+	db, err := store.OpenWith(context.Background(), uri, store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, db)
+	wantEmptyOK(t, e.putTxn("t0", event("$before", "!r:example.org")))
+	proxy.Freeze()
+	start := time.Now()
+	r := e.putTxn("t1", event("$during", "!r:example.org"))
+	wantError(t, r, http.StatusInternalServerError, appservice.ErrUnknown)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("intake answered after %v with the database silent", took)
+	}
+	proxy.Thaw()
+	waitFor(t, "the retried transaction to be stored", func() bool {
+		return e.putTxn("t1", event("$during", "!r:example.org")).status == http.StatusOK
+	})
+	wantEventIDs(t, db, "$before", "$during")
+}
+
+// waitFor polls cond until it holds, failing the test after 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

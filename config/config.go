@@ -73,6 +73,10 @@ type AppService struct {
 type Database struct {
 	URI          string `yaml:"uri"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
+	// Timeout bounds every database call (connect, statement, each
+	// network read; SQLite's wait for the write lock), so a database that
+	// stops answering fails calls quickly instead of hanging them.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Logging sets the log level and format.
@@ -288,6 +292,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Database.URI == "" {
 		c.Database.URI = "sqlite:bizbots.db"
 	}
+	if c.Database.Timeout == 0 {
+		c.Database.Timeout = Duration(5 * time.Second)
+	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"
 	}
@@ -406,6 +413,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 0 {
 		add("database.max_open_conns must not be negative")
+	}
+	if t := c.Database.Timeout.D(); t < 100*time.Millisecond || t > 10*time.Minute {
+		add("database.timeout %s is out of range (100ms to 10m; intake answers the homeserver within it)", t)
 	}
 	if !levels[c.Logging.Level] {
 		add("logging.level %q must be one of trace, debug, info, warn, error", c.Logging.Level)

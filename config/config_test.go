@@ -227,6 +227,8 @@ func TestValidate(t *testing.T) {
 			"database.uri: not a valid postgres URI"},
 		{"max open conns negative", func(c *config.Config) { c.Database.MaxOpenConns = -1 },
 			"database.max_open_conns must not be negative"},
+		{"database timeout too short", func(c *config.Config) { c.Database.Timeout = config.Duration(time.Millisecond) },
+			"database.timeout 1ms is out of range"},
 		{"logging level", func(c *config.Config) { c.Logging.Level = "verbose" },
 			`logging.level "verbose" must be one of trace, debug, info, warn, error`},
 		{"logging format", func(c *config.Config) { c.Logging.Format = "xml" },

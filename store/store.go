@@ -114,7 +114,7 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		if maxOpen == 0 {
 			maxOpen = 4
 		}
-	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
+	case IsPostgresURI(uri):
 		dsn, err := postgresDSN(uri, opts.Timeout)
 		if err != nil {
 			return nil, err
@@ -144,6 +144,11 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database %s: %w", db.Dialect, RedactURI(uri), err)
 	}
 	return db, nil
+}
+
+// IsPostgresURI says whether uri names a Postgres database.
+func IsPostgresURI(uri string) bool {
+	return strings.HasPrefix(uri, "postgres://") || strings.HasPrefix(uri, "postgresql://")
 }
 
 // postgresDSN adds bizbots' timeouts to a Postgres URI, unless the URI

@@ -2,47 +2,19 @@ package store_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/bizbots/bizbots/internal/tcpproxy"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
-
-// viaProxy returns a fresh, migrated Postgres database's URI rewritten to
-// go through a loopback proxy the test can freeze.
-func viaProxy(t *testing.T) (string, *tcpproxy.Proxy) {
-	t.Helper()
-	uri := storetest.URI(t, store.Postgres)
-	db, err := store.Open(context.Background(), uri, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	u, err := url.Parse(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := tcpproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	u.Host = p.Addr()
-	return u.String(), p
-}
 
 // A Postgres that stops answering (the link goes silent; nothing is
 // refused) makes a call fail within the timeout instead of hanging for
 // the whole outage, and the pool recovers when the link does.
 func TestPostgresSilenceIsBounded(t *testing.T) {
 	ctx := context.Background()
-	uri, proxy := viaProxy(t)
+	uri, proxy := storetest.PostgresViaProxy(t)
 	const timeout = time.Second
 	db, err := store.OpenWith(ctx, uri, store.Options{Timeout: timeout})
 	if err != nil {

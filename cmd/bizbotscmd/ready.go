@@ -86,7 +86,9 @@ func (r *readiness) serveReady(w http.ResponseWriter, req *http.Request) {
 	ctx, cancel := context.WithTimeout(req.Context(), 3*time.Second)
 	defer cancel()
 	var problems []string
-	if err := r.db.PingContext(ctx); err != nil {
+	// Check, not PingContext: a database that went silent must not hold
+	// the answer past the deadline.
+	if err := r.db.Check(ctx); err != nil {
 		problems = append(problems, "database unreachable")
 	} else if v, err := r.db.Version(ctx); err != nil || v != store.LatestVersion() {
 		problems = append(problems, "database schema is not the one this bizbots runs")

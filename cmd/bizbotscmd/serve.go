@@ -2,7 +2,6 @@ package bizbotscmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,7 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 	defer release()
-	db, err := store.Open(ctx, cfg.Database.URI, cfg.Database.MaxOpenConns)
+	db, err := openDatabase(ctx, cfg.Database, log)
 	if err != nil {
 		return err
 	}
@@ -289,17 +288,7 @@ func pruneLoop(ctx context.Context, db *store.DB, retention time.Duration, log z
 func extraRoutes(db *store.DB, ready *readiness) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", ready.serveReady)
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		status, code := "ok", http.StatusOK
-		if err := db.PingContext(ctx); err != nil {
-			status, code = "database unreachable", http.StatusServiceUnavailable
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": status})
-	})
+	mux.HandleFunc("GET /health", serveHealth(db))
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

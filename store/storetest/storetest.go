@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bizbots/bizbots/internal/tcpproxy"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -83,6 +84,34 @@ func URI(t testing.TB, d store.Dialect) string {
 	}
 	t.Fatalf("unknown dialect %q", d)
 	return ""
+}
+
+// PostgresViaProxy makes a fresh, migrated Postgres database and returns
+// its URI rewritten to pass through a loopback proxy the test can freeze
+// (the database going silent) and thaw; the proxy closes when the test
+// ends.
+func PostgresViaProxy(t testing.TB) (string, *tcpproxy.Proxy) {
+	t.Helper()
+	uri := URI(t, store.Postgres)
+	db, err := store.Open(context.Background(), uri, 0)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	defer db.Close()
+	if _, _, err := db.Upgrade(context.Background()); err != nil {
+		t.Fatalf("migrate postgres: %v", err)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tcpproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	u.Host = p.Addr()
+	return u.String(), p
 }
 
 func newPostgresDB(t testing.TB) string {

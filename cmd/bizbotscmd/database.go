@@ -1,0 +1,68 @@
+package bizbotscmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/store"
+)
+
+// openDatabase connects to the configured database. A Postgres that
+// cannot be reached yet (it starts after bizbots, or is down for a while)
+// is waited for, with backoff and a log line per attempt naming it,
+// instead of ending `serve`; ctx ends the wait. SQLite is a local file:
+// an error opening it is final.
+func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) (*store.DB, error) {
+	opts := store.Options{MaxOpenConns: dbc.MaxOpenConns, Timeout: dbc.Timeout.D()}
+	for attempt := 0; ; attempt++ {
+		db, err := store.OpenWith(ctx, dbc.URI, opts)
+		if err == nil {
+			if attempt > 0 {
+				log.Info().Str("database", store.RedactURI(dbc.URI)).Msg("database reachable")
+			}
+			return db, nil
+		}
+		if !store.IsPostgresURI(dbc.URI) || ctx.Err() != nil {
+			return nil, err
+		}
+		wait := hsclient.Backoff(attempt, time.Second, 30*time.Second, 0)
+		log.Warn().Err(err).Str("database", store.RedactURI(dbc.URI)).Dur("retry_in", wait).
+			Msg("database not reachable; waiting for it")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("gave up waiting for the database: %w", err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// healthTimeout is how long /health waits for the database.
+const healthTimeout = 3 * time.Second
+
+// serveHealth answers 200 {"status":"ok"} when the database answers within
+// healthTimeout, else 503 {"status":"unhealthy","reason":…}: a database
+// that went silent is reported in seconds, not when it comes back.
+func serveHealth(db *store.DB) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		body, code := map[string]string{"status": "ok"}, http.StatusOK
+		if err := db.Check(ctx); err != nil {
+			reason := "database error: " + err.Error()
+			if ctx.Err() != nil {
+				reason = fmt.Sprintf("database did not answer within %s", healthTimeout)
+			}
+			body, code = map[string]string{"status": "unhealthy", "reason": reason}, http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
