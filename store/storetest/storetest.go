@@ -61,10 +61,15 @@ func New(t testing.TB, d store.Dialect) *store.DB {
 	return db
 }
 
+// Timeout is the database call timeout of the databases New and Empty
+// open: generous, so a test's large setup on a busy machine is not cut
+// off; tests of the timeouts open their own (store.OpenWith).
+const Timeout = time.Minute
+
 // Empty returns a fresh database with no schema at all.
 func Empty(t testing.TB, d store.Dialect) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), URI(t, d), 0)
+	db, err := store.OpenWith(context.Background(), URI(t, d), store.Options{Timeout: Timeout})
 	if err != nil {
 		t.Fatalf("open %s: %v", d, err)
 	}
