@@ -39,25 +39,32 @@ func TestPruneGrowsLinearly(t *testing.T) {
 		if t.Name()[len(t.Name())-len("postgres"):] == "postgres" {
 			d = store.Postgres
 		}
+		// Each size is pruned twice on fresh data and the faster run
+		// counts, so one stall of a shared machine does not decide.
 		took := map[int]time.Duration{}
 		for _, n := range []int{5000, 20000} {
-			db := storetest.New(t, d)
-			fillPrunable(t, db, n)
-			start := time.Now()
-			p, err := db.Prune(context.Background(), 2)
-			took[n] = time.Since(start)
-			if err != nil {
-				t.Fatal(err)
+			for range 2 {
+				db := storetest.New(t, d)
+				fillPrunable(t, db, n)
+				start := time.Now()
+				p, err := db.Prune(context.Background(), 2)
+				elapsed := time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Transactions != int64(n) || p.Inbox != int64(n) || p.Outbox != int64(n) {
+					t.Fatalf("pruned %+v, want %d of each", p, n)
+				}
+				// Every statement deletes at most PruneBatch rows, in its
+				// own transaction: one more per step to see nothing is left.
+				if want := 3 * (n/store.PruneBatch + 1); p.Batches != want {
+					t.Errorf("%d rows pruned in %d batches, want %d", n, p.Batches, want)
+				}
+				if took[n] == 0 || elapsed < took[n] {
+					took[n] = elapsed
+				}
+				t.Logf("%s: pruned %d rows of each table in %v (%d batches)", d, n, elapsed, p.Batches)
 			}
-			if p.Transactions != int64(n) || p.Inbox != int64(n) || p.Outbox != int64(n) {
-				t.Fatalf("pruned %+v, want %d of each", p, n)
-			}
-			// Every statement deletes at most PruneBatch rows, in its own
-			// transaction: one more per step to see that nothing is left.
-			if want := 3 * (n/store.PruneBatch + 1); p.Batches != want {
-				t.Errorf("%d rows pruned in %d batches, want %d", n, p.Batches, want)
-			}
-			t.Logf("%s: pruned %d rows of each table in %v (%d batches)", d, n, took[n], p.Batches)
 		}
 		// Four times the rows: linear is about 4×, quadratic 16×. The
 		// bound is generous for a shared machine and still far below

@@ -31,16 +31,17 @@ func TestPostgresSilenceIsBounded(t *testing.T) {
 	if err == nil {
 		t.Fatal("stored a transaction through a frozen link")
 	}
-	// The bound is the timeout plus a second of slack for the read
-	// deadline; a hang would last until the test's own timeout.
-	if took := time.Since(start); took > 4*timeout {
+	// The call ends at the read deadline (the timeout plus a second); the
+	// bound leaves room for a busy machine, a hang lasts until the
+	// test's own timeout.
+	if took := time.Since(start); took > 10*timeout {
 		t.Fatalf("a call to a silent database took %v (timeout %v)", took, timeout)
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	start = time.Now()
 	err = db.Check(checkCtx)
 	cancel()
-	if err == nil || time.Since(start) > 2*time.Second {
+	if err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("Check of a silent database: %v after %v", err, time.Since(start))
 	}
 	// Opening a connection through a silent link fails within the
@@ -50,7 +51,7 @@ func TestPostgresSilenceIsBounded(t *testing.T) {
 		db2.Close()
 		t.Fatal("opened a database through a frozen link")
 	}
-	if took := time.Since(start); took > 4*timeout {
+	if took := time.Since(start); took > 10*timeout {
 		t.Fatalf("opening through a silent link took %v", took)
 	}
 
@@ -79,7 +80,7 @@ func TestPostgresStatementTimeout(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `SELECT pg_sleep(5)`); err == nil {
 		t.Fatal("a 5 s statement ran to the end with a 500 ms timeout")
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > 4*time.Second {
 		t.Fatalf("statement ended after %v", took)
 	}
 	if _, _, err := db.Upgrade(ctx); err != nil {
@@ -109,7 +110,7 @@ func TestSQLiteBusyIsBounded(t *testing.T) {
 	if _, _, err := db.StoreTransaction(ctx, "t1", []store.IncomingEvent{msg("!r:x", "$1")}); err == nil {
 		t.Fatal("wrote while another transaction held the write lock")
 	}
-	if took := time.Since(start); took < timeout || took > 10*timeout {
+	if took := time.Since(start); took < timeout || took > 20*timeout {
 		t.Fatalf("waited %v for the write lock, want about %v", took, timeout)
 	}
 }

@@ -90,7 +90,7 @@ func TestServeWaitsForDatabaseAndReportsIt(t *testing.T) {
 	if code != http.StatusServiceUnavailable || body["status"] != "unhealthy" || !strings.Contains(body["reason"], "database") {
 		t.Errorf("/health with the database silent: %d %v", code, body)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("/health took %v with the database silent", took)
 	}
 	proxy.Thaw()
