@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 )
 
 // InboxEvent is one received event as stored in the inbox.
@@ -196,71 +195,4 @@ func countByStatus(ctx context.Context, q Querier, table string) (map[string]int
 		out[s] = n
 	}
 	return out, rows.Err()
-}
-
-// Pruned counts what Prune deleted.
-type Pruned struct {
-	Transactions, Inbox, Outbox int64
-	// Batches is how many delete statements (each its own short
-	// transaction) the prune ran.
-	Batches int
-}
-
-// PruneBatch is how many rows one prune statement deletes. Each batch is
-// its own transaction, so on SQLite the write lock intake needs is held
-// for one batch at a time (milliseconds), never for the whole prune.
-const PruneBatch = 500
-
-// pruneSteps are the deletes of Prune, each on at most $2 rows by primary
-// key so that every statement is short. Pending work is never touched; an
-// outbox row stays while a pending child still needs its event id.
-var pruneSteps = []struct {
-	name  string
-	query string
-}{
-	{"as_txn", `DELETE FROM as_txn WHERE txn_id IN (
-		SELECT txn_id FROM as_txn WHERE received_at < $1 LIMIT $2)`},
-	{"inbox", `DELETE FROM inbox WHERE seq IN (
-		SELECT seq FROM inbox WHERE status <> 'pending' AND received_at < $1 LIMIT $2)`},
-	{"outbox", `DELETE FROM outbox WHERE id IN (
-		SELECT o.id FROM outbox o WHERE o.status <> 'pending' AND o.created_at < $1
-			AND NOT EXISTS (SELECT 1 FROM outbox c WHERE c.parent_id = o.id AND c.status = 'pending')
-		LIMIT $2)`},
-}
-
-// pruneYield is the pause between two prune batches, in which intake and
-// the workers get the database (SQLite's write lock) first.
-const pruneYield = 5 * time.Millisecond
-
-// Prune deletes bookkeeping older than before (Unix ms): transaction ids,
-// handled or parked inbox events and sent or failed outbox rows. Pending
-// work is never touched. Deduplication needs these rows only while a
-// homeserver may still resend (minutes to hours), so a retention of days
-// is safe; a reaction to a bot question older than that is no longer
-// understood as an answer. It deletes in batches of PruneBatch rows, each
-// in its own transaction, pausing between them, so the time it takes grows
-// with the rows deleted and nothing waits for the whole prune.
-func (db *DB) Prune(ctx context.Context, before int64) (Pruned, error) {
-	var p Pruned
-	counts := []*int64{&p.Transactions, &p.Inbox, &p.Outbox}
-	for i, step := range pruneSteps {
-		for {
-			res, err := db.ExecContext(ctx, step.query, before, PruneBatch)
-			if err != nil {
-				return p, fmt.Errorf("prune %s: %w", step.name, err)
-			}
-			p.Batches++
-			n, _ := res.RowsAffected()
-			*counts[i] += n
-			if n < PruneBatch {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return p, ctx.Err()
-			case <-time.After(pruneYield):
-			}
-		}
-	}
-	return p, nil
 }
