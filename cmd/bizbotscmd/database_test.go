@@ -1,7 +1,6 @@
 package bizbotscmd
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -51,29 +50,15 @@ func TestServeWaitsForDatabaseAndReportsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serveUntil(t, ctx)
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"serve", "--config", p.cfg}, &stdout, &stderr) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop after cancel")
-		}
-	}()
-
+	srv := startServe(t, p.cfg)
 	eventually(t, 20*time.Second, "serve to log that it waits for the database", func() bool {
 		select {
-		case code := <-done:
-			done <- code
-			t.Fatalf("serve exited with %d while the database was silent:\n%s", code, stderr.String())
+		case code := <-srv.done:
+			srv.done <- code
+			t.Fatalf("serve exited with %d while the database was silent:\n%s", code, srv.stderr.String())
 		default:
 		}
-		logs := stderr.String()
+		logs := srv.stderr.String()
 		return strings.Contains(logs, "waiting for it") && strings.Contains(logs, proxy.Addr())
 	})
 	proxy.Thaw()
