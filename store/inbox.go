@@ -147,7 +147,7 @@ func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, e
 // kept in last_error (for a handler error answered politely).
 func MarkInboxDone(ctx context.Context, tx Querier, seq int64, note string) error {
 	res, err := tx.ExecContext(ctx, `UPDATE inbox SET status = 'done', handled_at = $1, last_error = $2
-		WHERE seq = $3 AND status = 'pending'`, Now(), note, seq)
+		WHERE seq = $3 AND status = 'pending'`, Now(), Clean(note), seq)
 	if err != nil {
 		return fmt.Errorf("mark inbox event done: %w", err)
 	}
@@ -166,7 +166,7 @@ func RetryInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, 
 		status = "parked"
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1, retry_at = $1, last_error = $2, status = $3
-		WHERE seq = $4 AND status = 'pending'`, retryAt, reason, status, seq)
+		WHERE seq = $4 AND status = 'pending'`, retryAt, Clean(reason), status, seq)
 	if err != nil {
 		return fmt.Errorf("record inbox failure: %w", err)
 	}
