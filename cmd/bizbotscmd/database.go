@@ -3,7 +3,9 @@ package bizbotscmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -47,8 +49,9 @@ func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) 
 const healthTimeout = 3 * time.Second
 
 // serveHealth answers 200 {"status":"ok"} when the database answers within
-// healthTimeout, else 503 {"status":"unhealthy","reason":…}: a database
-// that went silent is reported in seconds, not when it comes back.
+// healthTimeout (or database.timeout, if shorter), else 503
+// {"status":"unhealthy","reason":…}: a database that went silent is
+// reported in seconds, not when it comes back.
 func serveHealth(db *store.DB) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
@@ -56,8 +59,9 @@ func serveHealth(db *store.DB) http.HandlerFunc {
 		body, code := map[string]string{"status": "ok"}, http.StatusOK
 		if err := db.Check(ctx); err != nil {
 			reason := "database error: " + err.Error()
-			if ctx.Err() != nil {
-				reason = fmt.Sprintf("database did not answer within %s", healthTimeout)
+			var netErr net.Error
+			if ctx.Err() != nil || (errors.As(err, &netErr) && netErr.Timeout()) {
+				reason = "database did not answer in time"
 			}
 			body, code = map[string]string{"status": "unhealthy", "reason": reason}, http.StatusServiceUnavailable
 		}

@@ -78,6 +78,9 @@ func TestServeWaitsForDatabaseAndReportsIt(t *testing.T) {
 	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("/health took %v with the database silent", took)
 	}
+	if r := runCmd(t, "healthcheck", "--config", p.cfg); r.code != 1 || !strings.Contains(r.stderr, "unhealthy: database did not answer in time") {
+		t.Errorf("healthcheck with the database silent: exit %d, stderr %q", r.code, r.stderr)
+	}
 	proxy.Thaw()
 	eventually(t, 20*time.Second, "/health to be ok again", func() bool {
 		code, _ := health(client, base)

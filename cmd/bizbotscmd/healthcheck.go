@@ -39,9 +39,13 @@ func cmdHealthcheck(args []string, stdout, stderr io.Writer) error {
 	defer resp.Body.Close()
 	var body struct {
 		Status string `json:"status"`
+		Reason string `json:"reason"`
 	}
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body)
 	if resp.StatusCode != http.StatusOK {
+		if body.Reason != "" {
+			body.Status += ": " + body.Reason
+		}
 		return fmt.Errorf("%s answered %d: %s", url, resp.StatusCode, body.Status)
 	}
 	fmt.Fprintf(stdout, "healthy: %s\n", body.Status)
