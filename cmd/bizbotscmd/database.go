@@ -11,8 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -23,6 +23,7 @@ import (
 // an error opening it is final.
 func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) (*store.DB, error) {
 	opts := store.Options{MaxOpenConns: dbc.MaxOpenConns, Timeout: dbc.Timeout.D()}
+	retry := backoff.Policy{Base: time.Second, Max: 30 * time.Second}
 	for attempt := 0; ; attempt++ {
 		db, err := store.OpenWith(ctx, dbc.URI, opts)
 		if err == nil {
@@ -34,7 +35,7 @@ func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) 
 		if !store.IsPostgresURI(dbc.URI) || ctx.Err() != nil {
 			return nil, err
 		}
-		wait := hsclient.Backoff(attempt, time.Second, 30*time.Second, 0)
+		wait := retry.Delay(attempt + 1)
 		log.Warn().Err(err).Str("database", store.RedactURI(dbc.URI)).Dur("retry_in", wait).
 			Msg("database not reachable; waiting for it")
 		select {
