@@ -82,6 +82,8 @@ type Options struct {
 	// Clock is the time conversations see (state expiry, timers, first
 	// and last seen); handler tests move it. Default time.Now.
 	Clock func() time.Time
+	// Encryption: decrypting encrypted rooms' events (see encrypted.go).
+	Encryption Encryption
 }
 
 // Dispatcher runs handlers for inbox events.
@@ -341,6 +343,10 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 // MaxAttempts, park the event with its reason (and apologise to the
 // customer if it was a message to a bot) so the room flows again.
 func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcome, cause error, log zerolog.Logger) bool {
+	var kw *errKeyWait
+	if errors.As(cause, &kw) {
+		return d.deferForKey(ctx, ev, kw, log)
+	}
 	attempt := ev.Attempts + 1
 	park := attempt >= d.opts.MaxAttempts
 	delay := backoff.Policy{Base: d.opts.RetryBase, Max: d.opts.RetryMax}.Delay(attempt)

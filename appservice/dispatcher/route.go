@@ -65,7 +65,20 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) && !errors.Is(err, event.ErrUnsupportedContentType) {
 		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
 	}
+	if evt.Type == event.EventEncrypted {
+		return d.routeEncrypted(ctx, ev, evt, log)
+	}
+	return d.routePlain(ctx, evt, log)
+}
+
+// routePlain routes an event that is not (or no longer) encrypted.
+func (d *Dispatcher) routePlain(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
 	switch {
+	case evt.Type == event.StateEncryption:
+		if c := d.opts.Encryption.Crypto; c != nil {
+			c.EncryptionChanged(evt)
+		}
+		return &outcome{outcome: "handled", note: "room encryption settings"}, nil
 	case evt.Type == event.StateMember:
 		return d.routeMember(ctx, evt, log)
 	case d.isOurs(evt.Sender):
@@ -78,8 +91,6 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 		return d.routeReaction(ctx, evt, log)
 	case evt.Type == event.EventRedaction:
 		return d.routeRedaction(ctx, evt, log)
-	case evt.Type == event.EventEncrypted:
-		return d.routeEncrypted(ctx, evt)
 	default:
 		return &outcome{outcome: "ignored"}, nil
 	}
@@ -91,6 +102,9 @@ func (d *Dispatcher) isOurs(uid id.UserID) bool {
 }
 
 func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	if c := d.opts.Encryption.Crypto; c != nil {
+		c.MemberChanged(ctx, evt)
+	}
 	mem := evt.Content.AsMember()
 	target := id.UserID(evt.GetStateKey())
 	room := evt.RoomID
@@ -168,7 +182,11 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 	}
 	conv := t.conv
 	out.conv = conv
-	if w, ok := bot.Handler.(handlers.Welcomer); ok {
+	if refuse, err := d.refusePlaintextRoom(ctx, bot.UserID, room, direct); err != nil {
+		return out, err
+	} else if refuse {
+		conv.Notice(textRequireE2EE)
+	} else if w, ok := bot.Handler.(handlers.Welcomer); ok {
 		if err := d.call(ctx, conv, log, func(ctx context.Context) error { return w.Welcome(ctx, conv) }); err != nil {
 			return out, err
 		}
@@ -273,6 +291,11 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 	if len(bots) == 0 {
 		return &outcome{outcome: "ignored", note: "no bot concerned"}, nil
 	}
+	if direct {
+		if out, err := d.refusePlaintext(ctx, evt); out != nil || err != nil {
+			return out, err
+		}
+	}
 	m, ok := handlers.FromEvent(evt)
 	if !ok {
 		return &outcome{outcome: "ignored", note: "not a message a handler can use"}, nil
@@ -363,20 +386,6 @@ func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerol
 	m := &handlers.Message{Kind: handlers.KindTimer, ID: evt.ID, Sender: evt.Sender, Type: evt.Type,
 		Time: time.UnixMilli(evt.Timestamp), Timer: &handlers.Timer{Name: c.Name, Payload: c.Payload}, Event: evt}
 	return d.runTurns(ctx, []*Bot{bot}, evt.RoomID, m, direct, log)
-}
-
-func (d *Dispatcher) routeEncrypted(ctx context.Context, evt *event.Event) (*outcome, error) {
-	bots, direct, err := d.concerned(ctx, evt)
-	if err != nil || len(bots) == 0 || !direct {
-		return &outcome{outcome: "ignored", note: "encrypted"}, err
-	}
-	conv := handlers.NewConversation(bots[0].UserID, evt.RoomID, handlers.Customer{ID: evt.Sender}, evt.ID)
-	conv.Notice("I can't read encrypted messages. Please start a new chat with me with encryption turned off.")
-	replies, err := outboxRows(ctx, d.db, conv, evt.ID, d.log)
-	if err != nil {
-		return nil, err
-	}
-	return &outcome{outcome: "handled", note: "encrypted: told the customer", replies: replies}, nil
 }
 
 // call runs a handler with a timeout, turning a panic or an error into

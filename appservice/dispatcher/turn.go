@@ -30,6 +30,8 @@ type turn struct {
 	touch bool
 	// logText keeps the message text in the customer's history.
 	logText bool
+	// crypto, when set, also forgets the customer's crypto material.
+	crypto Crypto
 }
 
 // newTurn loads what the bot knows of the customer and the conversation,
@@ -102,7 +104,8 @@ func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m ha
 	if m.Choice != nil {
 		conv.Answered()
 	}
-	return &turn{bot: bot, conv: conv, msg: &m, touch: m.Kind != handlers.KindTimer, logText: m.IsText()}, nil
+	return &turn{bot: bot, conv: conv, msg: &m, touch: m.Kind != handlers.KindTimer, logText: m.IsText(),
+		crypto: d.opts.Encryption.Crypto}, nil
 }
 
 // History implements handlers.Backend for conversations.
@@ -203,6 +206,11 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 		if f, ok := t.bot.Handler.(handlers.Forgetter); ok {
 			if err := f.ForgetCustomer(ctx, tx, t.bot.UserID, t.conv.Customer.ID); err != nil {
 				return 0, fmt.Errorf("service's own erasure: %w", err)
+			}
+		}
+		if t.crypto != nil {
+			if err := t.crypto.ForgetCustomer(ctx, tx, t.bot.UserID, t.conv.Customer.ID); err != nil {
+				return 0, err
 			}
 		}
 		// No customer id: the log must not keep a list of who asked.

@@ -68,6 +68,9 @@ type Options struct {
 	RequestTimeout time.Duration
 	LeaseTimeout   time.Duration
 	PollInterval   time.Duration
+	// Encrypter, when set, seals rows bound for encrypted rooms (see
+	// encrypt.go).
+	Encrypter Encrypter
 }
 
 // DefaultRequestTimeout is Options.RequestTimeout when unset.
@@ -221,6 +224,15 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	content, err := s.content(row, txnID)
 	if err != nil {
 		return s.failed(ctx, log, row, err.Error())
+	}
+	if s.opts.Encrypter != nil && row.Type != encryptedType {
+		sctx, cancel := s.requestContext(ctx)
+		sealed, err := s.seal(sctx, row, content, txnID, log)
+		cancel()
+		if err != nil {
+			return s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
+		}
+		content = sealed
 	}
 	if row.Attempts > 0 {
 		// An earlier attempt may have been stored although we never

@@ -1,0 +1,127 @@
+package e2ee
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/appservice/hsclient"
+)
+
+// device is one bot's encryption device.
+type device struct {
+	bot    id.UserID
+	client *mautrix.Client // as the device (its own access token)
+	store  *crypto.SQLCryptoStore
+	mach   *crypto.OlmMachine
+}
+
+// tokenKey is where a bot device's access token is kept (bb_meta), so every
+// process uses the one device: logging in again with the same device id
+// revokes the earlier token on Dendrite.
+func tokenKey(bot id.UserID) string { return "e2ee.device_token." + bot.String() }
+
+// deviceIDFor is the device id bizbots chooses for bot: stable for an
+// installation, so a restart or a lost token reuses the same device.
+func (c *Crypto) deviceIDFor(bot id.UserID) id.DeviceID {
+	sum := sha256.Sum256([]byte(c.db.InstallID + "\x00" + bot.String()))
+	return id.DeviceID("BIZBOTS" + strings.ToUpper(hex.EncodeToString(sum[:5])))
+}
+
+// openDevice logs the bot's device in (or reuses its stored token), loads
+// its Olm account from the crypto store and uploads its identity and
+// one-time keys.
+func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error) {
+	log := zerolog.Ctx(ctx).With().Str("component", "crypto").Logger()
+	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)
+	deviceID, err := cs.FindDeviceID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find device id: %w", err)
+	}
+	if deviceID == "" {
+		deviceID = c.deviceIDFor(bot)
+	}
+	cli, err := mautrix.NewClient(c.opts.HomeserverURL, bot, "")
+	if err != nil {
+		return nil, fmt.Errorf("homeserver url: %w", err)
+	}
+	cli.Client = &http.Client{Transport: c.transport(), Timeout: 90 * time.Second}
+	cli.DefaultHTTPRetries = 0
+	cli.UserAgent = "bizbots"
+	cli.Log = zerolog.Nop() // mautrix logs request bodies on failure
+	if err := c.authenticate(ctx, cli, deviceID); err != nil {
+		return nil, err
+	}
+	cs.DeviceID = cli.DeviceID
+	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
+	mach.SessionReceived = c.roomKeyArrived
+	// New devices of a member get the keys of the next message: the
+	// outbound session is replaced when a member's device list changes.
+	mach.DisableDeviceChangeKeyRotation = false
+	if err := mach.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load olm account: %w", err)
+	}
+	if err := mach.ShareKeys(ctx, -1); err != nil {
+		return nil, fmt.Errorf("upload device keys: %w", err)
+	}
+	return &device{bot: bot, client: cli, store: cs, mach: mach}, nil
+}
+
+func (c *Crypto) transport() http.RoundTripper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rt == nil {
+		c.rt = hsclient.NewTransport(max(c.opts.Workers, 4))
+	}
+	return c.rt
+}
+
+// authenticate gives cli the device's access token: the stored one if the
+// homeserver still takes it, else a new appservice login for deviceID.
+func (c *Crypto) authenticate(ctx context.Context, cli *mautrix.Client, deviceID id.DeviceID) error {
+	if tok, err := c.db.Meta(ctx, tokenKey(cli.UserID)); err != nil {
+		return err
+	} else if tok != "" {
+		cli.AccessToken = tok
+		who, err := cli.Whoami(ctx)
+		switch {
+		case err == nil && who.DeviceID == deviceID:
+			cli.DeviceID = deviceID
+			return nil
+		case err == nil, errors.Is(err, mautrix.MUnknownToken):
+			// A token for another device, or revoked: log in again.
+		default:
+			return fmt.Errorf("check device token: %w", err)
+		}
+	}
+	cli.AccessToken = c.opts.ASToken
+	resp, err := cli.Login(ctx, &mautrix.ReqLogin{
+		Type:                     mautrix.AuthTypeAppservice,
+		Identifier:               mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: cli.UserID.String()},
+		DeviceID:                 deviceID,
+		InitialDeviceDisplayName: c.opts.DeviceName,
+	})
+	if err != nil {
+		return fmt.Errorf("appservice login for device %s: %w", deviceID, err)
+	}
+	cli.AccessToken, cli.DeviceID = resp.AccessToken, resp.DeviceID
+	return c.db.SetMeta(ctx, tokenKey(cli.UserID), resp.AccessToken)
+}
+
+// relogin replaces a device token the homeserver no longer takes. Another
+// process may have done so already: its stored token is tried first.
+func (c *Crypto) relogin(ctx context.Context, dev *device) error {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	return c.authenticate(ctx, dev.client, dev.client.DeviceID)
+}

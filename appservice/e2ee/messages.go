@@ -1,0 +1,165 @@
+package e2ee
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/crypto/olm"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Decrypt opens an m.room.encrypted room event with the device of a bot in
+// the room. wait is true when it cannot be read yet: no bot has its room
+// key (yet), or the bot's device is not set up yet, or the database
+// failed; err says which. With wait false, err means the event can never
+// be read (malformed, replayed, not Megolm).
+func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, wait bool, err error) {
+	bots, err := c.db.BotsInRoom(ctx, evt.RoomID.String())
+	if err != nil {
+		return nil, true, err
+	}
+	if len(bots) == 0 {
+		return nil, false, fmt.Errorf("no bot in the room to decrypt with")
+	}
+	var lastErr error
+	for _, b := range bots {
+		dev, err := c.device(id.UserID(b.BotUserID))
+		if err != nil {
+			wait, lastErr = true, err
+			continue
+		}
+		plain, err := dev.mach.DecryptMegolmEvent(ctx, evt)
+		if err == nil {
+			return plain, false, nil
+		}
+		if errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, olm.ErrUnknownMessageIndex) {
+			wait = true
+		}
+		lastErr = err
+	}
+	return nil, wait, lastErr
+}
+
+// RequestKey asks the sender's devices (and the bots' own) for the room key
+// of an event that could not be decrypted.
+func (c *Crypto) RequestKey(ctx context.Context, evt *event.Event) {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return
+	}
+	bots, err := c.db.BotsInRoom(ctx, evt.RoomID.String())
+	if err != nil || len(bots) == 0 {
+		return
+	}
+	dev, err := c.device(id.UserID(bots[0].BotUserID))
+	if err != nil {
+		return
+	}
+	//lint:ignore SA1019 sender_key and device_id are what key requests still carry
+	senderKey, deviceID := content.SenderKey, content.DeviceID
+	if deviceID == "" {
+		deviceID = "*"
+	}
+	err = dev.mach.SendRoomKeyRequest(ctx, evt.RoomID, senderKey, content.SessionID, "",
+		map[id.UserID][]id.DeviceID{evt.Sender: {deviceID}})
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("room_id", evt.RoomID.String()).Msg("cannot request a missing room key")
+	}
+}
+
+// Encrypted reports whether room is end-to-end encrypted, asking the
+// homeserver as bot when it is not known yet.
+func (c *Crypto) Encrypted(ctx context.Context, bot id.UserID, room id.RoomID) (bool, error) {
+	enc, err := c.state.encryption(ctx, room, bot)
+	return enc != nil, err
+}
+
+// Encrypt seals content of type eventType for room as bot and returns the
+// m.room.encrypted content, first sharing (or rotating) the room key with
+// every device of the room's members when needed.
+func (c *Crypto) Encrypt(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, error) {
+	dev, err := c.device(bot)
+	if err != nil {
+		return nil, err
+	}
+	evtType := event.Type{Type: eventType, Class: event.MessageEventType}
+	sealed, err := dev.mach.EncryptMegolmEvent(ctx, room, evtType, content)
+	if crypto.IsShareError(err) {
+		if err := c.share(ctx, dev, room); err != nil {
+			return nil, err
+		}
+		sealed, err = dev.mach.EncryptMegolmEvent(ctx, room, evtType, content)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	return json.Marshal(sealed)
+}
+
+// share sends a new room key to every device of the room's members.
+func (c *Crypto) share(ctx context.Context, dev *device, room id.RoomID) error {
+	members, err := c.db.RoomRecipients(ctx, room.String())
+	if err != nil {
+		return err
+	}
+	users := make([]id.UserID, 0, len(members))
+	for _, m := range members {
+		users = append(users, id.UserID(m))
+	}
+	if err := dev.mach.ShareGroupSession(ctx, room, users); err != nil {
+		return fmt.Errorf("share room key: %w", err)
+	}
+	return nil
+}
+
+// MemberChanged is told of every membership change in a room a bot is in:
+// someone leaving (or joining) makes the next message use a new room key.
+func (c *Crypto) MemberChanged(ctx context.Context, evt *event.Event) {
+	c.mu.RLock()
+	devs := make([]*device, 0, len(c.devices))
+	for _, d := range c.devices {
+		devs = append(devs, d)
+	}
+	c.mu.RUnlock()
+	for _, d := range devs {
+		d.mach.HandleMemberEvent(ctx, evt)
+	}
+}
+
+// EncryptionChanged is told of an m.room.encryption event in a room.
+func (c *Crypto) EncryptionChanged(evt *event.Event) {
+	if enc, ok := evt.Content.Parsed.(*event.EncryptionEventContent); ok && enc.Algorithm != "" {
+		c.state.set(evt.RoomID, enc)
+	}
+}
+
+// ForgetCustomer erases, inside the forget-me transaction, the crypto
+// material tied to customer for bot: the Megolm keys the customer's
+// devices sent the bot, which of them got the bot's keys, and the
+// customer's device list and cross-signing keys (fetched again if the
+// customer writes again).
+func (c *Crypto) ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error {
+	// The inbound sessions first: they are found by the device keys.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM crypto_megolm_inbound_session WHERE account_id = $1
+		AND sender_key IN (SELECT identity_key FROM crypto_device WHERE user_id = $2)`, bot.String(), customer.String()); err != nil {
+		return fmt.Errorf("erase crypto material: %w", err)
+	}
+	for _, q := range []string{
+		`DELETE FROM crypto_megolm_outbound_session_shared WHERE user_id = $1`,
+		`DELETE FROM crypto_device WHERE user_id = $1`,
+		`DELETE FROM crypto_tracked_user WHERE user_id = $1`,
+		`DELETE FROM crypto_cross_signing_keys WHERE user_id = $1`,
+		`DELETE FROM crypto_cross_signing_signatures WHERE signed_user_id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, customer.String()); err != nil {
+			return fmt.Errorf("erase crypto material: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// What the end-to-end encryption layer (appservice/e2ee) keeps in
+// bizbots' own tables. The Olm and Megolm state itself lives in the
+// mautrix crypto store's tables (crypto_*), which that store migrates.
+
+// DeferInboxEvent puts a pending event back until retryAt without counting
+// a failed attempt: it is waiting for something outside (an encrypted
+// message's room key), not failing. Its room waits with it, in order.
+func DeferInboxEvent(ctx context.Context, q Querier, seq, retryAt int64, reason string) error {
+	_, err := q.ExecContext(ctx, `UPDATE inbox SET retry_at = $1, last_error = $2
+		WHERE seq = $3 AND status = 'pending'`, retryAt, reason, seq)
+	if err != nil {
+		return fmt.Errorf("defer inbox event: %w", err)
+	}
+	return nil
+}
+
+// WakeEncrypted makes a room's deferred encrypted events due now (a room
+// key arrived) and reports whether there were any.
+func (db *DB) WakeEncrypted(ctx context.Context, roomID string) (bool, error) {
+	res, err := db.ExecContext(ctx, `UPDATE inbox SET retry_at = 0
+		WHERE room_id = $1 AND status = 'pending' AND event_type = 'm.room.encrypted' AND retry_at > 0`, roomID)
+	if err != nil {
+		return false, fmt.Errorf("wake encrypted events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Meta reads a value of bb_meta ("" when unset).
+func (db *DB) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.QueryRowContext(ctx, `SELECT value FROM bb_meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta writes a value of bb_meta.
+func (db *DB) SetMeta(ctx context.Context, key, value string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO bb_meta (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// SealOutboxRow replaces a pending row's content with its encrypted form
+// before the row's first send, so every attempt sends the same event. It
+// reports false when the row was sealed, sent or attempted meanwhile (by
+// another process): the caller must then re-read the row.
+func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte) (bool, error) {
+	res, err := db.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2
+		WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
+		sealedType, string(sealed), id, plainType)
+	if err != nil {
+		return false, fmt.Errorf("seal outbox row: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// SharedRooms lists the rooms where user is a joined or invited member
+// and a bot is joined (whose encryption keys user's devices must get).
+func (db *DB) SharedRooms(ctx context.Context, userID string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT m.room_id FROM room_members m
+		JOIN bot_rooms b ON b.room_id = m.room_id AND b.membership = 'join'
+		WHERE m.user_id = $1 AND m.membership IN ('join', 'invite')`, userID)
+	return scanStrings(rows, err, "list shared rooms")
+}
+
+// RoomRecipients lists the users whose devices get a room's keys: joined
+// and invited members, and the bots joined to it.
+func (db *DB) RoomRecipients(ctx context.Context, roomID string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT user_id FROM room_members WHERE room_id = $1 AND membership IN ('join', 'invite')
+		UNION SELECT bot_user_id FROM bot_rooms WHERE room_id = $1 AND membership = 'join'`, roomID)
+	return scanStrings(rows, err, "list room members")
+}
+
+func scanStrings(rows *sql.Rows, err error, what string) ([]string, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
