@@ -45,6 +45,8 @@ type Config struct {
 	Dispatcher Dispatcher `yaml:"dispatcher"`
 	Sender     Sender     `yaml:"sender"`
 	Bots       []Bot      `yaml:"bots"`
+	// Encryption: end-to-end encrypted rooms (config/encryption.go).
+	Encryption Encryption `yaml:"encryption"`
 
 	// Path is the file this config was loaded from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -327,6 +329,7 @@ func (c *Config) ApplyDefaults() {
 	if s.RequestTimeout == 0 {
 		s.RequestTimeout = Duration(min(20*time.Second, d.LeaseTimeout.D()/3))
 	}
+	c.Encryption.applyDefaults()
 	for i := range c.Bots {
 		if c.Bots[i].Service == "" {
 			c.Bots[i].Service = "echo"
@@ -477,6 +480,7 @@ func (c *Config) Validate() error {
 			add("%s: %s is outside appservice.bot_namespace %q", key, c.UserID(b.Localpart), a.BotNamespace)
 		}
 	}
+	c.Encryption.validate(add)
 	if len(errs) > 0 {
 		return &ValidationError{Problems: errs}
 	}

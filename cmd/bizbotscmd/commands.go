@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rs/zerolog"
 	"io"
 	"os"
 	"path/filepath"
@@ -157,7 +158,7 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "Database schema upgraded from version %d to %d (%s).\n", from, to, db.Dialect)
 	}
-	return nil
+	return upgradeCrypto(ctx, cfg, db, stdout, zerolog.Nop())
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) error {

@@ -136,19 +136,29 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 	prov := provision.New(cfg, hs, db, log.With().Str("part", "provision").Logger())
+	crypt, encOpts, err := encryption(ctx, cfg, db, hs, bots, log)
+	if err != nil {
+		return err
+	}
 	disp := dispatcher.New(db, bots, cfg.SenderID(), hs, dispatcher.Options{
 		Workers:      cfg.Dispatcher.Workers,
 		MaxAttempts:  cfg.Dispatcher.MaxAttempts,
 		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
 		PollInterval: cfg.Dispatcher.PollInterval.D(),
+		Encryption:   encOpts,
 	}, log.With().Str("part", "dispatcher").Logger())
-	send := sender.New(db, hs, sender.Options{
+	sendOpts := sender.Options{
 		Workers:        cfg.Sender.Workers,
 		MaxBackoff:     cfg.Sender.MaxBackoff.D(),
 		RequestTimeout: cfg.Sender.RequestTimeout.D(),
 		LeaseTimeout:   cfg.Dispatcher.LeaseTimeout.D(),
 		PollInterval:   cfg.Dispatcher.PollInterval.D(),
-	}, log.With().Str("part", "sender").Logger())
+	}
+	if crypt != nil {
+		sendOpts.Encrypter = crypt
+		crypt.OnRoomKey = disp.Wake
+	}
+	send := sender.New(db, hs, sendOpts, log.With().Str("part", "sender").Logger())
 	disp.OnOutbox = send.Wake
 
 	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
@@ -184,6 +194,10 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	go func() { defer wg.Done(); provisionLoop(runCtx, prov, check, log) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); ready.watch(runCtx, log) }()
+	if crypt != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); crypt.Run(runCtx) }()
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Encryption configures end-to-end encrypted rooms, like the mautrix
+// bridges' block of the same name (docs/encryption.md).
+type Encryption struct {
+	// Allow: every bot gets a device and takes part in encrypted rooms.
+	Allow bool `yaml:"allow"`
+	// Default: bots turn encryption on in direct chats opened without it.
+	Default bool `yaml:"default"`
+	// Require: plaintext direct chats are refused politely.
+	Require bool `yaml:"require"`
+	// PickleKey encrypts the Olm/Megolm state at rest; default derived
+	// from the as_token. Set it before changing the as_token.
+	PickleKey string `yaml:"pickle_key"`
+	// KeyWait bounds how long an encrypted message waits for its room key
+	// before the customer is asked to send it again.
+	KeyWait Duration `yaml:"key_wait"`
+	// DeviceName is the bots' device name users see.
+	DeviceName string `yaml:"device_name"`
+	// Appservice: the homeserver sends to-device messages, device list
+	// changes and one-time key counts in transactions (MSC2409/MSC3202,
+	// Synapse with experimental_features msc2409_to_device_messages_enabled
+	// and msc3202_transaction_extensions); else each bot's device syncs.
+	Appservice bool `yaml:"appservice"`
+}
+
+func (e *Encryption) applyDefaults() {
+	if e.KeyWait == 0 {
+		e.KeyWait = Duration(10 * time.Minute)
+	}
+	if e.DeviceName == "" {
+		e.DeviceName = "bizbots"
+	}
+}
+
+func (e *Encryption) validate(add func(format string, args ...any)) {
+	if (e.Default || e.Require) && !e.Allow {
+		add("encryption.default and encryption.require need encryption.allow: true")
+	}
+	if e.KeyWait < 0 {
+		add("encryption.key_wait must not be negative")
+	}
+	if e.PickleKey != "" && len(e.PickleKey) < 16 {
+		add("encryption.pickle_key is too short (%d characters; use at least 16, e.g. from `openssl rand -hex 32`)", len(e.PickleKey))
+	}
+}
+
+// PickleSecret is what the crypto state's pickle key is derived from.
+func (c *Config) PickleSecret() string {
+	if c.Encryption.PickleKey != "" {
+		return c.Encryption.PickleKey
+	}
+	return fmt.Sprintf("as_token:%s", c.AppService.ASToken)
+}
