@@ -8,6 +8,8 @@ COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 PKG := github.com/bizbots/bizbots/cmd/bizbotscmd
 LDFLAGS := -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).buildDate=$(BUILD_DATE)
+# goolm: the pure-Go Olm/Megolm of mautrix (docs/encryption.md says why not libolm).
+export GOFLAGS := -tags=goolm $(GOFLAGS)
 
 .PHONY: build demo test vet deps bench perf clean packaging
 

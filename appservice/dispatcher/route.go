@@ -65,7 +65,7 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) && !errors.Is(err, event.ErrUnsupportedContentType) {
 		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
 	}
-	if evt.Type == event.EventEncrypted {
+	if evt.Type == event.EventEncrypted && !d.isOurs(evt.Sender) {
 		return d.routeEncrypted(ctx, ev, evt, log)
 	}
 	return d.routePlain(ctx, evt, log)

@@ -42,7 +42,7 @@ func (c *Crypto) deviceIDFor(bot id.UserID) id.DeviceID {
 // its Olm account from the crypto store and uploads its identity and
 // one-time keys.
 func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error) {
-	log := zerolog.Ctx(ctx).With().Str("component", "crypto").Logger()
+	log := quiet(zerolog.Ctx(ctx).With().Str("component", "crypto").Logger())
 	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)
 	deviceID, err := cs.FindDeviceID(ctx)
 	if err != nil {

@@ -113,7 +113,7 @@ func wrap(db *store.DB, log zerolog.Logger) (*dbutil.Database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto store: %w", err)
 	}
-	dbu.Log = dbutil.ZeroLogger(log.With().Str("db_section", "crypto").Logger())
+	dbu.Log = dbutil.ZeroLogger(quiet(log.With().Str("db_section", "crypto").Logger()))
 	return dbu, nil
 }
 
@@ -176,7 +176,7 @@ func (c *Crypto) Run(ctx context.Context) {
 
 func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 	log := c.log.With().Str("bot", bot.String()).Logger()
-	ctx = log.WithContext(ctx)
+	ctx = quiet(log).WithContext(ctx)
 	var dev *device
 	for attempt := 0; dev == nil; attempt++ {
 		d, err := c.openDevice(ctx, bot)
@@ -204,6 +204,16 @@ func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 		return
 	}
 	c.syncLoop(ctx, dev)
+}
+
+// quiet is the logger mautrix gets through ctx: it logs every request
+// with its body at debug level (keys, to-device payloads), which bizbots'
+// logs must not carry, so it gets info and above only.
+func quiet(log zerolog.Logger) zerolog.Logger {
+	if log.GetLevel() < zerolog.InfoLevel {
+		return log.Level(zerolog.InfoLevel)
+	}
+	return log
 }
 
 // device returns bot's device, or an error while it is not set up.

@@ -121,14 +121,15 @@ func (c *Crypto) share(ctx context.Context, dev *device, room id.RoomID) error {
 // MemberChanged is told of every membership change in a room a bot is in:
 // someone leaving (or joining) makes the next message use a new room key.
 func (c *Crypto) MemberChanged(ctx context.Context, evt *event.Event) {
-	c.mu.RLock()
-	devs := make([]*device, 0, len(c.devices))
-	for _, d := range c.devices {
-		devs = append(devs, d)
+	bots, err := c.db.BotsInRoom(ctx, evt.RoomID.String())
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("cannot list the room's bots to rotate its key")
+		return
 	}
-	c.mu.RUnlock()
-	for _, d := range devs {
-		d.mach.HandleMemberEvent(ctx, evt)
+	for _, b := range bots {
+		if dev, err := c.device(id.UserID(b.BotUserID)); err == nil {
+			dev.mach.HandleMemberEvent(ctx, evt)
+		}
 	}
 }
 

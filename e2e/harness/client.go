@@ -98,6 +98,9 @@ type ClientLine struct {
 	// What a "sent" line sent: text, thread, reaction or location.
 	What   string `json:"what"`
 	UserID string `json:"user_id"`
+	// Encrypted: the event arrived end-to-end encrypted (client.py
+	// --encrypt decrypted it).
+	Encrypted bool `json:"encrypted"`
 }
 
 // ClientResult is what client.py printed.

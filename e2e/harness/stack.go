@@ -377,14 +377,16 @@ func BizbotsBin(t testing.TB) string {
 	return bin
 }
 
-// BuildBizbots runs `go build -o out ./cmd/bizbots` in the repository. A
-// package's TestMain can build once and set $BIZBOTS_BIN for its tests.
+// BuildBizbots runs `go build -tags goolm -o out ./cmd/bizbots` in the
+// repository (goolm: the pure-Go Olm, as releases are built; see
+// docs/encryption.md). A package's TestMain can build once and set
+// $BIZBOTS_BIN for its tests.
 func BuildBizbots(ctx context.Context, out string) error {
 	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/bizbots")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "goolm", "-o", out, "./cmd/bizbots")
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/bizbots: %w\n%s", err, msg)
