@@ -1,0 +1,170 @@
+package sender_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/internal/fakehs"
+	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
+)
+
+const encRoom = "!secret:example.org"
+
+// fakeEncrypter stands in for appservice/e2ee: encRoom is encrypted, and
+// every Encrypt call gives a different ciphertext (as Megolm's ratchet
+// does), so a row encrypted twice would show.
+type fakeEncrypter struct {
+	mu    sync.Mutex
+	calls int
+	plain map[string]json.RawMessage // ciphertext → what was sealed
+	fail  bool
+}
+
+func (e *fakeEncrypter) Encrypted(_ context.Context, _ id.UserID, room id.RoomID) (bool, error) {
+	return room == encRoom, nil
+}
+
+func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fail {
+		return nil, fmt.Errorf("no device keys yet")
+	}
+	e.calls++
+	ct := fmt.Sprintf("CT%d", e.calls)
+	if e.plain == nil {
+		e.plain = map[string]json.RawMessage{}
+	}
+	e.plain[ct] = content
+	return json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": ct,
+		"session_id": "S", "sender_key": "K", "device_id": "D", "org.example.sealed_type": eventType})
+}
+
+// A reply bound for an encrypted room goes out as m.room.encrypted, sealed
+// once and kept in the outbox row; a plaintext room's reply stays as it
+// was.
+func TestEncryptedRoomGetsCiphertextOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		enc := &fakeEncrypter{}
+		opts := fastOptions()
+		opts.Encrypter = enc
+		ids := queue(t, db, text(encRoom, "secret"), text(room, "public"))
+		run(t, db, hs, opts)
+		waitDone(t, db, hs, ids...)
+		sends := hs.SendsTo(encRoom)
+		if len(sends) != 1 || sends[0].Type != "m.room.encrypted" {
+			t.Fatalf("encrypted room got %+v, want one m.room.encrypted", sends)
+		}
+		if _, leaked := sends[0].Content["body"]; leaked {
+			t.Fatalf("plaintext body in an encrypted room's event: %v", sends[0].Content)
+		}
+		if got := sends[0].Content[hsclient.TxnMarkerKey]; got != db.MatrixTxnID(ids[0]) {
+			t.Fatalf("txn marker %v, want %s outside the ciphertext", got, db.MatrixTxnID(ids[0]))
+		}
+		var plain map[string]any
+		_ = json.Unmarshal(enc.plain[sends[0].Content["ciphertext"].(string)], &plain)
+		if plain["body"] != "secret" {
+			t.Fatalf("sealed %v, want the reply", plain)
+		}
+		var typ, content string
+		if err := db.QueryRowContext(context.Background(), `SELECT event_type, content FROM outbox WHERE id = $1`, ids[0]).Scan(&typ, &content); err != nil {
+			t.Fatal(err)
+		}
+		if typ != "m.room.encrypted" || json.Valid([]byte(content)) && containsBody(content) {
+			t.Fatalf("outbox row keeps %s %s, want the ciphertext", typ, content)
+		}
+		if pub := hs.SendsTo(room); len(pub) != 1 || pub[0].Type != "m.room.message" || pub[0].Content["body"] != "public" {
+			t.Fatalf("plaintext room got %+v", pub)
+		}
+	})
+}
+
+func containsBody(content string) bool {
+	var m map[string]any
+	_ = json.Unmarshal([]byte(content), &m)
+	_, ok := m["body"]
+	return ok
+}
+
+// A resend after a failed attempt sends the very same encrypted event: it
+// is encrypted once only.
+func TestEncryptedReplyIsSealedOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		enc := &fakeEncrypter{}
+		opts := fastOptions()
+		opts.Encrypter = enc
+		ids := queue(t, db, text(encRoom, "once"))
+		hs.SetOnSend(failTxns(db, fakehs.Failure{Status: 502}, 2, ids[0]))
+		run(t, db, hs, opts)
+		waitDone(t, db, hs, ids...)
+		enc.mu.Lock()
+		calls := enc.calls
+		enc.mu.Unlock()
+		if calls != 1 {
+			t.Fatalf("encrypted %d times, want once", calls)
+		}
+		if st := row(t, db, ids[0]); st.status != "sent" || st.attempts != 3 {
+			t.Fatalf("row %+v, want sent on the third attempt", st)
+		}
+	})
+}
+
+// The lost-response case: the homeserver stored the encrypted event but the
+// answer never came and it forgot the txn id (as Dendrite does). The sender
+// finds the event by its txn marker, which stays readable outside the
+// ciphertext, instead of sending it twice.
+func TestEncryptedLostResponseIsFoundNotResent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		hs.ForgetLostTxns = true
+		enc := &fakeEncrypter{}
+		opts := fastOptions()
+		opts.Encrypter = enc
+		ids := queue(t, db, text(encRoom, "exactly once"), text(encRoom, "next"))
+		hs.SetOnSend(failTxns(db, fakehs.Failure{LoseResponse: true}, 1, ids[0]))
+		run(t, db, hs, opts)
+		waitDone(t, db, hs, ids...)
+		if n := len(hs.SendsTo(encRoom)); n != 2 {
+			t.Fatalf("homeserver has %d events, want 2 (no duplicate)", n)
+		}
+		if n := hs.TxnRequests(bot, db.MatrixTxnID(ids[0])); n != 1 {
+			t.Fatalf("%d send requests for the lost one, want 1", n)
+		}
+	})
+}
+
+// While a reply cannot be encrypted (no keys yet), it waits; it is never
+// sent in plaintext.
+func TestEncryptionFailureNeverSendsPlaintext(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		enc := &fakeEncrypter{fail: true}
+		opts := fastOptions()
+		opts.Encrypter = enc
+		ids := queue(t, db, text(encRoom, "wait for it"))
+		run(t, db, hs, opts)
+		if !hs.WaitFor(waitLimit, func() bool { return row(t, db, ids[0]).lastError != "" }) {
+			t.Fatal("no encryption attempt recorded")
+		}
+		if n := hs.Count(fakehs.EndpointSend); n != 0 {
+			t.Fatalf("%d sends while the reply could not be encrypted", n)
+		}
+		enc.mu.Lock()
+		enc.fail = false
+		enc.mu.Unlock()
+		waitDone(t, db, hs, ids...)
+		if s := hs.SendsTo(encRoom); len(s) != 1 || s[0].Type != "m.room.encrypted" {
+			t.Fatalf("sends %+v", s)
+		}
+	})
+}
+
