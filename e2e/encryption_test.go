@@ -150,3 +150,47 @@ func TestEncryptedDM(t *testing.T) {
 	checkAllEncrypted(t, d2.botMessages())
 	checkExactReplies(t, d.bot, msgs, 7)
 }
+
+// TestEncryptedKillDuringSend kills bizbots with SIGKILL while it is
+// answering a burst of encrypted messages, then starts it again: every
+// message is answered exactly once, every answer is encrypted (a resend is
+// the ciphertext kept in the outbox row, never a plaintext copy nor a
+// second encryption that the client would see twice).
+func TestEncryptedKillDuringSend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; skipped with -short")
+	}
+	t.Parallel()
+	py := harness.PythonWithNio(t)
+	s := encryptionStack(t, "")
+	registerUser(t, s, "bob", "")
+	d := startEncryptedSession(t, py, s, "bob", "echo", "", t.TempDir(), 4*time.Minute)
+
+	const burst = 8
+	for i := 1; i <= burst; i++ {
+		if err := d.cs.Send(msg(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.waitReplyCount(1, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KillBizbots(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartBizbots(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.waitReplies(burst, 90*time.Second); err != nil {
+		t.Fatalf("%v\nbizbots log tail:\n%s", err, logTail(s, 60))
+	}
+	// Settle: a duplicate would arrive now.
+	if _, err := d.cs.WaitFor(3*time.Second, "nothing (settling)", func([]harness.ClientLine) bool { return false }); err == nil {
+		t.Fatal("settle wait ended early")
+	}
+	msgs := d.botMessages()
+	checkAllEncrypted(t, msgs)
+	checkExactReplies(t, d.bot, msgs, burst)
+}
