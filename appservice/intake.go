@@ -37,11 +37,13 @@ var (
 	})
 )
 
-// transaction is the body of PUT /transactions/{txnId}. Only timeline
-// events are kept; ephemeral data and to-device messages (MSC2409/3202
-// fields) are accepted and ignored because no bizbots feature uses them.
+// transaction is the body of PUT /transactions/{txnId}. Timeline events
+// go to the inbox; to-device messages, device list changes and one-time
+// key counts (MSC2409/MSC3202, for end-to-end encryption) go to Server.Keys
+// when it is set, and are otherwise ignored, as is ephemeral data.
 type transaction struct {
 	Events *[]json.RawMessage `json:"events"`
+	cryptoExtensions
 }
 
 func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID string) {
@@ -80,6 +82,15 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	// Keys first: a room key that arrives with the message it opens is
+	// stored before the message is handled. A failure is answered 500, so
+	// the homeserver resends the whole transaction.
+	if err := s.handleCryptoExtensions(ctx, &txn.cryptoExtensions); err != nil {
+		intakeTxns.WithLabelValues("error").Inc()
+		log.Error().Err(err).Msg("could not take the transaction's encryption data; the homeserver will retry")
+		writeError(w, http.StatusInternalServerError, ErrUnknown, "Could not take the transaction; retry later")
+		return
+	}
 	added, replay, err := s.DB.StoreTransaction(ctx, txnID, events)
 	if err != nil {
 		intakeTxns.WithLabelValues("error").Inc()

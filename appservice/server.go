@@ -36,6 +36,9 @@ type Server struct {
 	Log    zerolog.Logger
 	// Extra serves paths outside the Matrix API (health, metrics); may be nil.
 	Extra http.Handler
+	// Keys takes the encryption data of transactions (MSC2409/MSC3202);
+	// nil ignores it (see intake_crypto.go).
+	Keys KeyReceiver
 }
 
 type route struct {

@@ -35,6 +35,12 @@ type Registration struct {
 	// ReceiveEphemeral is left false: bizbots does not use typing or
 	// receipts from the homeserver, so it does not ask for them.
 	ReceiveEphemeral bool `yaml:"receive_ephemeral"`
+	// With encryption.appservice the homeserver is asked to put to-device
+	// messages (MSC2409) and device lists and key counts (MSC3202) into
+	// transactions; Synapse also needs its experimental features on
+	// (docs/encryption.md).
+	MSC2409PushEphemeral bool `yaml:"de.sorunome.msc2409.push_ephemeral,omitempty"`
+	MSC3202              bool `yaml:"org.matrix.msc3202,omitempty"`
 }
 
 // Namespaces lists what the appservice is interested in. Every list is
@@ -74,6 +80,8 @@ func FromConfig(cfg *config.Config) *Registration {
 			Aliases: []Namespace{},
 			Rooms:   []Namespace{},
 		},
+		MSC2409PushEphemeral: cfg.Encryption.Allow && cfg.Encryption.Appservice,
+		MSC3202:              cfg.Encryption.Allow && cfg.Encryption.Appservice,
 	}
 }
 

@@ -74,9 +74,11 @@ func (c *fakeCrypto) RequestKey(_ context.Context, evt *event.Event) {
 	c.requested = append(c.requested, evt.Content.AsEncrypted().SessionID.String())
 }
 
-func (c *fakeCrypto) Encrypted(context.Context, id.UserID, id.RoomID) (bool, error) { return false, nil }
-func (c *fakeCrypto) MemberChanged(context.Context, *event.Event)                    {}
-func (c *fakeCrypto) EncryptionChanged(*event.Event)                                  {}
+func (c *fakeCrypto) Encrypted(context.Context, id.UserID, id.RoomID) (bool, error) {
+	return false, nil
+}
+func (c *fakeCrypto) MemberChanged(context.Context, *event.Event) {}
+func (c *fakeCrypto) EncryptionChanged(*event.Event)              {}
 
 func (c *fakeCrypto) ForgetCustomer(_ context.Context, _ *sql.Tx, _, customer id.UserID) error {
 	c.mu.Lock()

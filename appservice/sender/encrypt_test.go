@@ -167,4 +167,3 @@ func TestEncryptionFailureNeverSendsPlaintext(t *testing.T) {
 		}
 	})
 }
-

@@ -169,6 +169,9 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		Users: prov, Stored: disp.Wake, Log: log.With().Str("part", "intake").Logger(),
 		Extra: extraRoutes(db, ready),
 	}
+	if crypt != nil && cfg.Encryption.Appservice {
+		srv.Keys = crypt
+	}
 	ln, err := net.Listen("tcp", cfg.AppService.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
