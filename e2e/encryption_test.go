@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +14,9 @@ import (
 // encryptionStack starts Dendrite and bizbots with encryption allowed
 // (each bot gets a device and syncs its to-device messages itself, as
 // Dendrite v0.13.8 has no MSC2409/MSC3202 for appservices).
-func encryptionStack(t *testing.T, extra string) *harness.Stack {
+func encryptionStack(t *testing.T) *harness.Stack {
 	t.Helper()
-	return harness.StartStackT(t, harness.StackOptions{
-		AfterInit: func(ctx context.Context, s *harness.Stack) error {
-			f, err := os.OpenFile(s.ConfigPath, os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = fmt.Fprintf(f, "\nencryption:\n  allow: true\n%s", extra)
-			return err
-		},
-	})
+	return harness.StartStackT(t, harness.StackOptions{Config: map[string]string{"encryption.allow": "true"}})
 }
 
 // startEncryptedSession is startSession with client.py --encrypt: the DM
@@ -109,7 +98,7 @@ func TestEncryptedDM(t *testing.T) {
 	}
 	t.Parallel()
 	py := harness.PythonWithNio(t)
-	s := encryptionStack(t, "")
+	s := encryptionStack(t)
 	registerUser(t, s, "alice", "")
 	d := startEncryptedSession(t, py, s, "alice", "echo", "", t.TempDir(), 4*time.Minute)
 
@@ -162,7 +151,7 @@ func TestEncryptedKillDuringSend(t *testing.T) {
 	}
 	t.Parallel()
 	py := harness.PythonWithNio(t)
-	s := encryptionStack(t, "")
+	s := encryptionStack(t)
 	registerUser(t, s, "bob", "")
 	d := startEncryptedSession(t, py, s, "bob", "echo", "", t.TempDir(), 4*time.Minute)
 
