@@ -212,6 +212,12 @@ class Session:
         if not getattr(resp, "access_token", None):
             raise Failure("login as %s failed: %s" % (args.user, resp))
         emit({"kind": "login", "user_id": resp.user_id, "device_id": resp.device_id})
+        if args.encrypt:
+            # As real clients do: the device's keys are on the server before
+            # it opens a chat, so the bot can share its room key with it.
+            await self.sync_once(0)
+            if self.client.should_upload_keys:
+                raise Failure("device keys not uploaded after the first sync")
 
         if args.room:
             await self.use_room(args.room)
@@ -285,6 +291,7 @@ class Session:
             raise Failure("joining %s failed: %s" % (room_id, resp))
         self.room_id = room_id
         emit({"kind": "room", "room_id": self.room_id, "bot": self.args.bot})
+        self.since = None  # an initial sync: the room's members, whatever synced before
         await self.sync_once(0)
         if self.bot_membership not in ("join", "invite"):
             r = await self.client.room_invite(self.room_id, self.args.bot)

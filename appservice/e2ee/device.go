@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
@@ -74,7 +76,9 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 	if err := mach.ShareKeys(ctx, -1); err != nil {
 		return nil, fmt.Errorf("upload device keys: %w", err)
 	}
-	return &device{bot: bot, client: cli, store: cs, mach: mach}, nil
+	dev := &device{bot: bot, client: cli, store: cs, mach: mach}
+	mach.AllowKeyShare = c.allowKeyShare(dev)
+	return dev, nil
 }
 
 func (c *Crypto) transport() http.RoundTripper {
@@ -124,4 +128,39 @@ func (c *Crypto) relogin(ctx context.Context, dev *device) error {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
 	return c.authenticate(ctx, dev.client, dev.client.DeviceID)
+}
+
+// allowKeyShare answers room key requests for the bot's own messages:
+// the customer of a direct chat gets them for any of their devices (a
+// device that had no keys yet when the bot wrote, or a new one asking for
+// the conversation so far). In group rooms only the devices a key was
+// sent to get it again, as mautrix does by default.
+func (c *Crypto) allowKeyShare(dev *device) func(context.Context, *id.Device, event.RequestedKeyInfo) *crypto.KeyShareRejection {
+	return func(ctx context.Context, requester *id.Device, info event.RequestedKeyInfo) *crypto.KeyShareRejection {
+		switch {
+		case requester.Trust == id.TrustStateBlacklisted:
+			return &crypto.KeyShareRejectBlacklisted
+		case requester.UserID == dev.bot:
+			return &crypto.KeyShareRejectNoResponse
+		}
+		if shared, err := dev.store.IsOutboundGroupSessionShared(ctx, requester.UserID, requester.IdentityKey, info.SessionID); err == nil && shared {
+			return nil
+		}
+		igs, err := dev.store.GetGroupSession(ctx, info.RoomID, info.SessionID)
+		if err != nil || igs == nil || igs.SenderKey != dev.mach.OwnIdentity().IdentityKey {
+			return &crypto.KeyShareRejectNoResponse // not a key of ours
+		}
+		customers, err := c.db.JoinedMemberCount(ctx, info.RoomID.String())
+		if err != nil {
+			return &crypto.KeyShareRejectNoResponse
+		}
+		members, err := c.db.RoomRecipients(ctx, info.RoomID.String())
+		if err != nil {
+			return &crypto.KeyShareRejectNoResponse
+		}
+		if customers == 1 && slices.Contains(members, requester.UserID.String()) {
+			return nil
+		}
+		return &crypto.KeyShareRejection{Code: event.RoomKeyWithheldUnauthorized, Reason: "only the customer of a direct chat gets earlier keys"}
+	}
 }
