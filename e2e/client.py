@@ -291,8 +291,14 @@ class Session:
             raise Failure("joining %s failed: %s" % (room_id, resp))
         self.room_id = room_id
         emit({"kind": "room", "room_id": self.room_id, "bot": self.args.bot})
-        self.since = None  # an initial sync: the room's members, whatever synced before
         await self.sync_once(0)
+        if self.bot_membership is None:
+            # Synced before joining (--encrypt): ask for the members instead.
+            jm = await self.client.joined_members(room_id)
+            if any(m.user_id == self.args.bot for m in getattr(jm, "members", [])):
+                self.bot_membership = "join"
+                self.bot_joined = True
+                emit({"kind": "joined", "user_id": self.args.bot})
         if self.bot_membership not in ("join", "invite"):
             r = await self.client.room_invite(self.room_id, self.args.bot)
             if type(r).__name__ != "RoomInviteResponse":
