@@ -113,15 +113,23 @@ func withCrypto(c *fakeCrypto, keyWait time.Duration, require bool) flowOption {
 	})
 }
 
+// encryptedFlow starts a flow with the fake crypto and opens a DM in room
+// with alice.
+func encryptedFlow(t *testing.T, db *store.DB, room string, keyWait time.Duration, require bool) (*fakeCrypto, *flow) {
+	t.Helper()
+	c := newFakeCrypto(db)
+	f := startFlow(t, db, withCrypto(c, keyWait, require))
+	f.dm(t, room, alice, "Alice", botID)
+	return c, f
+}
+
 // An encrypted message whose room key has not come waits, without counting
 // as a failure and without holding up other rooms; the handler gets the
 // plain message as soon as the key comes, and the room's later messages
 // follow in order.
 func TestEncryptedMessageWaitsForItsKey(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newFakeCrypto(db)
-		f := startFlow(t, db, withCrypto(c, time.Hour, false))
-		f.dm(t, "!enc:example.org", alice, "Alice", botID)
+		c, f := encryptedFlow(t, db, "!enc:example.org", time.Hour, false)
 		f.dm(t, "!plain:example.org", bob, "Bob", botID)
 
 		first := sealedMessage("!enc:example.org", alice, "s1", "one")
@@ -153,9 +161,7 @@ func TestEncryptedMessageWaitsForItsKey(t *testing.T) {
 // request to send it again, and a key request is made; the room goes on.
 func TestEncryptedMessageKeyNeverComes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newFakeCrypto(db)
-		f := startFlow(t, db, withCrypto(c, 300*time.Millisecond, false))
-		f.dm(t, "!enc:example.org", alice, "Alice", botID)
+		c, f := encryptedFlow(t, db, "!enc:example.org", 300*time.Millisecond, false)
 
 		lost := sealedMessage("!enc:example.org", alice, "lost", "one")
 		f.deliver(t, lost)
@@ -180,9 +186,7 @@ func TestEncryptedMessageKeyNeverComes(t *testing.T) {
 // An event that can never be decrypted gets a polite answer at once.
 func TestEncryptedMessageUnreadable(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newFakeCrypto(db)
-		f := startFlow(t, db, withCrypto(c, time.Hour, false))
-		f.dm(t, "!enc:example.org", alice, "Alice", botID)
+		c, f := encryptedFlow(t, db, "!enc:example.org", time.Hour, false)
 		c.giveKey(t, "!enc:example.org", "s1")
 		bad := sealedMessage("!enc:example.org", alice, "s1", "x")
 		bad["content"].(map[string]any)["ciphertext"] = "garbage!"
@@ -195,9 +199,7 @@ func TestEncryptedMessageUnreadable(t *testing.T) {
 // and the handler never runs; an encrypted message in it is answered.
 func TestEncryptionRequiredRefusesPlaintext(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newFakeCrypto(db)
-		f := startFlow(t, db, withCrypto(c, time.Hour, true))
-		f.dm(t, "!dm:example.org", alice, "Alice", botID)
+		c, f := encryptedFlow(t, db, "!dm:example.org", time.Hour, true)
 		refusal := "For your privacy I only chat in end-to-end encrypted chats. Please start a new chat with me with encryption turned on."
 		if got := bodies(f.waitSends(t, "!dm:example.org", 1)); got[0] != refusal {
 			t.Fatalf("a plaintext DM was greeted with %q, want the refusal", got[0])
@@ -217,9 +219,7 @@ func TestEncryptionRequiredRefusesPlaintext(t *testing.T) {
 // material, in the same commit.
 func TestForgetMeErasesCryptoMaterial(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		c := newFakeCrypto(db)
-		f := startFlow(t, db, withCrypto(c, time.Hour, false))
-		f.dm(t, "!enc:example.org", alice, "Alice", botID)
+		c, f := encryptedFlow(t, db, "!enc:example.org", time.Hour, false)
 		c.giveKey(t, "!enc:example.org", "s1")
 		ask := sealedMessage("!enc:example.org", alice, "s1", "forget me")
 		f.deliver(t, ask)

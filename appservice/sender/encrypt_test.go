@@ -47,17 +47,28 @@ func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eve
 		"session_id": "S", "sender_key": "K", "device_id": "D", "org.example.sealed_type": eventType})
 }
 
+// encryptingSender runs a sender with enc on db against a new fake
+// homeserver, after queueing evs.
+func encryptingSender(t *testing.T, db *store.DB, enc *fakeEncrypter, setup func(hs *fakehs.HS, ids []int64), evs ...store.OutgoingEvent) (*fakehs.HS, []int64) {
+	t.Helper()
+	hs := newHS(t)
+	opts := fastOptions()
+	opts.Encrypter = enc
+	ids := queue(t, db, evs...)
+	if setup != nil {
+		setup(hs, ids)
+	}
+	run(t, db, hs, opts)
+	return hs, ids
+}
+
 // A reply bound for an encrypted room goes out as m.room.encrypted, sealed
 // once and kept in the outbox row; a plaintext room's reply stays as it
 // was.
 func TestEncryptedRoomGetsCiphertextOnly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		hs := newHS(t)
 		enc := &fakeEncrypter{}
-		opts := fastOptions()
-		opts.Encrypter = enc
-		ids := queue(t, db, text(encRoom, "secret"), text(room, "public"))
-		run(t, db, hs, opts)
+		hs, ids := encryptingSender(t, db, enc, nil, text(encRoom, "secret"), text(room, "public"))
 		waitDone(t, db, hs, ids...)
 		sends := hs.SendsTo(encRoom)
 		if len(sends) != 1 || sends[0].Type != "m.room.encrypted" {
@@ -98,13 +109,10 @@ func containsBody(content string) bool {
 // is encrypted once only.
 func TestEncryptedReplyIsSealedOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		hs := newHS(t)
 		enc := &fakeEncrypter{}
-		opts := fastOptions()
-		opts.Encrypter = enc
-		ids := queue(t, db, text(encRoom, "once"))
-		hs.SetOnSend(failTxns(db, fakehs.Failure{Status: 502}, 2, ids[0]))
-		run(t, db, hs, opts)
+		hs, ids := encryptingSender(t, db, enc, func(hs *fakehs.HS, ids []int64) {
+			hs.SetOnSend(failTxns(db, fakehs.Failure{Status: 502}, 2, ids[0]))
+		}, text(encRoom, "once"))
 		waitDone(t, db, hs, ids...)
 		enc.mu.Lock()
 		calls := enc.calls
@@ -124,14 +132,10 @@ func TestEncryptedReplyIsSealedOnce(t *testing.T) {
 // ciphertext, instead of sending it twice.
 func TestEncryptedLostResponseIsFoundNotResent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		hs := newHS(t)
-		hs.ForgetLostTxns = true
-		enc := &fakeEncrypter{}
-		opts := fastOptions()
-		opts.Encrypter = enc
-		ids := queue(t, db, text(encRoom, "exactly once"), text(encRoom, "next"))
-		hs.SetOnSend(failTxns(db, fakehs.Failure{LoseResponse: true}, 1, ids[0]))
-		run(t, db, hs, opts)
+		hs, ids := encryptingSender(t, db, &fakeEncrypter{}, func(hs *fakehs.HS, ids []int64) {
+			hs.ForgetLostTxns = true
+			hs.SetOnSend(failTxns(db, fakehs.Failure{LoseResponse: true}, 1, ids[0]))
+		}, text(encRoom, "exactly once"), text(encRoom, "next"))
 		waitDone(t, db, hs, ids...)
 		if n := len(hs.SendsTo(encRoom)); n != 2 {
 			t.Fatalf("homeserver has %d events, want 2 (no duplicate)", n)
@@ -146,12 +150,8 @@ func TestEncryptedLostResponseIsFoundNotResent(t *testing.T) {
 // sent in plaintext.
 func TestEncryptionFailureNeverSendsPlaintext(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		hs := newHS(t)
 		enc := &fakeEncrypter{fail: true}
-		opts := fastOptions()
-		opts.Encrypter = enc
-		ids := queue(t, db, text(encRoom, "wait for it"))
-		run(t, db, hs, opts)
+		hs, ids := encryptingSender(t, db, enc, nil, text(encRoom, "wait for it"))
 		if !hs.WaitFor(waitLimit, func() bool { return row(t, db, ids[0]).lastError != "" }) {
 			t.Fatal("no encryption attempt recorded")
 		}
