@@ -70,6 +70,9 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 	// New devices of a member get the keys of the next message: the
 	// outbound session is replaced when a member's device list changes.
 	mach.DisableDeviceChangeKeyRotation = false
+	// Ratchet tracking serves key deletion, which bizbots does not use;
+	// without it a decryption writes nothing but its message index.
+	mach.DisableRatchetTracking = true
 	if err := mach.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load olm account: %w", err)
 	}

@@ -198,6 +198,7 @@ func benchCrypto(b *testing.B, db *store.DB, hs *hsclient.Client, f *encFlow) *C
 	cli.DeviceID = "BENCHDEV"
 	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
 	mach.DisableDecryptKeyFetching = true
+	mach.DisableRatchetTracking = true // as openDevice sets it
 	if err := mach.Load(ctx); err != nil {
 		b.Fatal(err)
 	}
