@@ -110,7 +110,7 @@ type encFlow struct {
 	outbound []*crypto.OutboundGroupSession
 }
 
-func encRoom(r int) id.RoomID   { return id.RoomID(fmt.Sprintf("!bench%d:example.org", r)) }
+func encRoom(r int) id.RoomID  { return id.RoomID(fmt.Sprintf("!bench%d:example.org", r)) }
 func encCustomer(r int) string { return fmt.Sprintf("@customer%d:example.org", r) }
 
 // message is a customer's m.text in room r, Megolm-encrypted when the
