@@ -25,32 +25,7 @@ func encryptionStack(t *testing.T) *harness.Stack {
 // plaintext message from the bot. store keeps the client device's keys.
 func startEncryptedSession(t *testing.T, py string, s *harness.Stack, user, botLocalpart, room, store string, life time.Duration, extra ...string) *dm {
 	t.Helper()
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bot := s.Dendrite.UserID(botLocalpart)
-	cs, err := harness.StartClientSession(py, filepath.Join(root, "e2e", "client.py"), harness.ClientArgs{
-		Homeserver: s.Dendrite.URL, User: user, Password: user + "-password", Bot: bot, Timeout: life, Room: room,
-		Extra: append([]string{"--encrypt", "--store", store}, extra...),
-	})
-	if err != nil {
-		if cs != nil {
-			out, errOut := cs.Output()
-			t.Fatalf("client.py --encrypt (%s) did not get ready: %v\nstderr:\n%s\nstdout:\n%s", user, err, errOut, out)
-		}
-		t.Fatalf("client.py --encrypt (%s): %v", user, err)
-	}
-	t.Cleanup(func() {
-		res := cs.Close()
-		if res.Err != nil {
-			t.Errorf("client.py --encrypt (%s): %v\nstderr:\n%s", user, res.Err, res.Stderr)
-		}
-		if t.Failed() {
-			t.Logf("client.py --encrypt (%s) output:\n%s", user, res.Stdout)
-		}
-	})
-	return &dm{t: t, s: s, cs: cs, bot: bot}
+	return startSessionWith(t, py, s, user, botLocalpart, room, life, append([]string{"--encrypt", "--store", store}, extra...)...)
 }
 
 // sendAndWait sends messages from..to and waits for their echoes.

@@ -60,6 +60,12 @@ func openDM(t testing.TB, py string, s *harness.Stack, user, botLocalpart string
 // and sent its first message there.
 func startSession(t testing.TB, py string, s *harness.Stack, user, botLocalpart, room string, life time.Duration) *dm {
 	t.Helper()
+	return startSessionWith(t, py, s, user, botLocalpart, room, life)
+}
+
+// startSessionWith is startSession with more client.py flags (extra).
+func startSessionWith(t testing.TB, py string, s *harness.Stack, user, botLocalpart, room string, life time.Duration, extra ...string) *dm {
+	t.Helper()
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +73,7 @@ func startSession(t testing.TB, py string, s *harness.Stack, user, botLocalpart,
 	bot := s.Dendrite.UserID(botLocalpart)
 	cs, err := harness.StartClientSession(py, filepath.Join(root, "e2e", "client.py"), harness.ClientArgs{
 		Homeserver: s.Dendrite.URL, User: user, Password: user + "-password", Bot: bot, Timeout: life, Room: room,
+		Extra: extra,
 	})
 	if err != nil {
 		if cs != nil {
