@@ -10,7 +10,8 @@ import (
 type Encryption struct {
 	// Allow: every bot gets a device and takes part in encrypted rooms.
 	Allow bool `yaml:"allow"`
-	// Default: bots turn encryption on in direct chats opened without it.
+	// Default: bots turn encryption on in direct chats opened without it
+	// (when the room's power levels let them).
 	Default bool `yaml:"default"`
 	// Require: plaintext direct chats are refused politely.
 	Require bool `yaml:"require"`

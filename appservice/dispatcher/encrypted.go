@@ -34,6 +34,8 @@ type Crypto interface {
 	// ForgetCustomer erases the customer's crypto material for bot inside
 	// the forget-me transaction.
 	ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error
+	// EnableEncryption turns encryption on in room, as bot.
+	EnableEncryption(ctx context.Context, bot id.UserID, room id.RoomID) error
 }
 
 // Encryption options (the dispatcher's part of them).
@@ -45,6 +47,8 @@ type Encryption struct {
 	KeyWait time.Duration
 	// Require refuses plaintext direct chats politely.
 	Require bool
+	// Default turns encryption on in direct chats opened without it.
+	Default bool
 }
 
 // keyRecheck is how often a message waiting for its room key is tried
@@ -154,14 +158,24 @@ func (d *Dispatcher) refusePlaintext(ctx context.Context, evt *event.Event) (*ou
 
 // refusePlaintextRoom reports whether a direct chat the bot just joined
 // must be refused because it is not encrypted and encryption is required.
-func (d *Dispatcher) refusePlaintextRoom(ctx context.Context, bot id.UserID, room id.RoomID, direct bool) (bool, error) {
-	c := d.opts.Encryption.Crypto
-	if !d.opts.Encryption.Require || c == nil || !direct {
+// With Default, the bot first turns encryption on in a plaintext direct
+// chat (best effort: without the power to, the chat stays plaintext).
+func (d *Dispatcher) refusePlaintextRoom(ctx context.Context, bot id.UserID, room id.RoomID, direct bool, log zerolog.Logger) (bool, error) {
+	e := d.opts.Encryption
+	if (!e.Require && !e.Default) || e.Crypto == nil || !direct {
 		return false, nil
 	}
-	enc, err := c.Encrypted(ctx, bot, room)
+	enc, err := e.Crypto.Encrypted(ctx, bot, room)
 	if err != nil {
 		return false, fmt.Errorf("room encryption state: %w", err)
 	}
-	return !enc, nil
+	if !enc && e.Default {
+		if err := e.Crypto.EnableEncryption(ctx, bot, room); err != nil {
+			log.Warn().Err(err).Msg("could not turn encryption on in the direct chat")
+		} else {
+			enc = true
+			log.Info().Msg("turned encryption on in the direct chat")
+		}
+	}
+	return !enc && e.Require, nil
 }

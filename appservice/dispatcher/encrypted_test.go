@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ type fakeCrypto struct {
 	keys      map[string]bool // session ids whose key arrived
 	requested []string        // sessions a key request was made for
 	forgotten []string        // customers whose crypto material was erased
+	enabled   []string        // rooms encryption was turned on in
 }
 
 func newFakeCrypto(db *store.DB) *fakeCrypto { return &fakeCrypto{db: db, keys: map[string]bool{}} }
@@ -74,9 +76,19 @@ func (c *fakeCrypto) RequestKey(_ context.Context, evt *event.Event) {
 	c.requested = append(c.requested, evt.Content.AsEncrypted().SessionID.String())
 }
 
-func (c *fakeCrypto) Encrypted(context.Context, id.UserID, id.RoomID) (bool, error) {
-	return false, nil
+func (c *fakeCrypto) Encrypted(_ context.Context, _ id.UserID, room id.RoomID) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.enabled, room.String()), nil
 }
+
+func (c *fakeCrypto) EnableEncryption(_ context.Context, _ id.UserID, room id.RoomID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enabled = append(c.enabled, room.String())
+	return nil
+}
+
 func (c *fakeCrypto) MemberChanged(context.Context, *event.Event) {}
 func (c *fakeCrypto) EncryptionChanged(*event.Event)              {}
 
@@ -110,6 +122,27 @@ func sealedMessage(room, sender, session, body string) map[string]any {
 func withCrypto(c *fakeCrypto, keyWait time.Duration, require bool) flowOption {
 	return withOptions(func(o *dispatcher.Options) {
 		o.Encryption = dispatcher.Encryption{Crypto: c, KeyWait: keyWait, Require: require}
+	})
+}
+
+// With encryption.default the bot turns encryption on in a direct chat
+// opened without it, and then welcomes (the sender encrypts the welcome);
+// with require as well, nobody is refused.
+func TestEncryptionDefaultTurnsItOn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newFakeCrypto(db)
+		f := startFlow(t, db, withOptions(func(o *dispatcher.Options) {
+			o.Encryption = dispatcher.Encryption{Crypto: c, KeyWait: time.Hour, Require: true, Default: true}
+		}))
+		f.dm(t, "!dm:example.org", alice, "Alice", botID)
+		if got := bodies(f.waitSends(t, "!dm:example.org", 1)); got[0] != "Welcome to Pizza!" {
+			t.Fatalf("first message %q, want the welcome", got[0])
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.enabled) != 1 || c.enabled[0] != "!dm:example.org" {
+			t.Fatalf("encryption turned on in %q, want the DM", c.enabled)
+		}
 	})
 }
 

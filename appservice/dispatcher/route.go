@@ -182,7 +182,7 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 	}
 	conv := t.conv
 	out.conv = conv
-	if refuse, err := d.refusePlaintextRoom(ctx, bot.UserID, room, direct); err != nil {
+	if refuse, err := d.refusePlaintextRoom(ctx, bot.UserID, room, direct, log); err != nil {
 		return out, err
 	} else if refuse {
 		conv.Notice(textRequireE2EE)

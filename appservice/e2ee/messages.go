@@ -133,6 +133,17 @@ func (c *Crypto) MemberChanged(ctx context.Context, evt *event.Event) {
 	}
 }
 
+// EnableEncryption turns Megolm encryption on in room, as bot (which needs
+// the power to send m.room.encryption there).
+func (c *Crypto) EnableEncryption(ctx context.Context, bot id.UserID, room id.RoomID) error {
+	content := &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}
+	if _, err := c.hs.As(bot).SendStateEvent(ctx, room, event.StateEncryption, "", content); err != nil {
+		return fmt.Errorf("send m.room.encryption: %w", err)
+	}
+	c.state.set(room, content)
+	return nil
+}
+
 // EncryptionChanged is told of an m.room.encryption event in a room.
 func (c *Crypto) EncryptionChanged(evt *event.Event) {
 	if enc, ok := evt.Content.Parsed.(*event.EncryptionEventContent); ok && enc.Algorithm != "" {

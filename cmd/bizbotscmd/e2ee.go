@@ -54,5 +54,5 @@ func encryption(ctx context.Context, cfg *config.Config, db *store.DB, hs *hscli
 	if err != nil {
 		return nil, opts, err
 	}
-	return crypt, dispatcher.Encryption{Crypto: crypt, KeyWait: cfg.Encryption.KeyWait.D(), Require: cfg.Encryption.Require}, nil
+	return crypt, dispatcher.Encryption{Crypto: crypt, KeyWait: cfg.Encryption.KeyWait.D(), Require: cfg.Encryption.Require, Default: cfg.Encryption.Default}, nil
 }
