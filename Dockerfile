@@ -20,7 +20,7 @@ ARG VERSION=dev
 ARG COMMIT=unknown
 ARG BUILD_DATE=unknown
 RUN CGO_ENABLED=1 go build -trimpath -buildvcs=false \
-      -tags 'netgo osusergo sqlite_omit_load_extension' \
+      -tags 'goolm netgo osusergo sqlite_omit_load_extension' \
       -ldflags "-s -w -linkmode external -extldflags -static \
         -X github.com/bizbots/bizbots/cmd/bizbotscmd.version=${VERSION} \
         -X github.com/bizbots/bizbots/cmd/bizbotscmd.commit=${COMMIT} \

@@ -33,7 +33,7 @@ if [ -n "${BIZBOTS_BIN:-}" ]; then
 else
   BIN="$ROOT/.cache/bin/bizbots"
   log "building bizbots -> $BIN"
-  "$GO" build -o "$BIN" ./cmd/bizbots
+  "$GO" build -tags goolm -o "$BIN" ./cmd/bizbots
 fi
 log "building the demo runner -> .cache/bin/bizbots-demo"
 "$GO" build -o "$ROOT/.cache/bin/bizbots-demo" ./e2e/cmd/bizbots-demo
