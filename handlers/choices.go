@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"strconv"
 	"strings"
 
 	"maunium.net/go/mautrix/event"
@@ -16,10 +15,15 @@ type Option struct {
 	Key string `json:"key"`
 	// Label is what the customer sees (and may type).
 	Label string `json:"label"`
+	// Synonyms are other words the customer may type for this option
+	// ("coke" for Cola, "pick it up" for Pickup), in any language.
+	Synonyms []string `json:"synonyms,omitempty"`
 }
 
-// Opt makes an Option.
-func Opt(key, label string) Option { return Option{Key: key, Label: label} }
+// Opt makes an Option; synonyms are other words that mean it.
+func Opt(key, label string, synonyms ...string) Option {
+	return Option{Key: key, Label: label, Synonyms: synonyms}
+}
 
 // MaxReactionOptions is how many options get a reaction button (1️⃣…🔟);
 // further options can only be typed.
@@ -38,6 +42,7 @@ func Keycap(n int) string {
 // questionMeta is kept with the question's sent message, so a reaction to
 // it maps back to an option even after newer questions.
 type questionMeta struct {
+	ID      string   `json:"id,omitempty"`
 	Options []Option `json:"options"`
 }
 
@@ -46,6 +51,13 @@ type questionMeta struct {
 // the bot adds under its message; the next Message carries the answer in
 // Choice. Labels are escaped in the HTML.
 func (c *Conversation) Ask(prompt string, options ...Option) {
+	c.ask(&Question{ID: newQuestionID(), Prompt: prompt, Options: options})
+}
+
+// ask sends q: its id goes with the message, so a reaction to it is
+// known to answer this question and no other.
+func (c *Conversation) ask(q *Question) {
+	prompt, options := q.Prompt, q.Options
 	var plain, rich strings.Builder
 	plain.WriteString(prompt)
 	rich.WriteString(html.EscapeString(prompt))
@@ -55,9 +67,9 @@ func (c *Conversation) Ask(prompt string, options ...Option) {
 		fmt.Fprintf(&rich, "<li>%s</li>", html.EscapeString(o.Label))
 	}
 	rich.WriteString("</ol>")
-	hint := "Reply with a number"
+	hint := c.text(msgReplyNumber)
 	if len(options) > 0 && len(options) <= MaxReactionOptions {
-		hint += " or tap a reaction"
+		hint = c.text(msgReplyNumberOrReaction)
 	}
 	plain.WriteString("\n" + hint + ".")
 	rich.WriteString("<em>" + hint + ".</em>")
@@ -68,7 +80,7 @@ func (c *Conversation) Ask(prompt string, options ...Option) {
 	if c.thread != "" {
 		content.RelatesTo = (&event.RelatesTo{}).SetThread(c.thread, c.thread)
 	}
-	meta, _ := json.Marshal(questionMeta{Options: options})
+	meta, _ := json.Marshal(questionMeta{ID: q.ID, Options: options})
 	idx := c.push(Outgoing{Type: event.EventMessage, Content: mustJSON(content), Parent: -1, Meta: meta})
 	for i := range options {
 		if i >= MaxReactionOptions {
@@ -78,7 +90,7 @@ func (c *Conversation) Ask(prompt string, options ...Option) {
 			"m.relates_to": map[string]string{"rel_type": "m.annotation", "key": keycaps[i]},
 		})})
 	}
-	c.question = &Question{Prompt: prompt, Options: options}
+	c.question = q
 	c.questionDirty = true
 }
 
@@ -89,53 +101,6 @@ func (c *Conversation) Question() *Question { return c.question }
 // message answers it).
 func (c *Conversation) Answered() {
 	c.question, c.questionDirty = nil, true
-}
-
-// Match finds the option a typed answer means: its number ("2", "2.",
-// "#2"), its keycap emoji, its key or label (any case), or the one label
-// that contains the answer as a word prefix. It returns nil when the
-// answer is none of them or is ambiguous.
-func (q *Question) Match(text string) *Option {
-	if q == nil {
-		return nil
-	}
-	t := strings.TrimSpace(text)
-	t = strings.TrimPrefix(t, "#")
-	t = strings.TrimRight(t, ".)! ")
-	if n, err := strconv.Atoi(t); err == nil {
-		if n >= 1 && n <= len(q.Options) {
-			return &q.Options[n-1]
-		}
-		return nil
-	}
-	if o := OptionForReaction(q.Options, t); o != nil {
-		return o
-	}
-	lower := strings.ToLower(t)
-	if lower == "" {
-		return nil
-	}
-	for i, o := range q.Options {
-		if strings.EqualFold(o.Label, t) || strings.EqualFold(o.Key, t) {
-			return &q.Options[i]
-		}
-	}
-	if len([]rune(lower)) < 3 {
-		return nil
-	}
-	var found *Option
-	for i, o := range q.Options {
-		for _, w := range strings.Fields(strings.ToLower(o.Label)) {
-			if strings.HasPrefix(w, lower) || strings.HasPrefix(strings.ToLower(o.Label), lower) {
-				if found != nil && found.Key != o.Key {
-					return nil // ambiguous
-				}
-				found = &q.Options[i]
-				break
-			}
-		}
-	}
-	return found
 }
 
 // OptionForReaction maps a keycap reaction to its option, or nil.

@@ -91,6 +91,9 @@ type TimerRequest struct {
 // Question is the open question of a conversation: the options the next
 // typed answer is matched against.
 type Question struct {
+	// ID ties the question to the message it was asked in: a reaction
+	// under an older question's message is not an answer to this one.
+	ID      string   `json:"id,omitempty"`
 	Prompt  string   `json:"prompt"`
 	Options []Option `json:"options"`
 }
@@ -121,6 +124,7 @@ type Conversation struct {
 
 	question      *Question
 	questionDirty bool
+	language      string
 
 	facts   map[string]*string
 	consent map[string]bool
@@ -154,6 +158,8 @@ type Loaded struct {
 	Backend  Backend
 	Thread   id.EventID
 	Now      func() time.Time
+	// Language is the bot's language for customers who chose none.
+	Language string
 }
 
 // Load fills the conversation with its stored state (framework use). An
@@ -163,7 +169,7 @@ func (c *Conversation) Load(l Loaded) {
 	if l.Now != nil {
 		c.now = l.Now
 	}
-	c.backend, c.thread = l.Backend, l.Thread
+	c.backend, c.thread, c.language = l.Backend, l.Thread, l.Language
 	c.step, c.state, c.stateExpires, c.question = l.Step, l.State, l.Expires, l.Question
 	if !l.Expires.IsZero() && !c.now().Before(l.Expires) {
 		c.expiredStep = l.Step

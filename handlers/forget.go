@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"strings"
+
+	"github.com/bizbots/bizbots/handlers/internal/understand"
 )
 
 // Keys of the confirmation question ForgetMe asks.
@@ -22,15 +24,14 @@ func ForgetMe() Middleware {
 				if m.Choice.Key == forgetYes {
 					c.Forget()
 					c.Clear()
-					c.Notice("Done: I have erased everything I knew about you — your details, your history and our open conversations. If you write again, I'll treat you as a new customer.")
+					c.Notice(c.text(msgForgetDone))
 				} else {
-					c.Notice("OK, I erased nothing.")
+					c.Notice(c.text(msgForgetKept))
 				}
 				return nil
 			}
 			if m.IsText() && isForgetRequest(m.Text()) {
-				c.Ask("This erases everything I know about you: your details, your history with us and any open conversation. Are you sure?",
-					Opt(forgetYes, "Yes, forget me"), Opt(forgetNo, "No, keep my data"))
+				c.Ask(c.text(msgForgetAsk), Opt(forgetYes, c.text(msgForgetYes)), Opt(forgetNo, c.text(msgForgetNo)))
 				return nil
 			}
 			return next.Handle(ctx, c, m)
@@ -39,9 +40,6 @@ func ForgetMe() Middleware {
 }
 
 func isForgetRequest(text string) bool {
-	switch normalizeCommand(text) {
-	case "forget me", "forget about me", "delete my data", "erase my data", "forgetme":
-		return true
-	}
-	return false
+	cmd, _ := understand.Command(text)
+	return cmd == understand.Forget
 }

@@ -62,6 +62,11 @@ type Message struct {
 	// or by reacting to the bot's question; nil when the message answers
 	// no open question.
 	Choice *Option
+	// Stale is set by the framework for an answer to a question that is
+	// no longer the open one (a reaction under an older question). The
+	// framework answers it ("that question has moved on") and handlers
+	// never see it.
+	Stale bool
 	// Timer is the name and payload of a fired timer (KindTimer).
 	Timer *Timer
 

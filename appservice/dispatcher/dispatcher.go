@@ -137,7 +137,7 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	hs2 := make(map[id.UserID]handlers.Handler, len(bots))
 	for _, b := range bots {
 		m[b.UserID] = b
-		hs2[b.UserID] = handlers.ForgetMe()(b.Handler)
+		hs2[b.UserID] = handlers.Chain(b.Handler, handlers.Understand(), handlers.ForgetMe())
 	}
 	d := &Dispatcher{
 		db: db, bots: m, sender: sender, hs: hs, opts: opts, log: log,

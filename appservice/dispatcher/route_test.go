@@ -411,8 +411,9 @@ func TestQuestionAnsweredByReactionOrNumber(t *testing.T) {
 		f.waitSends(t, room, 7)
 		f.deliver(t, fakehs.Message(room, alice, "1"))
 		f.waitReply(t, room, "you chose small")
-		// A tap on the first question still means its option, and
-		// clients that drop the emoji variation selector are understood.
+		// A tap on the first question, long answered, is refused: that
+		// question has moved on (clients that drop the emoji variation
+		// selector are understood, and refused, all the same).
 		f.deliver(t, reactionEvent(room, alice, question.EventID, "1\u20e3"), fakehs.Message(room, alice, "done"))
 		got := bodies(f.waitReply(t, room, "echo: done"))
 		var replies []string
@@ -421,7 +422,7 @@ func TestQuestionAnsweredByReactionOrNumber(t *testing.T) {
 				replies = append(replies, b)
 			}
 		}
-		if strings.Join(replies, "|") != "you chose large|you chose small|you chose small|echo: done" {
+		if strings.Join(replies, "|") != "you chose large|you chose small|That question has moved on, so I did nothing with your answer. Say \"help\" to see what I can do.|echo: done" {
 			t.Fatalf("replies %q (the bot's own reaction echoes must not count as answers)", replies)
 		}
 	})

@@ -95,7 +95,7 @@ func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m ha
 				mine = asked == "" || asked == user.String()
 			}
 			if mine {
-				m.Choice = handlers.OptionForReaction(handlers.QuestionOptions(meta), m.Reaction)
+				m.Choice, m.Stale = conv.Question().React(meta, m.Reaction)
 			}
 		}
 	case m.IsText():

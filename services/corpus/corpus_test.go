@@ -199,7 +199,7 @@ var scenarios = map[string]scenario{
 	"order/address": steps(ordering_, "add 2 margherita large", "Added 2", "checkout", "Delivery or pickup", "1", "delivery address"),
 	"order/note":    steps(ordering_, "add 2 margherita large", "Added 2", "checkout", "Delivery or pickup", "2", "Any note"),
 	"order/confirm": steps(ordering_, "add 2 margherita large", "Added 2", "checkout", "Delivery or pickup", "2", "Any note", "No note", "Place this order"),
-	"order/placed": orderPlaced,
+	"order/placed":  orderPlaced,
 	"order/usual": func(t *testing.T, b *bots, customer id.UserID) *handlertest.Harness {
 		h := orderPlaced(t, b, customer)
 		h.Clock.Advance(24 * time.Hour)
