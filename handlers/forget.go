@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/bizbots/bizbots/handlers/internal/understand"
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // Keys of the confirmation question ForgetMe asks.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bizbots/bizbots/handlers/internal/understand"
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // Texts is a message catalogue: for each language ("en", "nl"), texts by

@@ -5,12 +5,15 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // Router is a Handler that picks a handler by the message text: exact
 // commands, prefixes, regular expressions, then a fallback. Matching is
 // case-insensitive on trimmed text; a leading "!" or "/" is ignored, so
-// "help", "!help" and "/help" are the same command. Exact commands win
+// "help", "!help" and "/help" are the same command, and so is politeness
+// around it ("help please", "graag help"). Exact commands win
 // over prefixes, longer prefixes over shorter ones, prefixes over
 // regexps; regexps are tried in the order added.
 type Router struct {
@@ -88,6 +91,10 @@ func (r *Router) Match(m *Message) Handler {
 	}
 	text := normalizeCommand(m.Text())
 	if h, ok := r.exact[text]; ok {
+		return h
+	}
+	// "same as last time please" is the command "same as last time".
+	if h, ok := r.exact[normalizeCommand(understand.Polite(text))]; ok {
 		return h
 	}
 	for _, p := range r.prefixes {

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/bizbots/bizbots/handlers/internal/understand"
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // Understanding what customers type. Every bot gets this from the
@@ -17,7 +17,7 @@ import (
 // everyday forms ("yep", "no wait", "ja graag", 👍) when the question is a
 // yes/no question. A reaction answers only the question it was put under,
 // and only while that question is open. The words themselves live in
-// handlers/internal/understand.
+// internal/understand.
 
 // YesNo reads the message as an answer to a yes/no question ("yes
 // please", "yep", "ok", "nope", "not yet", "ja", "nee", 👍): ok is false

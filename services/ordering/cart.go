@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // cart is the conversation state while a customer shops: the lines, and
@@ -124,7 +125,7 @@ func (t *turn) item(id string) error {
 func (t *turn) askSize(it *Item, qty int, intro string) {
 	opts := make([]handlers.Option, len(it.Sizes))
 	for i, s := range it.Sizes {
-		opts[i] = handlers.Opt(fmt.Sprintf("add:%s:%s:%d", it.ID, s.ID, qty), s.Name+" · "+t.cat.Money(s.Price))
+		opts[i] = handlers.Opt(fmt.Sprintf("add:%s:%s:%d", it.ID, s.ID, qty), s.Name+" · "+t.cat.Money(s.Price), sizeSynonyms[s.Short()]...)
 	}
 	prompt := intro + it.Name
 	if it.Description != "" {
@@ -142,7 +143,30 @@ func (t *turn) askSize(it *Item, qty int, intro string) {
 var stopWords = map[string]bool{"a": true, "an": true, "the": true, "of": true, "and": true, "with": true,
 	"please": true, "some": true, "me": true, "i": true, "want": true, "like": true, "would": true, "to": true,
 	"do": true, "you": true, "have": true, "any": true, "is": true, "there": true, "get": true, "can": true,
-	"id": true, "d": true, "something": true, "for": true, "pls": true, "one": true, "also": true, "more": true}
+	"id": true, "d": true, "something": true, "for": true, "pls": true, "one": true, "also": true, "more": true,
+	"what": true, "which": true, "your": true, "got": true, "we": true, "our": true, "just": true, "only": true, "kind": true,
+	"kinds": true, "sort": true, "sorts": true, "graag": true, "wat": true, "hebben": true, "jullie": true, "ik": true, "wil": true,
+	"een": true, "de": true, "het": true, "mag": true, "alsjeblieft": true, "doe": true, "maar": true}
+
+// sizeSynonyms are words people use for a size, by the size's own word.
+var sizeSynonyms = map[string][]string{
+	"large":  {"big", "groot", "grote", "l", "xl"},
+	"medium": {"regular", "normal", "normaal", "middel", "m"},
+	"small":  {"little", "klein", "kleine", "s"},
+}
+
+// sizeWord maps a synonym to the size word it stands for ("groot" →
+// "large"), or returns w.
+func sizeWord(w string) string {
+	for size, syn := range sizeSynonyms {
+		for _, s := range syn {
+			if s == w && len(s) > 1 {
+				return size
+			}
+		}
+	}
+	return w
+}
 
 func queryWords(s string) []string {
 	var out []string
@@ -156,11 +180,16 @@ func queryWords(s string) []string {
 
 // matchWord says whether a typed word means a word of the menu: a prefix
 // ("marg"), or the word with a plural ending ("margheritas").
+// Typos count too, in proportion to the word's length ("margarita",
+// "peperoni").
 func matchWord(typed, word string) bool {
 	if strings.HasPrefix(word, typed) {
 		return true
 	}
-	return len(word) >= 3 && strings.HasPrefix(typed, word) && len(typed)-len(word) <= 2
+	if len(word) >= 3 && strings.HasPrefix(typed, word) && len(typed)-len(word) <= 2 {
+		return true
+	}
+	return len([]rune(typed)) >= 4 && understand.Close(typed, word)
 }
 
 func matchAll(query, in []string) bool {
@@ -228,6 +257,9 @@ func (t *turn) search(query string, fallback bool) error {
 }
 
 func (t *turn) notUnderstood(text string) error {
+	if t.c.RepeatQuestion(t.m) {
+		return nil
+	}
 	t.c.Reply(fmt.Sprintf(`Sorry, I didn't get "%s". Say "menu" to browse, "add 2 margherita large" to order, or "help" to see what I can do.`,
 		handlers.CapText(strings.Join(strings.Fields(text), " "), 60)))
 	return nil
@@ -235,16 +267,13 @@ func (t *turn) notUnderstood(text string) error {
 
 // --- adding, removing, changing ---
 
-var numberWords = map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-	"six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
-
 var qtyTokenRe = regexp.MustCompile(`^(?:[x×](\d+)|(\d+)[x×]?)$`)
 
 // parseQty reads a quantity token: "2", "2x", "x2", "two". ok is false
 // when the token is no quantity; err is a polite error when it is one
 // outside 1..99.
 func parseQty(tok string) (qty int, ok bool, err error) {
-	if n, isWord := numberWords[tok]; isWord {
+	if n := understand.NumberWord(tok); n > 0 {
 		return n, true, nil
 	}
 	m := qtyTokenRe.FindStringSubmatch(tok)
@@ -286,6 +315,9 @@ func (t *turn) add(args string) error {
 	var q []string
 	size := ""
 	for _, w := range queryWords(strings.Join(rest, " ")) {
+		if s := sizeWord(w); t.cat.sizeWords[s] && size == "" {
+			w = s
+		}
 		if t.cat.sizeWords[w] && size == "" {
 			size = w
 			continue

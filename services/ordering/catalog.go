@@ -43,7 +43,10 @@ type ItemConfig struct {
 	Category    string       `yaml:"category"`
 	Description string       `yaml:"description"`
 	Tags        []string     `yaml:"tags"`
-	Price       Price        `yaml:"price"`
+	// Aliases are other names customers use for the item ("coke" for
+	// Cola), in any language.
+	Aliases []string `yaml:"aliases"`
+	Price   Price    `yaml:"price"`
 	Sizes       []SizeConfig `yaml:"sizes"`
 	// Available is true unless set to false (sold out today).
 	Available *bool `yaml:"available"`
@@ -306,6 +309,7 @@ func Build(cc CatalogConfig, where string) (*Catalog, error) {
 			catName = c.Name
 		}
 		it.nameWords = append(words(it.Name), words(strings.ReplaceAll(it.ID, "-", " "))...)
+		it.nameWords = append(it.nameWords, words(strings.Join(ic.Aliases, " "))...)
 		it.words = append(append(append([]string{}, it.nameWords...), words(it.Description)...), words(catName)...)
 		it.words = append(it.words, words(strings.Join(it.Tags, " "))...)
 		cat.Items = append(cat.Items, it)

@@ -29,30 +29,17 @@ const (
 // checkout starts the checkout: prices are checked again, then delivery
 // or pickup is asked.
 func (t *turn) checkout() error {
-	if len(t.cart.Lines) == 0 {
-		return handlers.Errorf(`Your cart is empty, so there's nothing to check out yet. Say "menu" to pick something.`)
-	}
-	if !t.open() {
-		return handlers.Errorf("%s", t.cat.ClosedText(t.c.Now()))
-	}
-	if changes := t.reprice(); len(changes) > 0 {
-		t.c.Reply("Before you check out: " + strings.Join(changes, " "))
-		if len(t.cart.Lines) == 0 {
-			t.c.Reply(`That leaves your cart empty. Say "menu" to pick something else.`)
-			return t.save("")
-		}
-		t.c.Reply(t.cartText())
-	}
-	t.resetCheckout()
-	if err := t.save(stepCart); err != nil {
+	if ok, err := t.prepareCheckout(); !ok || err != nil {
 		return err
 	}
 	delivery := "Delivery"
 	if t.cat.DeliveryFee > 0 {
 		delivery += " (+" + t.cat.Money(t.cat.DeliveryFee) + ")"
 	}
-	t.c.Ask(fmt.Sprintf("%s for %s. Delivery or pickup?", items(t.cart.count()), t.cat.Money(t.cart.total())),
-		handlers.Opt("mode:"+Delivery, delivery), handlers.Opt("mode:"+Pickup, "Pickup at "+t.b.shop))
+	t.c.Ask(fmt.Sprintf("%s for %s. Delivery or pickup? (You can also type the delivery address.)", items(t.cart.count()), t.cat.Money(t.cart.total())),
+		handlers.Opt("mode:"+Delivery, delivery, "deliver", "deliver it", "bring it", "bezorgen", "laten bezorgen", "thuisbezorgen"),
+		handlers.Opt("mode:"+Pickup, "Pickup at "+t.b.shop, "pick up", "pick it up", "collect", "collect it", "take away", "takeaway",
+			"ophalen", "afhalen", "zelf ophalen"))
 	return nil
 }
 
@@ -82,7 +69,7 @@ func (t *turn) mode(mode string) error {
 			handlers.Opt("addr:same", "Yes, same address"), handlers.Opt("addr:new", "No, another address"))
 		return nil
 	}
-	t.c.Reply("What's the delivery address? (street and number, postcode, city)")
+	t.c.Reply(`What's the delivery address? (street and number, postcode, city; "cancel" stops the checkout, "help" shows what else you can say)`)
 	return nil
 }
 
@@ -97,7 +84,7 @@ func (t *turn) addressChoice(which string) error {
 	if err := t.save(stepAddress); err != nil {
 		return err
 	}
-	t.c.Reply("OK, what's the delivery address? (street and number, postcode, city)")
+	t.c.Reply(`OK, what's the delivery address? (street and number, postcode, city; "cancel" stops the checkout, "help" shows what else you can say)`)
 	return nil
 }
 
@@ -151,7 +138,8 @@ func (t *turn) askNote() error {
 	if err := t.save(stepNote); err != nil {
 		return err
 	}
-	t.c.Ask(`Any note for us? Type it (like "ring twice" or "no onions"), or:`, handlers.Opt("note:none", "No note"))
+	t.c.Ask(`Any note for us? Type it (like "ring twice" or "no onions"; "help" shows what else you can say), or:`,
+		handlers.Opt("note:none", "No note", "no", "none", "nope", "no thanks", "nothing", "skip", "nee", "geen", "niets"))
 	return nil
 }
 
@@ -278,7 +266,7 @@ func (t *turn) place() error {
 	if err := t.save(""); err != nil {
 		return err
 	}
-	t.c.Reply(fmt.Sprintf("Thank you! Your order number is %d.\n%s\nI'll message you here as it moves along; ask \"status\" any time.", n, summary))
+	t.c.Reply(fmt.Sprintf("Thank you! Your order number is %d.\n%s\n%s I'll message you here as it moves along; ask \"status\" any time.", n, summary, t.expected(o)))
 	t.b.announce(t.c, fmt.Sprintf("🆕 New order %d from %s (%s)\n%s\nReply: !order %d preparing",
 		n, t.c.Customer.Name(), t.c.Customer.ID, strings.TrimPrefix(summary, "Your order:\n"), n))
 	return nil
@@ -318,8 +306,16 @@ func (t *turn) status() error {
 }
 
 func (t *turn) statusLine(o *Order) string {
-	s := fmt.Sprintf("Order %d (%s, %s), placed at %s: %s", o.Number, o.Summary(), formatMoney(o.Total, o.Currency),
-		o.CreatedAt.In(t.cat.Location).Format("15:04"), o.Status.Label())
+	placed := o.CreatedAt.In(t.cat.Location)
+	when := "today at " + placed.Format("15:04")
+	if now := t.c.Now().In(t.cat.Location); placed.YearDay() != now.YearDay() || placed.Year() != now.Year() {
+		when = "on " + placed.Format("Mon 2 Jan at 15:04")
+	}
+	s := fmt.Sprintf("Order %d (%s, %s), placed %s: %s", o.Number, o.Summary(), formatMoney(o.Total, o.Currency), when, o.Status.Label())
+	if !o.Status.Final() && t.c.Now().Sub(o.UpdatedAt) > statusAge {
+		return s + fmt.Sprintf(". It has not changed since %s, which is longer than it should be: please contact %s directly if it has not reached you.",
+			o.UpdatedAt.In(t.cat.Location).Format("Mon 2 Jan at 15:04"), t.b.shop)
+	}
 	switch {
 	case o.Status == Received:
 		s += ", waiting for the kitchen."
@@ -440,10 +436,25 @@ func (b *Bot) changeStatus(c *handlers.Conversation, o *Order, to Status, actor 
 	return nil
 }
 
+// lastOrder is the customer's newest order that was not cancelled (a
+// cancelled order is no one's usual), as a list of at most one.
+func (t *turn) lastOrder() ([]*Order, error) {
+	orders, err := t.b.orders.ByCustomer(t.ctx, t.c.Bot, t.c.Customer.ID, 20)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range orders {
+		if o.Status != Cancelled {
+			return []*Order{o}, nil
+		}
+	}
+	return nil, nil
+}
+
 // usual rebuilds the cart from the customer's last order, at today's
 // prices and availability, and goes to the checkout.
 func (t *turn) usual() error {
-	last, err := t.b.orders.ByCustomer(t.ctx, t.c.Bot, t.c.Customer.ID, 1)
+	last, err := t.lastOrder()
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,11 @@ type Config struct {
 	// hours, time zone, delivery fee and categories. Neither given: the
 	// demo pizzeria (DefaultCatalog).
 	Catalog CatalogConfig `yaml:"catalog"`
+	// ReadyIn is how long a pickup order usually takes (default 20m);
+	// DeliveryIn how long a delivery takes to arrive (default 45m). The
+	// customer is told the time when they order and when they ask.
+	ReadyIn    config.Duration `yaml:"ready_in"`
+	DeliveryIn config.Duration `yaml:"delivery_in"`
 }
 
 func init() {
@@ -93,6 +98,8 @@ type Bot struct {
 	h         handlers.Handler
 	router    *handlers.Router
 
+	readyIn, deliveryIn time.Duration
+
 	// numberHook, when set (tests), runs after an order number is picked
 	// and before the order is committed, to make a race reproducible.
 	numberHook func(ctx context.Context, n int64)
@@ -110,7 +117,17 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if db == nil {
 		return nil, errors.New("ordering needs a database")
 	}
-	b := &Bot{shop: strings.TrimSpace(cfg.Shop), ttl: cfg.CartTTL.D(), orders: orderQuery{db}}
+	b := &Bot{shop: strings.TrimSpace(cfg.Shop), ttl: cfg.CartTTL.D(), orders: orderQuery{db},
+		readyIn: cfg.ReadyIn.D(), deliveryIn: cfg.DeliveryIn.D()}
+	if b.readyIn == 0 {
+		b.readyIn = 20 * time.Minute
+	}
+	if b.deliveryIn == 0 {
+		b.deliveryIn = 45 * time.Minute
+	}
+	if b.readyIn < 0 || b.readyIn > 24*time.Hour || b.deliveryIn < 0 || b.deliveryIn > 24*time.Hour {
+		return nil, fmt.Errorf("ready_in, delivery_in: %s and %s must be between 1m and 24h", b.readyIn, b.deliveryIn)
+	}
 	if b.shop == "" {
 		b.shop = "our shop"
 	}
@@ -151,16 +168,24 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		return do(func(t *turn) error { return fn(t, handlers.CommandArgs(t.m.Text())) })
 	}
 	b.router = handlers.NewRouter().
-		CommandFunc(do((*turn).menu), "menu", "order", "browse", "food", "categories", "start order").
-		CommandFunc(do((*turn).showCart), "cart", "basket", "my cart", "show cart", "view cart", "show my cart").
-		CommandFunc(do((*turn).checkout), "checkout", "check out", "pay", "place order", "done", "that's all", "thats all", "finish").
+		CommandFunc(do((*turn).menu), "menu", "order", "browse", "food", "categories", "start order", "what do you have",
+			"what have you got", "what's on the menu", "whats on the menu", "the menu", "wat hebben jullie", "menukaart", "kaart", "🍕").
+		CommandFunc(do((*turn).showCart), "cart", "basket", "my cart", "show cart", "view cart", "show my cart", "what's in my cart",
+			"whats in my cart", "what is in my cart", "mandje").
+		CommandFunc(do((*turn).checkout), "checkout", "check out", "pay", "place order", "done", "that's all", "thats all", "finish",
+			"i'm done", "im done", "that's it", "thats it", "that is all", "afrekenen", "klaar", "dat was het", "dat is alles", "bestellen").
 		CommandFunc(do((*turn).emptyCart), "empty cart", "clear cart", "empty my cart", "clear my cart", "remove all").
 		CommandFunc(do((*turn).status), "status", "order status", "where is my order", "where's my order", "track", "track order", "track my order").
 		CommandFunc(do((*turn).usual), "the usual", "usual", "same as last time", "same again", "reorder", "order again", "my usual").
 		CommandFunc(do((*turn).hours), "hours", "opening hours", "when are you open", "are you open", "open").
-		CommandFunc(do((*turn).help), "help", "?", "commands", "what can you do").
-		CommandFunc(do((*turn).greet), "hi", "hello", "hey", "hallo", "start", "good morning", "good afternoon", "good evening").
+		CommandFunc(do((*turn).help), "help", "?", "commands", "what can you do", "hulp", "help me").
+		CommandFunc(do((*turn).greet), "hi", "hello", "hey", "hallo", "start", "good morning", "good afternoon", "good evening",
+			"hi there", "hey there", "hoi", "goedemorgen", "goedemiddag", "goedenavond").
+		CommandFunc(do((*turn).ack), "👍", "👌", "ok", "okay", "cool", "great", "nice", "prima", "oké").
 		Prefix("add", withArgs((*turn).add)).
+		Prefix("and", withArgs((*turn).add)).
+		Prefix("also", withArgs((*turn).add)).
+		Prefix("plus", withArgs((*turn).add)).
 		Prefix("cancel", withArgs((*turn).cancel)).
 		Prefix("remove", withArgs((*turn).remove)).
 		Prefix("delete", withArgs((*turn).remove)).
@@ -169,7 +194,17 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		Prefix("search", withArgs(func(t *turn, q string) error { return t.search(q, false) })).
 		Prefix("find", withArgs(func(t *turn, q string) error { return t.search(q, false) })).
 		Regexp(whereRe, do((*turn).status)).
+		Regexp(etaRe, do((*turn).eta)).
+		Regexp(thanksRe, do((*turn).thanks)).
+		Regexp(readyRe, do((*turn).status)).
+		Regexp(makeItRe, do((*turn).makeIt)).
+		Regexp(totalRe, do((*turn).showCart)).
+		Regexp(openRe, do((*turn).hours)).
+		Regexp(pickupRe, do(func(t *turn) error { return t.checkoutAs(Pickup, "") })).
+		Regexp(deliverRe, do((*turn).deliver)).
+		Regexp(cartRe, do((*turn).showCart)).
 		Regexp(leadingQtyRe, do(func(t *turn) error { return t.add(t.m.Text()) })).
+		Regexp(leadingWrd, do(func(t *turn) error { return t.add(t.m.Text()) })).
 		Fallback(do(func(t *turn) error { return t.search(t.m.Text(), true) }))
 	b.h = handlers.Chain(handlers.HandlerFunc(b.route),
 		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
@@ -242,11 +277,31 @@ func (b *Bot) customer(ctx context.Context, c *handlers.Conversation, m *handler
 		}
 		return nil
 	}
-	switch c.Step() {
-	case stepAddress:
-		return t.address(m.Text())
-	case stepNote:
-		return t.note(m.Text())
+	// A checkout question is open: "cancel", "stop" and (to "delivery or
+	// pickup?") "no wait" leave the checkout; an address typed at
+	// "delivery or pickup?" means delivery there.
+	cmd := m.Command()
+	checkout := c.Step() == stepAddress || c.Step() == stepNote || t.asking("mode:", "addr:", "confirm:", "note:")
+	if checkout && (cmd == handlers.CommandCancel || cmd == handlers.CommandStop) {
+		return t.stopCheckout()
+	}
+	if t.asking("mode:") {
+		if no, ok := m.YesNo(); ok && !no {
+			return t.stopCheckout()
+		}
+		if looksLikeAddress(m.Text()) {
+			t.cart.Mode = Delivery
+			return t.address(m.Text())
+		}
+	}
+	// A free-text step takes the text, unless it is exactly a command.
+	if cmd == "" {
+		switch c.Step() {
+		case stepAddress:
+			return t.address(m.Text())
+		case stepNote:
+			return t.note(m.Text())
+		}
 	}
 	return b.router.Handle(ctx, c, m)
 }
@@ -285,11 +340,26 @@ func (b *Bot) newTurn(ctx context.Context, c *handlers.Conversation, m *handlers
 
 func (t *turn) open() bool { return t.cat.OpenAt(t.c.Now()) }
 
+// asking says whether the open question is one of the bot's questions
+// whose option keys start with one of prefixes.
+func (t *turn) asking(prefixes ...string) bool {
+	q := t.c.Question()
+	if q == nil || len(q.Options) == 0 {
+		return false
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(q.Options[0].Key, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // greet welcomes a new customer by name, and offers a returning one their
 // last order.
 func (t *turn) greet() error {
 	name := t.c.Customer.Name()
-	last, err := t.b.orders.ByCustomer(t.ctx, t.c.Bot, t.c.Customer.ID, 1)
+	last, err := t.lastOrder()
 	if err != nil {
 		return err
 	}
@@ -310,7 +380,7 @@ func (t *turn) greet() error {
 		return nil
 	}
 	t.c.Ask(fmt.Sprintf("Welcome back, %s. The usual %s?", name, t.usualPhrase(last[0].Lines)),
-		handlers.Opt("usual:yes", "Yes please"), handlers.Opt("usual:no", "No, show me the menu"))
+		handlers.Opt("usual:yes", "Yes please"), handlers.Opt("usual:no", "No, show me the menu", "something else", "iets anders", "other", "menu"))
 	return nil
 }
 

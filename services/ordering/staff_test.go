@@ -96,8 +96,8 @@ func TestCustomerCancels(t *testing.T) {
 	h.order("1 Main St")
 	h.staff("!order 1002 preparing")
 	expect(t, "too late", h.say("cancel"), "Sorry, order 1002 is already being prepared, so it can no longer be cancelled.")
-	// A reaction on an old cancel question is checked again too.
-	expect(t, "old question", handlertest.Text(h.Choose(q[0], 1)), "Order 1001 is already cancelled.")
+	// A reaction on an old cancel question is refused: it has moved on.
+	expect(t, "old question", handlertest.Text(h.Choose(q[0], 1)), "That question has moved on, so I did nothing with your answer.")
 	expect(t, "not theirs", h.as("@bob:test", "Bob").say("cancel 1002"), "You have no order 1002.")
 
 	// Staff can cancel while preparing; the customer is told.

@@ -340,6 +340,26 @@ func Command(text string) (cmd, arg string) {
 	return "", ""
 }
 
+// Polite returns text without the politeness around a request: "please",
+// "pls", "graag", "alsjeblieft", "thanks" at its start or end.
+func Polite(text string) string {
+	w := strings.Fields(text)
+	trim := func(x string) bool {
+		switch strings.Trim(strings.ToLower(x), ",.!?") {
+		case "please", "pls", "plz", "graag", "alsjeblieft", "alstublieft", "aub", "thanks", "thx":
+			return true
+		}
+		return false
+	}
+	for len(w) > 0 && trim(w[0]) {
+		w = w[1:]
+	}
+	for len(w) > 0 && trim(w[len(w)-1]) {
+		w = w[:len(w)-1]
+	}
+	return strings.Join(w, " ")
+}
+
 // dutch are words that, typed by a customer, mark Dutch; english words
 // that mark English. Words common to both are in neither.
 var (
