@@ -276,15 +276,20 @@ func newQuestionID() string {
 // RepeatQuestion answers a message that did not answer the open question:
 // it says so, offers the closest options ("did you mean …?") and asks
 // the question again with its choices. It reports false, doing nothing,
-// when no question is open. The framework calls it for a handler that
+// when no question is open. With m nil it only asks again (the handler
+// said what was wrong itself). The framework calls it for a handler that
 // stays silent; a handler may call it itself before its own fallback.
 func (c *Conversation) RepeatQuestion(m *Message) bool {
 	q := c.question
 	if q == nil {
 		return false
 	}
+	if m == nil {
+		c.ask(q)
+		return true
+	}
 	text := c.text(msgNotUnderstood)
-	if m != nil && m.IsText() && m.Text() != "" {
+	if m.IsText() && m.Text() != "" {
 		text = c.textf(msgNotUnderstoodQuoted, CapText(m.Text(), 40))
 		if near := q.Suggest(m.Text()); len(near) > 0 {
 			labels := make([]string, len(near))
@@ -326,6 +331,11 @@ func Understand() Middleware {
 			}
 			c.detectLanguage(m)
 			if c.languageCommand(m) {
+				return nil
+			}
+			// A number with no such option ("5" to a yes/no question)
+			// answers nothing else: ask again rather than pass it on.
+			if _, isNum := m.Number(); isNum && m.Choice == nil && c.RepeatQuestion(m) {
 				return nil
 			}
 			open, sent := c.question, len(c.replies)

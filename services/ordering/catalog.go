@@ -38,16 +38,16 @@ type CategoryConfig struct {
 // ItemConfig is one thing on the menu: with one price, or with sizes
 // that each have their own.
 type ItemConfig struct {
-	ID          string       `yaml:"id"`
-	Name        string       `yaml:"name"`
-	Category    string       `yaml:"category"`
-	Description string       `yaml:"description"`
-	Tags        []string     `yaml:"tags"`
+	ID          string   `yaml:"id"`
+	Name        string   `yaml:"name"`
+	Category    string   `yaml:"category"`
+	Description string   `yaml:"description"`
+	Tags        []string `yaml:"tags"`
 	// Aliases are other names customers use for the item ("coke" for
 	// Cola), in any language.
-	Aliases []string `yaml:"aliases"`
-	Price   Price    `yaml:"price"`
-	Sizes       []SizeConfig `yaml:"sizes"`
+	Aliases []string     `yaml:"aliases"`
+	Price   Price        `yaml:"price"`
+	Sizes   []SizeConfig `yaml:"sizes"`
 	// Available is true unless set to false (sold out today).
 	Available *bool `yaml:"available"`
 

@@ -268,6 +268,9 @@ func (b *Bot) customer(ctx context.Context, c *handlers.Conversation, m *handler
 	if err != nil {
 		return err
 	}
+	if m.Choice != nil && m.Choice.Key == "mode:"+Delivery && m.IsText() && looksLikeAddress(m.Text()) {
+		return t.deliver() // "deliver to Damrak 1, 1012 AB Amsterdam"
+	}
 	if m.Choice != nil {
 		return t.choice(m.Choice.Key)
 	}

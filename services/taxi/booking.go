@@ -2,6 +2,7 @@ package taxi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -197,7 +198,7 @@ func (b *Bot) answerPlace(c *handlers.Conversation, m *handlers.Message, d draft
 		}
 		return d.Offer[i], true, nil
 	case m.Location != nil:
-		return placeFromLocation(m.Location), true, nil
+		return b.placeFromLocation(m.Location), true, nil
 	case m.Kind == handlers.KindReaction || m.Kind == handlers.KindRedaction:
 		return Place{}, false, nil // a stray reaction: keep waiting
 	case !m.IsText():
@@ -214,6 +215,11 @@ func (b *Bot) pickupStep(ctx context.Context, c *handlers.Conversation, m *handl
 	var d draft
 	if _, err := c.State(&d); err != nil {
 		return err
+	}
+	if m.Choice == nil && m.IsText() {
+		if from, to, ok := splitTrip(m.Text()); ok {
+			return b.tripFrom(ctx, c, from, to)
+		}
 	}
 	p, ok, err := b.answerPlace(c, m, d, stepPickup)
 	if err != nil || !ok {
@@ -264,6 +270,12 @@ func (b *Bot) whenStep(ctx context.Context, c *handlers.Conversation, m *handler
 	case m.IsText():
 		var err error
 		if at, err = parseWhen(m.Text(), now, b.loc, b.cfg.MaxAdvance.D()); err != nil {
+			var ue *handlers.UserError
+			if errors.Is(err, errNotATime) && errors.As(err, &ue) && c.Question() != nil {
+				c.Notice(ue.Text)
+				c.RepeatQuestion(nil)
+				return nil
+			}
 			return err
 		}
 	case m.Kind == handlers.KindMessage:
@@ -306,6 +318,9 @@ func (b *Bot) askConfirm(c *handlers.Conversation, d draft) error {
 func (b *Bot) confirmStep(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	if m.Choice == nil {
 		if m.Kind != handlers.KindMessage {
+			return nil
+		}
+		if c.RepeatQuestion(m) {
 			return nil
 		}
 		return handlers.Errorf("Shall I book it? Reply 1 for yes or 2 for no.")

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/internal/understand"
 )
 
 // Place is a pickup or a destination: a typed address (Geo false), a
@@ -97,6 +98,16 @@ func (b *Bot) known(text string) (Place, bool) {
 			}
 		}
 	}
+	// A typo in a place's name ("schiphool"), never in a house number.
+	if len([]rune(k)) >= 5 {
+		for _, p := range b.cfg.Places {
+			for _, n := range append([]string{p.Name}, p.Aliases...) {
+				if understand.Close(k, normPlace(n)) {
+					return Place{Name: p.Name, Geo: true, Lat: *p.Lat, Lon: *p.Lon}, true
+				}
+			}
+		}
+	}
 	return Place{}, false
 }
 
@@ -181,12 +192,17 @@ func (cfg *Config) examplePlace() string {
 	return "Central Station"
 }
 
-// placeFromLocation reads a shared m.location.
-func placeFromLocation(loc *handlers.Location) Place {
+// placeFromLocation reads a shared m.location. Without a usable
+// description it is named by the nearest of the company's own places, and
+// by its coordinates only when none is near.
+func (b *Bot) placeFromLocation(loc *handlers.Location) Place {
 	name := strings.Join(strings.Fields(loc.Description), " ")
 	if name == "" || strings.Contains(name, "geo:") || utf8.RuneCountInString(name) > 80 ||
 		strings.EqualFold(name, "location") || strings.EqualFold(name, "my location") {
 		name = fmt.Sprintf("the pinned location (%.5f, %.5f)", loc.Latitude, loc.Longitude)
+		if near, ok := b.nearestPlace(loc.Latitude, loc.Longitude); ok {
+			name = near
+		}
 	}
 	return Place{Name: name, Geo: true, Lat: loc.Latitude, Lon: loc.Longitude}
 }

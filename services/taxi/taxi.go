@@ -81,19 +81,27 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	}
 	b.global = handlers.NewRouter().
 		CommandFunc(b.book, "book", "book a taxi", "book a ride", "new ride", "start over", "restart").
-		CommandFunc(b.cancel, "cancel", "stop", "cancel ride", "cancel my ride", "cancel booking", "cancel my booking", "cancel taxi").
+		CommandFunc(b.cancel, cancelWords...).
 		CommandFunc(b.status, "status", "where is my taxi", "where is my driver", "my ride").
-		CommandFunc(b.help, "help", "what can you do", "commands").
-		Regexp(saveRe, handlers.HandlerFunc(b.save))
+		CommandFunc(b.help, "help", "what can you do", "commands", "hulp").
+		CommandFunc(b.thanks, "👍", "ok", "okay").
+		Regexp(saveRe, handlers.HandlerFunc(b.save)).
+		Regexp(statusRe, handlers.HandlerFunc(b.status)).
+		Regexp(thanksRe, handlers.HandlerFunc(b.thanks))
 	b.start = handlers.NewRouter().
 		CommandFunc(b.book, "book", "taxi", "book a taxi", "book a ride", "order", "order a taxi", "new ride", "ride", "i need a taxi", "cab").
-		CommandFunc(b.cancel, "cancel", "stop", "cancel ride", "cancel my ride", "cancel booking", "cancel my booking", "cancel taxi").
+		CommandFunc(b.cancel, cancelWords...).
 		CommandFunc(b.status, "status", "where is my taxi", "where is my driver", "my ride").
 		CommandFunc(b.trips, "trips", "my trips", "history", "receipts").
-		CommandFunc(b.help, "help", "what can you do", "commands").
+		CommandFunc(b.help, "help", "what can you do", "commands", "hulp").
+		CommandFunc(b.thanks, "👍", "ok", "okay").
 		CommandFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error { return b.greet(ctx, c) },
 			"hi", "hello", "hey", "hallo", "good morning", "good afternoon", "good evening", "start").
 		Regexp(saveRe, handlers.HandlerFunc(b.save)).
+		Regexp(statusRe, handlers.HandlerFunc(b.status)).
+		Regexp(thanksRe, handlers.HandlerFunc(b.thanks)).
+		Regexp(tripRe, handlers.HandlerFunc(b.bookTrip)).
+		Regexp(wantTaxiRe, handlers.HandlerFunc(b.bookTrip)).
 		Fallback(handlers.HandlerFunc(b.unknown))
 	b.start.NonText = handlers.HandlerFunc(b.nonText)
 	b.flow.Start = b.start
@@ -153,8 +161,8 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 		return nil
 	}
 	if c.Customer.New {
-		c.Replyf("Hi %s, welcome to %s! I can get you a taxi now or book one for later. Say \"book\" to start, or \"help\" to see what else I can do.",
-			name, b.cfg.Company)
+		c.Replyf("Hi %s, welcome to %s! I can get you a taxi now or book one for later: say \"book\", or tell me where, like \"from %s to Museumplein 6\". Say \"help\" to see what else I can do.",
+			name, b.cfg.Company, b.cfg.examplePlace())
 		return nil
 	}
 	c.Replyf("Welcome back, %s! Say \"book\" to order a taxi.", name)
@@ -174,8 +182,12 @@ func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 	return nil
 }
 
+// cancelWords cancel a booking in progress or a booked ride.
+var cancelWords = []string{"cancel", "stop", "cancel ride", "cancel my ride", "cancel booking", "cancel my booking", "cancel taxi",
+	"never mind", "nevermind", "forget it", "annuleren", "annuleer", "annuleer mijn rit", "laat maar"}
+
 func (b *Bot) unknown(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
-	if m.Text() == "" {
+	if m.Text() == "" || c.RepeatQuestion(m) {
 		return nil
 	}
 	c.Reply("Sorry, I didn't get that. Say \"book\" to order a taxi, \"status\" to see your ride, or \"help\" for more.")
@@ -190,7 +202,7 @@ func (b *Bot) nonText(ctx context.Context, c *handlers.Conversation, m *handlers
 		if err := b.noOpenRide(ctx, c); err != nil {
 			return err
 		}
-		p := placeFromLocation(m.Location)
+		p := b.placeFromLocation(m.Location)
 		c.Replyf("Pickup: %s.", p.Long())
 		return b.askDestination(ctx, c, draft{Pickup: &p})
 	case m.Kind == handlers.KindMessage && m.MsgType == "m.location":

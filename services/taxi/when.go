@@ -1,6 +1,8 @@
 package taxi
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,8 +20,7 @@ var (
 // "in an hour", "at 18:30", "6pm", "tomorrow at 9". Clock times are in loc.
 // A time that has passed today is an error, not silently tomorrow.
 func parseWhen(text string, now time.Time, loc *time.Location, maxAdvance time.Duration) (time.Time, error) {
-	t := strings.ToLower(strings.Join(strings.Fields(text), " "))
-	t = strings.TrimRight(t, ".!? ")
+	t := normalizeWhen(text)
 	t = strings.TrimPrefix(t, "pick me up ")
 	switch t {
 	case "now", "asap", "right now", "immediately", "now please", "as soon as possible":
@@ -100,8 +101,11 @@ func parseWhen(text string, now time.Time, loc *time.Location, maxAdvance time.D
 	return at, nil
 }
 
+// errNotATime marks text that is no time at all (not one out of range).
+var errNotATime = errors.New("not a time")
+
 func notATime(text string) error {
-	return handlers.Errorf("Sorry, I couldn't read %q as a time. Try \"now\", \"at 18:30\", \"in 20 min\" or \"tomorrow at 9:00\".", handlers.CapText(text, 40))
+	return &handlers.UserError{Text: fmt.Sprintf("Sorry, I couldn't read %q as a time. Try \"now\", \"at 18:30\", \"in 20 min\" or \"tomorrow at 9:00\".", handlers.CapText(text, 40)), Err: errNotATime}
 }
 
 func tooFar(maxAdvance time.Duration) error {
