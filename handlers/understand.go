@@ -85,7 +85,7 @@ func (q *Question) Match(text string) *Option {
 		return nil
 	}
 	for i, o := range q.Options {
-		if f == understand.Fold(o.Label) || f == understand.Fold(o.Key) {
+		if f == understand.Fold(o.Label) || strings.EqualFold(strings.TrimSpace(text), o.Key) {
 			return &q.Options[i]
 		}
 		for _, s := range o.Synonyms {

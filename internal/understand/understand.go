@@ -235,6 +235,9 @@ var (
 // "second", "twee", "tweede"), possibly with words around it ("number 2",
 // "the second one"). "last"/"laatste" is -1. ok is false otherwise.
 func Number(text string) (n int, ok bool) {
+	if i := strings.Index(text, "-"); i >= 0 && i+1 < len(text) && text[i+1] >= '0' && text[i+1] <= '9' {
+		return 0, false // "-1" is no option's number
+	}
 	f := Fold(strings.ReplaceAll(text, "#", " # "))
 	for i, k := range keycaps {
 		if f == k {

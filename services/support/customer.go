@@ -29,8 +29,9 @@ type ratingRecord struct {
 }
 
 var ratingOptions = []handlers.Option{
-	handlers.Opt("1", "poor"), handlers.Opt("2", "fair"), handlers.Opt("3", "okay"),
-	handlers.Opt("4", "good"), handlers.Opt("5", "excellent"),
+	handlers.Opt("1", "poor", "bad", "terrible", "slecht", "⭐"), handlers.Opt("2", "fair", "matig", "⭐⭐"),
+	handlers.Opt("3", "okay", "ok", "redelijk", "⭐⭐⭐"), handlers.Opt("4", "good", "goed", "⭐⭐⭐⭐"),
+	handlers.Opt("5", "excellent", "great", "perfect", "super", "uitstekend", "⭐⭐⭐⭐⭐"),
 }
 
 // customer handles a customer's event in their chat with the bot.
@@ -48,6 +49,8 @@ func (b *Bot) customer(ctx context.Context, c *handlers.Conversation, m *handler
 		return b.rate(ctx, c, m)
 	case stepFollowup:
 		return b.followup(ctx, c, m)
+	case stepWithdraw:
+		return b.withdraw(ctx, c, m)
 	}
 	return b.start(ctx, c, m, true)
 }
@@ -74,6 +77,9 @@ func (b *Bot) start(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		}
 	}
 	if open != nil {
+		if m.IsText() && wantsWithdraw(m) {
+			return b.askWithdraw(c, open)
+		}
 		return b.addToTicket(ctx, c, m, open)
 	}
 	if !m.IsText() || text == "" {
@@ -124,16 +130,19 @@ func (b *Bot) faqFeedback(ctx context.Context, c *handlers.Conversation, m *hand
 		return err
 	}
 	no := m.Choice != nil && m.Choice.Key == "no"
-	if m.Choice == nil && m.IsText() {
+	// "thanks!" after an answer means it helped.
+	yes := m.Choice != nil && m.Choice.Key == "yes" || m.Choice == nil && m.IsText() && pleasantry(m.Text()) == "thanks"
+	if m.Choice == nil && m.IsText() && !yes {
 		switch normalize(m.Text()) {
-		case "no", "nope", "not really", "no thanks", "didn't help", "it didn't help":
+		case "no", "nope", "not really", "no thanks", "didn't help", "it didn't help", "niet echt", "nee", "helpt niet":
 			no = true
 		default:
-			no = wantsHuman(m.Text())
+			isYes, ok := m.YesNo()
+			no = ok && !isYes || wantsHuman(m.Text())
 		}
 	}
 	switch {
-	case m.Choice != nil && m.Choice.Key == "yes":
+	case yes:
 		c.Clear()
 		c.Reply("Glad I could help! Ask me anything else any time.")
 		if st.FAQ >= 0 && st.FAQ < len(b.faqs) {
@@ -459,6 +468,11 @@ func (b *Bot) rate(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 	if _, err := c.State(&st); err != nil {
 		return err
 	}
+	if m.Choice == nil && m.IsText() {
+		if n, ok := ratingFromText(m.Text()); ok {
+			m.Choice = &ratingOptions[n-1]
+		}
+	}
 	if m.Choice == nil {
 		if m.Kind != handlers.KindMessage || !m.IsText() {
 			return nil
@@ -523,7 +537,7 @@ func (b *Bot) status(ctx context.Context, c *handlers.Conversation, t *ticket) e
 
 func (b *Bot) help(c *handlers.Conversation, open *ticket) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "I'm the %s support bot.", b.cfg.Business)
+	fmt.Fprintf(&sb, "I'm the support bot for %s.", b.cfg.Business)
 	if len(b.faqs) > 0 {
 		sb.WriteString(" I can answer questions like:\n")
 		for _, f := range b.faqs {
@@ -534,7 +548,7 @@ func (b *Bot) help(c *handlers.Conversation, open *ticket) {
 	}
 	sb.WriteString("Say \"person\" to talk to someone from our team, \"status\" to see your ticket, or \"forget me\" to erase what we know about you.")
 	if open != nil {
-		fmt.Fprintf(&sb, "\nYour ticket %d is open: anything else you write goes to our team.", open.Number)
+		fmt.Fprintf(&sb, "\nYour ticket %d is open: anything else you write goes to our team (\"withdraw my ticket\" takes it back).", open.Number)
 	}
 	c.Reply(sb.String())
 }

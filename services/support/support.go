@@ -56,6 +56,7 @@ const (
 	stepFAQ      = "faq"      // an FAQ answer was shown: did it help?
 	stepRate     = "rate"     // a ticket was closed: rate it 1–5
 	stepFollowup = "followup" // a returning customer: about ticket N?
+	stepWithdraw = "withdraw" // the customer takes their ticket back: sure?
 )
 
 // timerRate is set for the customer's conversation when staff close a
@@ -128,7 +129,7 @@ func (b *Bot) Watches(room id.RoomID) bool { return b.staffRoom != "" && room ==
 // customer is greeted by name, a returning one about their last ticket.
 func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
 	if b.staffRoom != "" && c.Room == b.staffRoom {
-		c.Notice(fmt.Sprintf("Hello! I'm the %s support bot. New tickets appear in this room.\n%s", b.cfg.Business, staffHelp))
+		c.Notice(fmt.Sprintf("Hello! I'm the support bot for %s. New tickets appear in this room.\n%s", b.cfg.Business, staffHelp))
 		return nil
 	}
 	name := c.Customer.Name()
