@@ -22,6 +22,11 @@ func ForgetMe() Middleware {
 		return HandlerFunc(func(ctx context.Context, c *Conversation, m *Message) error {
 			if m.Choice != nil && strings.HasPrefix(m.Choice.Key, "bizbots:forget:") {
 				if m.Choice.Key == forgetYes {
+					if w, ok := next.(ForgetWarner); ok {
+						if err := w.Forgetting(ctx, c); err != nil {
+							return err
+						}
+					}
 					c.Forget()
 					c.Clear()
 					c.Notice(c.text(msgForgetDone))
@@ -31,12 +36,32 @@ func ForgetMe() Middleware {
 				return nil
 			}
 			if m.IsText() && isForgetRequest(m.Text()) {
-				c.Ask(c.text(msgForgetAsk), Opt(forgetYes, c.text(msgForgetYes)), Opt(forgetNo, c.text(msgForgetNo)))
+				prompt := c.text(msgForgetAsk)
+				if w, ok := next.(ForgetWarner); ok {
+					warning, err := w.ForgetWarning(ctx, c)
+					if err != nil {
+						return err
+					}
+					if warning != "" {
+						prompt = warning + "\n\n" + prompt
+					}
+				}
+				c.Ask(prompt, Opt(forgetYes, c.text(msgForgetYes)), Opt(forgetNo, c.text(msgForgetNo)))
 				return nil
 			}
 			return next.Handle(ctx, c, m)
 		})
 	}
+}
+
+// ForgetWarner is implemented by services where erasing a customer
+// affects business still open (a delivery order needs its address):
+// ForgetWarning is shown before the "forget me" confirmation ("" when
+// there is nothing to warn about), and Forgetting runs in the erasing
+// turn, before the erasure, to tell staff.
+type ForgetWarner interface {
+	ForgetWarning(ctx context.Context, c *Conversation) (string, error)
+	Forgetting(ctx context.Context, c *Conversation) error
 }
 
 func isForgetRequest(text string) bool {

@@ -109,6 +109,7 @@ var (
 	_ handlers.Welcomer  = (*Bot)(nil)
 	_ handlers.Watcher   = (*Bot)(nil)
 	_ handlers.Forgetter = (*Bot)(nil)
+	_ handlers.ForgetWarner = (*Bot)(nil)
 )
 
 // New validates cfg and builds the bot; db is where orders are read

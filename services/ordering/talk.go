@@ -1,6 +1,7 @@
 package ordering
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -196,3 +197,43 @@ func (t *turn) makeIt() error {
 // statusAge is how long an open order's status is trusted: after it,
 // "status" says the order has not moved instead of repeating it.
 const statusAge = 6 * time.Hour
+
+// openDeliveries are the customer's delivery orders not yet delivered.
+func (b *Bot) openDeliveries(ctx context.Context, c *handlers.Conversation) ([]*Order, error) {
+	orders, err := b.orders.ByCustomer(ctx, c.Bot, c.Customer.ID, 20)
+	if err != nil {
+		return nil, err
+	}
+	var open []*Order
+	for _, o := range orders {
+		if !o.Status.Final() && o.Fulfilment == Delivery {
+			open = append(open, o)
+		}
+	}
+	return open, nil
+}
+
+// ForgetWarning implements handlers.ForgetWarner: forgetting a customer
+// erases the address of an order still on its way.
+func (b *Bot) ForgetWarning(ctx context.Context, c *handlers.Conversation) (string, error) {
+	open, err := b.openDeliveries(ctx, c)
+	if err != nil || len(open) == 0 {
+		return "", err
+	}
+	return fmt.Sprintf("Careful: order %d is still to be delivered. Forgetting you erases its delivery address, so we could not bring it to you. "+
+		`You may want to wait until it has arrived, or say "cancel" first.`, open[0].Number), nil
+}
+
+// Forgetting implements handlers.ForgetWarner: the kitchen hears that an
+// open delivery order lost its address, so no one drives off with it.
+func (b *Bot) Forgetting(ctx context.Context, c *handlers.Conversation) error {
+	open, err := b.openDeliveries(ctx, c)
+	if err != nil {
+		return err
+	}
+	for _, o := range open {
+		b.announce(c, fmt.Sprintf("⚠️ Order %d: the customer asked to be forgotten, so its delivery address is erased. "+
+			"Hold it and cancel it (!order %d cancelled), or keep it for pickup if they come.", o.Number, o.Number))
+	}
+	return nil
+}
