@@ -333,11 +333,6 @@ func Understand() Middleware {
 			if c.languageCommand(m) {
 				return nil
 			}
-			// A number with no such option ("5" to a yes/no question)
-			// answers nothing else: ask again rather than pass it on.
-			if _, isNum := m.Number(); isNum && m.Choice == nil && c.RepeatQuestion(m) {
-				return nil
-			}
 			open, sent := c.question, len(c.replies)
 			if err := next.Handle(ctx, c, m); err != nil {
 				return err

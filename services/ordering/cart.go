@@ -212,6 +212,9 @@ func matchAll(query, in []string) bool {
 // category ("vegan", "pizza", "marg"). As the fallback for text that is
 // no command, it says it did not understand when nothing matches.
 func (t *turn) search(query string, fallback bool) error {
+	if _, isNum := t.m.Number(); isNum && fallback {
+		return t.notUnderstood(query) // "5" to a question with 2 options is no search
+	}
 	q := queryWords(query)
 	if len(q) == 0 {
 		if fallback {

@@ -295,7 +295,7 @@ func (b *Bot) when(at int64, now time.Time) string {
 	if at == 0 || time.UnixMilli(at).Sub(now) <= time.Minute {
 		return "now"
 	}
-	return "at " + clockIn(time.UnixMilli(at), now, b.loc)
+	return atClock(time.UnixMilli(at), now, b.loc)
 }
 
 func (b *Bot) askConfirm(c *handlers.Conversation, d draft) error {
@@ -376,10 +376,10 @@ func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) erro
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "Booked: %s, from %s to %s. Quoted fare %s (ride %s).", b.when(r.PickupAt, now), r.Pickup.Long(), r.Destination.Long(), formatMoney(r.Fare, r.Currency), r.Ref)
 		if remind := at.Add(-b.cfg.ReminderBefore.D()); b.cfg.ReminderBefore > 0 && remind.After(now) {
-			fmt.Fprintf(&sb, "\nI'll remind you at %s", clockIn(remind, now, b.loc))
-			fmt.Fprintf(&sb, " and send your driver's details at %s.", clockIn(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			fmt.Fprintf(&sb, "\nI'll remind you %s", atClock(remind, now, b.loc))
+			fmt.Fprintf(&sb, " and send your driver's details %s.", atClock(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
 		} else {
-			fmt.Fprintf(&sb, "\nI'll send your driver's details at %s.", clockIn(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			fmt.Fprintf(&sb, "\nI'll send your driver's details %s.", atClock(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
 		}
 		sb.WriteString(" Say \"cancel\" to cancel, free of charge until the driver arrives.")
 		c.Reply(sb.String())

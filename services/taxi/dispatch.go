@@ -90,9 +90,9 @@ func (b *Bot) statusLine(r *ride, now time.Time) string {
 	switch r.Status {
 	case statusScheduled:
 		pickup := time.UnixMilli(r.PickupAt)
-		return fmt.Sprintf("Your ride from %s to %s is booked for %s (quoted %s). Your driver's details follow at %s.",
+		return fmt.Sprintf("Your ride from %s to %s is booked for %s (quoted %s). Your driver's details follow %s.",
 			r.Pickup.Long(), r.Destination.Long(), clockIn(pickup, now, b.loc), formatMoney(r.Fare, r.Currency),
-			clockIn(pickup.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			atClock(pickup.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
 	case statusAssigned:
 		return fmt.Sprintf("Your driver %s (%s, %s) is on the way to %s, arriving in about %s.",
 			r.Driver, r.Car, r.Plate, r.Pickup.Long(), plural(max(minutesUntil(time.UnixMilli(r.ETAAt), now), 1), "minute", "minutes"))
@@ -239,9 +239,9 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	switch m.Timer.Name {
 	case timerRemind:
 		if r.Status == statusScheduled {
-			c.Replyf("⏰ Reminder: your taxi from %s to %s is booked for %s. Your driver's details follow at %s. Say \"cancel\" if you no longer need it.",
+			c.Replyf("⏰ Reminder: your taxi from %s to %s is booked for %s. Your driver's details follow %s. Say \"cancel\" if you no longer need it.",
 				r.Pickup.Long(), r.Destination.Short(), clockIn(time.UnixMilli(r.PickupAt), now, b.loc),
-				clockIn(time.UnixMilli(r.PickupAt).Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+				atClock(time.UnixMilli(r.PickupAt).Add(-b.cfg.DispatchBefore.D()), now, b.loc))
 		}
 	case timerDispatch:
 		if r.Status == statusScheduled {

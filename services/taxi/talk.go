@@ -104,9 +104,12 @@ func normalizeWhen(text string) string {
 	case "nu", "nu meteen", "meteen", "zo snel mogelijk", "zsm", "direct", "straks niet, nu", "right away", "now now", "straight away":
 		return "now"
 	}
-	repl := strings.NewReplacer("morgenochtend ", "tomorrow ", "morgen ", "tomorrow ", "vandaag ", "today ", "vanavond ", "tonight ",
-		" om ", " at ", "over ", "in ", " minuten", " min", " uur", " hours", "een half uur", "half an hour", "half uur", "half an hour")
-	t = repl.Replace(t + " ")
+	t = " " + t + " "
+	for _, r := range [][2]string{{" morgenochtend ", " tomorrow "}, {" morgen ", " tomorrow "}, {" vandaag ", " today "},
+		{" vanavond ", " tonight "}, {" om ", " at "}, {" over ", " in "}, {" minuten ", " min "}, {" een half uur ", " half an hour "},
+		{" half uur ", " half an hour "}, {" uur ", " hours "}} {
+		t = strings.ReplaceAll(t, r[0], r[1])
+	}
 	t = strings.TrimSpace(t)
 	for _, day := range []string{"tomorrow", "today", "tonight"} {
 		if rest, ok := strings.CutPrefix(t, "at "+day+" "); ok {

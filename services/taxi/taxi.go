@@ -29,6 +29,11 @@ import (
 func init() {
 	services.Register("taxi", func(env services.Env) (handlers.Handler, error) {
 		cfg := Defaults()
+		// The company is the bot's name unless the config says otherwise,
+		// so the greeting and the name in the chat list agree.
+		if name := strings.TrimSpace(env.Bot.DisplayName); name != "" {
+			cfg.Company = name
+		}
 		if err := services.DecodeConfig(env, &cfg); err != nil {
 			return nil, err
 		}

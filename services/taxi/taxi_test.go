@@ -205,8 +205,8 @@ func TestQuickTimesAndTomorrow(t *testing.T) {
 	tell(h, "book")
 	tell(h, "Keizersgracht 123")
 	tell(h, "Central Station")
-	say(t, h, "tomorrow at 9", "at tomorrow 09:00")
-	say(t, h, "yes", "I'll remind you at tomorrow 08:30")
+	say(t, h, "tomorrow at 9", "tomorrow at 09:00")
+	say(t, h, "yes", "I'll remind you tomorrow at 08:30")
 }
 
 func TestBadTimes(t *testing.T) {

@@ -120,6 +120,20 @@ func human(d time.Duration) string {
 	return plural(int64((d+time.Minute-1)/time.Minute), "minute", "minutes")
 }
 
+// atClock is clockIn with its preposition, as a sentence needs it: "at
+// 18:30", "tomorrow at 09:00", "on Wed 7 Jan at 09:00" (never "at
+// tomorrow 09:00").
+func atClock(t, now time.Time, loc *time.Location) string {
+	s := clockIn(t, now, loc)
+	switch {
+	case strings.HasPrefix(s, "tomorrow "):
+		return "tomorrow at " + strings.TrimPrefix(s, "tomorrow ")
+	case len(s) > 5:
+		return "on " + s[:len(s)-6] + " at " + s[len(s)-5:]
+	}
+	return "at " + s
+}
+
 // clockIn shows a time for a customer: "18:30", "tomorrow 09:00", "Wed 7 Jan 09:00".
 func clockIn(t, now time.Time, loc *time.Location) string {
 	lt, ln := t.In(loc), now.In(loc)
