@@ -106,9 +106,9 @@ type Bot struct {
 }
 
 var (
-	_ handlers.Welcomer  = (*Bot)(nil)
-	_ handlers.Watcher   = (*Bot)(nil)
-	_ handlers.Forgetter = (*Bot)(nil)
+	_ handlers.Welcomer     = (*Bot)(nil)
+	_ handlers.Watcher      = (*Bot)(nil)
+	_ handlers.Forgetter    = (*Bot)(nil)
 	_ handlers.ForgetWarner = (*Bot)(nil)
 )
 
