@@ -81,7 +81,7 @@ func TestBotsAnswerInDM(t *testing.T) {
 
 	for _, tc := range []struct{ bot, greeting string }{
 		{"pizza", "welcome to Pizza Place"},
-		{"taxi", "welcome to City Cabs Amsterdam"},
+		{"taxi", "welcome to City Taxi"},
 		{"support", "support"},
 	} {
 		t.Run(tc.bot, func(t *testing.T) {

@@ -180,7 +180,7 @@ func taxiRide(t *testing.T, py string, s *harness.Stack) {
 	registerUser(t, s, "bob", "Bob")
 	d := startSession(t, py, s, "bob", "taxi", "", 5*time.Minute)
 	defer d.checkNoApology()
-	d.expect(flowTimeout, "Hi Bob, welcome to City Cabs Amsterdam!")
+	d.expect(flowTimeout, "Hi Bob, welcome to City Taxi!") // the bot's display name
 
 	d.say("book")
 	d.expect(flowTimeout, "Where should we pick you up?")
