@@ -3,8 +3,10 @@
 #
 # Builds what it needs (Dendrite via scripts/build-dendrite.sh, cached in
 # .cache/; bizbots into .cache/bin/bizbots), runs `bizbots init` into the demo
-# dir, starts Dendrite and `bizbots serve`, creates a demo user and prints how
-# to log in with any Matrix client. Ctrl-C stops everything.
+# dir, starts Dendrite and `bizbots serve`, creates a customer account and a
+# staff account (already in the pizza bot's kitchen room and the support
+# bot's help-desk room) and prints how to log in as either with any Matrix
+# client. Ctrl-C stops everything.
 #
 # Environment:
 #   DEMO_SMOKE=1     instead of waiting, run e2e/client.py once against
@@ -12,7 +14,8 @@
 #   DEMO_DIR=...     demo dir (default .cache/demo; emptied at each start)
 #   DEMO_HS_PORT=N   homeserver port (default 8008 if free, else a free one)
 #   DEMO_AS_PORT=N   bizbots appservice port (default a free one)
-#   DEMO_USER=demo DEMO_PASSWORD=bizbots-demo   the demo account
+#   DEMO_USER=demo DEMO_PASSWORD=bizbots-demo   the customer account
+#   DEMO_STAFF_USER=staff DEMO_STAFF_PASSWORD=bizbots-staff   the staff account
 #   DEMO_VERBOSE=1   copy bizbots' and Dendrite's logs to the terminal
 #   BIZBOTS_BIN=...  use this bizbots binary instead of building ./cmd/bizbots
 set -euo pipefail
@@ -58,6 +61,8 @@ args+=(-dir "$DIR")
 [ -n "${DEMO_AS_PORT:-}" ] && args+=(-as-port "$DEMO_AS_PORT")
 [ -n "${DEMO_USER:-}" ] && args+=(-user "$DEMO_USER")
 [ -n "${DEMO_PASSWORD:-}" ] && args+=(-password "$DEMO_PASSWORD")
+[ -n "${DEMO_STAFF_USER:-}" ] && args+=(-staff-user "$DEMO_STAFF_USER")
+[ -n "${DEMO_STAFF_PASSWORD:-}" ] && args+=(-staff-password "$DEMO_STAFF_PASSWORD")
 [ "${DEMO_VERBOSE:-0}" = 1 ] && args+=(-v)
 
 # exec: the runner gets Ctrl-C itself and stops bizbots, then Dendrite

@@ -2,18 +2,24 @@
 // on 127.0.0.1 for `make demo` (scripts/demo.sh builds and runs it).
 //
 // It runs `bizbots init` into -dir, starts Dendrite with the registration,
-// starts `bizbots serve`, creates a demo user, and prints how to log in with
-// any Matrix client. Ctrl-C (or SIGTERM) stops bizbots, then Dendrite. With
+// creates a staff account with a staff room for the pizza bot (the
+// kitchen) and one for the support bot (the help desk), starts `bizbots
+// serve` with those rooms in its config, has the staff account invite the
+// bots, creates a customer account, and prints how to log in as either
+// with any Matrix client. Ctrl-C (or SIGTERM) stops bizbots, then Dendrite. With
 // -smoke it instead runs e2e/client.py once against @echo (the default
 // config's install check: it answers "You said: …") and exits 0 or 1.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -30,17 +36,19 @@ func main() {
 
 func run() int {
 	var (
-		bizbots  = flag.String("bizbots", "", "path to the bizbots binary (required)")
-		dir      = flag.String("dir", "", "demo work dir (required; configs, databases, logs)")
-		hsPort   = flag.Int("hs-port", 0, "homeserver port on 127.0.0.1 (0: 8008 if free, else any free port)")
-		asPort   = flag.Int("as-port", 0, "bizbots appservice port on 127.0.0.1 (0: any free port)")
-		user     = flag.String("user", "demo", "demo user localpart")
-		password = flag.String("password", "bizbots-demo", "demo user password")
-		smoke    = flag.Bool("smoke", false, "run e2e/client.py once against @echo, then stop and exit 0/1")
-		messages = flag.Int("messages", 3, "messages the -smoke client sends")
-		client   = flag.String("client", "", "path to e2e/client.py (default: from the repository)")
-		python   = flag.String("python", harness.Python(), "python with matrix-nio, for -smoke")
-		verbose  = flag.Bool("v", false, "copy bizbots' and Dendrite's logs to stdout")
+		bizbots   = flag.String("bizbots", "", "path to the bizbots binary (required)")
+		dir       = flag.String("dir", "", "demo work dir (required; configs, databases, logs)")
+		hsPort    = flag.Int("hs-port", 0, "homeserver port on 127.0.0.1 (0: 8008 if free, else any free port)")
+		asPort    = flag.Int("as-port", 0, "bizbots appservice port on 127.0.0.1 (0: any free port)")
+		user      = flag.String("user", "demo", "demo user localpart")
+		password  = flag.String("password", "bizbots-demo", "demo user password")
+		staffUser = flag.String("staff-user", "staff", "staff user localpart (kitchen and help desk)")
+		staffPass = flag.String("staff-password", "bizbots-staff", "staff user password")
+		smoke     = flag.Bool("smoke", false, "run e2e/client.py once against @echo, then stop and exit 0/1")
+		messages  = flag.Int("messages", 3, "messages the -smoke client sends")
+		client    = flag.String("client", "", "path to e2e/client.py (default: from the repository)")
+		python    = flag.String("python", harness.Python(), "python with matrix-nio, for -smoke")
+		verbose   = flag.Bool("v", false, "copy bizbots' and Dendrite's logs to stdout")
 	)
 	flag.Parse()
 	if *bizbots == "" || *dir == "" {
@@ -63,13 +71,21 @@ func run() int {
 
 	logf("starting Dendrite %s and bizbots in %s ...", harness.DendriteVersion, *dir)
 	start := time.Now()
+	var staff *staffSide
 	s, err := harness.StartStack(ctx, harness.StackOptions{
-		BizbotsBin:       *bizbots,
-		Dir:              *dir,
-		HSPort:           *hsPort,
-		ASPort:           *asPort,
-		Log:              logOut,
-		OpenRegistration: true,
+		BizbotsBin: *bizbots,
+		Dir:        *dir,
+		HSPort:     *hsPort,
+		ASPort:     *asPort,
+		Log:        logOut,
+		BeforeServe: func(ctx context.Context, s *harness.Stack) error {
+			if *smoke {
+				return nil
+			}
+			var err error
+			staff, err = setUpStaff(ctx, s, *staffUser, *staffPass)
+			return err
+		},
 	})
 	if err != nil {
 		logf("FAILED to start: %v", err)
@@ -91,11 +107,19 @@ func run() int {
 		return 1
 	}
 	userID := s.Dendrite.UserID(*user)
-	logf("up in %s", time.Since(start).Round(100*time.Millisecond))
 
 	if *smoke {
+		logf("up in %s", time.Since(start).Round(100*time.Millisecond))
 		return runSmoke(s, *python, *client, *user, *password, *messages, logf)
 	}
+	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err = staff.inviteBots(ictx, s)
+	cancel()
+	if err != nil {
+		logf("FAILED to bring the bots into the staff rooms: %v", err)
+		return 1
+	}
+	logf("up in %s", time.Since(start).Round(100*time.Millisecond))
 
 	var bots []string
 	for _, b := range []struct{ localpart, what string }{
@@ -110,22 +134,33 @@ func run() int {
 bizbots demo is running.
 
   Homeserver URL:  %s
+
+As a CUSTOMER log in as
   User:            %s   (username "%s")
   Password:        %s
-
-Log in with any Matrix client (Element: "Sign in" > "Edit" homeserver >
-%s), start a direct message with one of these bots and say hello:
+start a direct message with one of these bots and say hello:
 
   %s
+
+As STAFF log in (another client, or a private window) as
+  User:            %s   (username "%s")
+  Password:        %s
+You are already in two rooms with the bots:
+  %-22s new pizza orders appear here; reply "!order 1001 preparing", "ready", "delivered"
+  %-22s support tickets appear here; reply in a ticket's thread to answer the customer, "!close" to close it
+
+Log in with any Matrix client (Element: "Sign in" > "Edit" homeserver >
+%s). These two accounts are the only ones: registration from clients
+is disabled on this homeserver.
 
 Files and logs:   %s
   bizbots log:    %s
   Dendrite log:   %s
-Registering more accounts from a client is allowed (loopback only).
 
 Press Ctrl-C to stop.
-`, s.Dendrite.URL, userID, *user, *password, s.Dendrite.URL, strings.Join(bots, "\n  "),
-		s.Dir, s.Bizbots.LogPath, s.Dendrite.LogPath)
+`, s.Dendrite.URL, userID, *user, *password, strings.Join(bots, "\n  "),
+		staff.user.UserID, *staffUser, *staffPass, staff.kitchenName, staff.deskName,
+		s.Dendrite.URL, s.Dir, s.Bizbots.LogPath, s.Dendrite.LogPath)
 
 	select {
 	case <-ctx.Done():
@@ -173,6 +208,81 @@ func runSmoke(s *harness.Stack, python, client, user, password string, messages 
 	}
 	logf("smoke OK: welcome %q and %d replies", w.Body, len(res.Replies()))
 	return 0
+}
+
+// staffSide is the staff account and its rooms with the bots.
+type staffSide struct {
+	user                  *harness.User
+	kitchen, desk         string // room ids
+	kitchenName, deskName string
+}
+
+// setUpStaff creates the staff account and the two staff rooms before
+// bizbots starts, and puts the rooms into the pizza and support bots'
+// config (a staff room must be in the config when bizbots starts).
+func setUpStaff(ctx context.Context, s *harness.Stack, localpart, password string) (*staffSide, error) {
+	u, err := s.Dendrite.RegisterUser(ctx, localpart, password, false)
+	if err != nil {
+		return nil, fmt.Errorf("create the staff user: %w", err)
+	}
+	if err := s.Dendrite.SetDisplayName(ctx, u, "Sam (staff)"); err != nil {
+		return nil, err
+	}
+	st := &staffSide{user: u, kitchenName: "Pizza Place kitchen", deskName: "Support desk"}
+	if st.kitchen, err = s.Dendrite.CreateRoom(ctx, u, map[string]any{"name": st.kitchenName, "preset": "private_chat"}); err != nil {
+		return nil, fmt.Errorf("create the kitchen room: %w", err)
+	}
+	if st.desk, err = s.Dendrite.CreateRoom(ctx, u, map[string]any{"name": st.deskName, "preset": "private_chat"}); err != nil {
+		return nil, fmt.Errorf("create the support desk room: %w", err)
+	}
+	pizza, _ := json.Marshal(map[string]any{"staff_room": st.kitchen})
+	if err := harness.SetBotConfig(s.ConfigPath, "pizza", string(pizza)); err != nil {
+		return nil, err
+	}
+	support, _ := json.Marshal(map[string]any{"staff_room": st.desk, "staff": []string{u.UserID}})
+	if err := harness.SetBotConfig(s.ConfigPath, "support", string(support)); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// inviteBots has the staff account invite the pizza and support bots
+// into their staff rooms, and waits until both have joined.
+func (st *staffSide) inviteBots(ctx context.Context, s *harness.Stack) error {
+	for _, r := range []struct{ room, bot string }{{st.kitchen, "pizza"}, {st.desk, "support"}} {
+		path := "/_matrix/client/v3/rooms/" + url.PathEscape(r.room) + "/invite"
+		if err := s.Dendrite.Do(ctx, http.MethodPost, path, st.user.AccessToken, map[string]string{"user_id": s.Dendrite.UserID(r.bot)}, nil); err != nil {
+			return fmt.Errorf("invite %s: %w", r.bot, err)
+		}
+	}
+	for _, r := range []struct{ room, bot string }{{st.kitchen, "pizza"}, {st.desk, "support"}} {
+		if err := waitJoined(ctx, s, st.user.AccessToken, r.room, s.Dendrite.UserID(r.bot)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitJoined polls the room's members until user has joined (bounded by ctx).
+func waitJoined(ctx context.Context, s *harness.Stack, token, room, user string) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var members struct {
+			Joined map[string]any `json:"joined"`
+		}
+		path := "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/joined_members"
+		if err := s.Dendrite.Do(ctx, http.MethodGet, path, token, nil, &members); err == nil {
+			if _, ok := members.Joined[user]; ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not join its staff room %s: %w", user, room, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 func portFree(port int) bool {
