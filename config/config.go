@@ -120,6 +120,9 @@ type Bot struct {
 	Service     string    `yaml:"service"`
 	Welcome     string    `yaml:"welcome"`
 	Config      yaml.Node `yaml:"config"`
+	// Language is what the bot speaks to customers who have not chosen
+	// or written in one (en, nl; default en). Issue 14.
+	Language string `yaml:"language"`
 }
 
 // Duration is a time.Duration written as "30s", "5m" in YAML.
@@ -472,6 +475,9 @@ func (c *Config) Validate() error {
 			add("%s: duplicate localpart %q (also bots[%d])", key, b.Localpart, j)
 		} else {
 			seen[b.Localpart] = i
+		}
+		if b.Language != "" && b.Language != "en" && b.Language != "nl" {
+			add("%s: language %q: use en or nl", key, b.Language)
 		}
 		if b.Avatar != "" && !strings.HasPrefix(b.Avatar, "mxc://") && !strings.HasPrefix(b.Avatar, "https://") && !strings.HasPrefix(b.Avatar, "http://") {
 			add("%s: avatar %q must be an mxc:// URI or an http(s) URL", key, b.Avatar)

@@ -63,7 +63,7 @@ func (t *turn) resetCheckout() { t.cart.Mode, t.cart.Address, t.cart.Note = "", 
 // --- browsing ---
 
 func (t *turn) menu() error {
-	prompt := "What would you like? Pick a category:"
+	prompt := t.tr("menu")
 	if !t.open() {
 		prompt = t.cat.ClosedText(t.c.Now()) + " Here is the menu to look at:"
 	}
@@ -134,7 +134,7 @@ func (t *turn) askSize(it *Item, qty int, intro string) {
 	if qty > 1 {
 		prompt += fmt.Sprintf(". Which size for your %d?", qty)
 	} else {
-		prompt += ". Which size?"
+		prompt += ". " + t.tr("which-size")
 	}
 	t.c.Ask(prompt, opts...)
 }
@@ -146,7 +146,8 @@ var stopWords = map[string]bool{"a": true, "an": true, "the": true, "of": true, 
 	"id": true, "d": true, "something": true, "for": true, "pls": true, "one": true, "also": true, "more": true,
 	"what": true, "which": true, "your": true, "got": true, "we": true, "our": true, "just": true, "only": true, "kind": true,
 	"kinds": true, "sort": true, "sorts": true, "graag": true, "wat": true, "hebben": true, "jullie": true, "ik": true, "wil": true,
-	"een": true, "de": true, "het": true, "mag": true, "alsjeblieft": true, "doe": true, "maar": true}
+	"een": true, "de": true, "het": true, "mag": true, "alsjeblieft": true, "doe": true, "maar": true,
+	"hi": true, "hello": true, "hey": true, "hoi": true, "hallo": true}
 
 // sizeSynonyms are words people use for a size, by the size's own word.
 var sizeSynonyms = map[string][]string{
@@ -263,8 +264,7 @@ func (t *turn) notUnderstood(text string) error {
 	if t.c.RepeatQuestion(t.m) {
 		return nil
 	}
-	t.c.Reply(fmt.Sprintf(`Sorry, I didn't get "%s". Say "menu" to browse, "add 2 margherita large" to order, or "help" to see what I can do.`,
-		handlers.CapText(strings.Join(strings.Fields(text), " "), 60)))
+	t.c.Reply(t.tr("not-understood", handlers.CapText(strings.Join(strings.Fields(text), " "), 60)))
 	return nil
 }
 
@@ -429,16 +429,16 @@ func (t *turn) addItem(it *Item, size string, qty int) error {
 	if err := t.save(stepCart); err != nil {
 		return err
 	}
-	t.c.Reply(fmt.Sprintf(`Added %d × %s (%s). Your cart: %s, %s. Say "checkout" when you're ready, or keep adding.`,
-		qty, l.Name, t.cat.Money(price*int64(qty)), items(t.cart.count()), t.cat.Money(t.cart.total())))
+	t.c.Reply(t.tr("added", qty, l.Name, t.cat.Money(price*int64(qty)), t.items(t.cart.count()), t.cat.Money(t.cart.total())))
 	return nil
 }
 
-func items(n int) string {
+// items counts items in the customer's language.
+func (t *turn) items(n int) string {
 	if n == 1 {
-		return "1 item"
+		return t.tr("item")
 	}
-	return fmt.Sprintf("%d items", n)
+	return t.tr("items", n)
 }
 
 func (t *turn) findLine(item, size string) int {

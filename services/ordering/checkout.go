@@ -32,13 +32,13 @@ func (t *turn) checkout() error {
 	if ok, err := t.prepareCheckout(); !ok || err != nil {
 		return err
 	}
-	delivery := "Delivery"
+	delivery := t.tr("delivery")
 	if t.cat.DeliveryFee > 0 {
 		delivery += " (+" + t.cat.Money(t.cat.DeliveryFee) + ")"
 	}
-	t.c.Ask(fmt.Sprintf("%s for %s. Delivery or pickup? (You can also type the delivery address.)", items(t.cart.count()), t.cat.Money(t.cart.total())),
+	t.c.Ask(t.tr("delivery-or", t.items(t.cart.count()), t.cat.Money(t.cart.total())),
 		handlers.Opt("mode:"+Delivery, delivery, "deliver", "deliver it", "bring it", "bezorgen", "laten bezorgen", "thuisbezorgen"),
-		handlers.Opt("mode:"+Pickup, "Pickup at "+t.b.shop, "pick up", "pick it up", "collect", "collect it", "take away", "takeaway",
+		handlers.Opt("mode:"+Pickup, t.tr("pickup-at", t.b.shop), "pick up", "pick it up", "collect", "collect it", "take away", "takeaway",
 			"ophalen", "afhalen", "zelf ophalen"))
 	return nil
 }
@@ -69,7 +69,7 @@ func (t *turn) mode(mode string) error {
 			handlers.Opt("addr:same", "Yes, same address"), handlers.Opt("addr:new", "No, another address"))
 		return nil
 	}
-	t.c.Reply(`What's the delivery address? (street and number, postcode, city; "cancel" stops the checkout, "help" shows what else you can say)`)
+	t.c.Reply(t.tr("address?"))
 	return nil
 }
 
@@ -84,7 +84,7 @@ func (t *turn) addressChoice(which string) error {
 	if err := t.save(stepAddress); err != nil {
 		return err
 	}
-	t.c.Reply(`OK, what's the delivery address? (street and number, postcode, city; "cancel" stops the checkout, "help" shows what else you can say)`)
+	t.c.Reply(t.tr("address?"))
 	return nil
 }
 
@@ -102,7 +102,7 @@ func (t *turn) stopCheckout() error {
 	if err := t.save(stepCart); err != nil {
 		return err
 	}
-	t.c.Reply(`OK, I stopped the checkout. Your cart is still here: say "checkout" when you're ready.`)
+	t.c.Reply(t.tr("stopped"))
 	return nil
 }
 
@@ -138,8 +138,8 @@ func (t *turn) askNote() error {
 	if err := t.save(stepNote); err != nil {
 		return err
 	}
-	t.c.Ask(`Any note for us? Type it (like "ring twice" or "no onions"; "help" shows what else you can say), or:`,
-		handlers.Opt("note:none", "No note", "no", "none", "nope", "no thanks", "nothing", "skip", "nee", "geen", "niets"))
+	t.c.Ask(t.tr("note?"),
+		handlers.Opt("note:none", t.tr("no-note"), "no note", "no", "none", "nope", "no thanks", "nothing", "skip", "nee", "geen", "niets"))
 	return nil
 }
 
@@ -167,25 +167,30 @@ func (t *turn) orderTotal() (fee, total int64) {
 	return fee, t.cart.total() + fee
 }
 
-// summaryText is the order as it will be placed.
-func (t *turn) summaryText() string {
+// summaryText is the order as it will be placed, in the customer's
+// language.
+func (t *turn) summaryText() string { return t.summaryIn(t.c.Language()) }
+
+// summaryIn is the order in lang (the staff room reads the bot's own).
+func (t *turn) summaryIn(lang string) string {
+	tr := func(key string, args ...any) string { return fmt.Sprintf(t.b.texts.In(lang, key), args...) }
 	var b strings.Builder
-	b.WriteString("Your order:")
+	b.WriteString(tr("your-order"))
 	for _, l := range t.cart.Lines {
 		fmt.Fprintf(&b, "\n%d × %s — %s", l.Qty, l.Name, t.cat.Money(l.Total()))
 	}
 	fee, total := t.orderTotal()
 	if fee > 0 {
-		fmt.Fprintf(&b, "\nDelivery — %s", t.cat.Money(fee))
+		b.WriteString("\n" + tr("fee-line", t.cat.Money(fee)))
 	}
-	fmt.Fprintf(&b, "\nTotal: %s", t.cat.Money(total))
+	b.WriteString("\n" + tr("total-line", t.cat.Money(total)))
 	if t.cart.Mode == Delivery {
-		fmt.Fprintf(&b, "\nDelivery to %s", t.cart.Address)
+		b.WriteString("\n" + tr("delivery-to", t.cart.Address))
 	} else {
-		fmt.Fprintf(&b, "\nPickup at %s", t.b.shop)
+		b.WriteString("\n" + tr("pickup-at", t.b.shop))
 	}
 	if t.cart.Note != "" {
-		fmt.Fprintf(&b, "\nNote: %s", t.cart.Note)
+		b.WriteString("\n" + tr("note-line", t.cart.Note))
 	}
 	return b.String()
 }
@@ -194,8 +199,8 @@ func (t *turn) askConfirm(intro string) error {
 	if err := t.save(stepCart); err != nil {
 		return err
 	}
-	t.c.Ask(intro+t.summaryText()+"\n\nPlace this order?",
-		handlers.Opt("confirm:yes", "Yes, place the order"), handlers.Opt("confirm:no", "No, not yet"))
+	t.c.Ask(intro+t.summaryText()+"\n\n"+t.tr("place?"),
+		handlers.Opt("confirm:yes", t.tr("place-yes")), handlers.Opt("confirm:no", t.tr("place-no")))
 	return nil
 }
 
@@ -208,7 +213,7 @@ func (t *turn) confirm(yes bool) error {
 		if err := t.save(stepCart); err != nil {
 			return err
 		}
-		t.c.Reply(`OK, nothing is ordered. Your cart is still here: say "checkout" when you're ready.`)
+		t.c.Reply(t.tr("not-ordered"))
 		return nil
 	}
 	if t.cart.Mode == "" || t.cart.Mode == Delivery && t.cart.Address == "" {
@@ -261,14 +266,14 @@ func (t *turn) place() error {
 	if o.Fulfilment == Delivery {
 		t.c.SetFact(factAddress, o.Address)
 	}
-	summary := t.summaryText()
+	summary, staffSummary := t.summaryText(), t.summaryIn("en")
 	t.cart = cart{}
 	if err := t.save(""); err != nil {
 		return err
 	}
-	t.c.Reply(fmt.Sprintf("Thank you! Your order number is %d.\n%s\n%s I'll message you here as it moves along; ask \"status\" any time.", n, summary, t.expected(o)))
+	t.c.Reply(t.tr("placed", n, summary, t.expected(o)))
 	t.b.announce(t.c, fmt.Sprintf("🆕 New order %d from %s (%s)\n%s\nReply: !order %d preparing",
-		n, t.c.Customer.Name(), t.c.Customer.ID, strings.TrimPrefix(summary, "Your order:\n"), n))
+		n, t.c.Customer.Name(), t.c.Customer.ID, strings.TrimPrefix(staffSummary, "Your order:\n"), n))
 	return nil
 }
 

@@ -62,6 +62,9 @@ type Config struct {
 	// customer is told the time when they order and when they ask.
 	ReadyIn    config.Duration `yaml:"ready_in"`
 	DeliveryIn config.Duration `yaml:"delivery_in"`
+	// Texts override or add to the service's texts per language
+	// ({nl: {greet-new: "…"}}); see docs/services/ordering.md.
+	Texts handlers.Texts `yaml:"texts"`
 }
 
 func init() {
@@ -99,6 +102,7 @@ type Bot struct {
 	router    *handlers.Router
 
 	readyIn, deliveryIn time.Duration
+	texts               handlers.Texts
 
 	// numberHook, when set (tests), runs after an order number is picked
 	// and before the order is committed, to make a race reproducible.
@@ -120,6 +124,10 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	}
 	b := &Bot{shop: strings.TrimSpace(cfg.Shop), ttl: cfg.CartTTL.D(), orders: orderQuery{db},
 		readyIn: cfg.ReadyIn.D(), deliveryIn: cfg.DeliveryIn.D()}
+	if err := checkTexts(cfg.Texts); err != nil {
+		return nil, err
+	}
+	b.texts = texts.Merge(cfg.Texts)
 	if b.readyIn == 0 {
 		b.readyIn = 20 * time.Minute
 	}
@@ -373,9 +381,9 @@ func (t *turn) greet() error {
 	}
 	if len(last) == 0 {
 		if t.c.Customer.New || t.c.Customer.LastSeen.IsZero() {
-			t.c.Reply(fmt.Sprintf(`Hi %s, welcome to %s! Say "menu" to see what we have, or tell me what you'd like, like "add 2 margherita large". Say "help" for everything I can do.`, name, t.b.shop) + closed)
+			t.c.Reply(t.tr("greet-new", name, t.b.shop) + closed)
 		} else {
-			t.c.Reply(fmt.Sprintf(`Welcome back, %s! Say "menu" to see what we have.`, name) + closed)
+			t.c.Reply(t.tr("greet-back", name) + closed)
 		}
 		return nil
 	}
@@ -383,8 +391,8 @@ func (t *turn) greet() error {
 		t.c.Reply(fmt.Sprintf("Welcome back, %s.", name) + closed)
 		return nil
 	}
-	t.c.Ask(fmt.Sprintf("Welcome back, %s. The usual %s?", name, t.usualPhrase(last[0].Lines)),
-		handlers.Opt("usual:yes", "Yes please"), handlers.Opt("usual:no", "No, show me the menu", "something else", "iets anders", "other", "menu"))
+	t.c.Ask(t.tr("greet-usual", name, t.usualPhrase(last[0].Lines)),
+		handlers.Opt("usual:yes", t.tr("usual-yes")), handlers.Opt("usual:no", t.tr("usual-no"), "something else", "iets anders", "other", "menu"))
 	return nil
 }
 
@@ -412,16 +420,7 @@ func (t *turn) usualPhrase(lines []Line) string {
 }
 
 func (t *turn) help() error {
-	t.c.Reply(fmt.Sprintf(`I take orders for %s. You can say:
-• menu: browse the menu by category
-• search vegan (or just type what you're looking for)
-• add 2 margherita large
-• cart: see your cart; remove 1 / change 1 to 3 to edit it; empty cart
-• checkout: order for delivery or pickup
-• the usual: order what you had last time
-• status (or "where is my order?"); cancel: cancel an order not yet being prepared
-• hours: when we're open
-• forget me: erase what we know about you`, t.b.shop))
+	t.c.Reply(t.tr("help", t.b.shop))
 	return nil
 }
 

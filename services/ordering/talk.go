@@ -48,10 +48,10 @@ func (t *turn) thanks() error {
 		return err
 	}
 	if open != nil {
-		t.c.Reply(fmt.Sprintf("You're welcome! I'll message you here as order %d moves along.", open.Number))
+		t.c.Reply(t.tr("welcome-open", open.Number))
 		return nil
 	}
-	t.c.Reply(`You're welcome! Say "menu" whenever you'd like to order.`)
+	t.c.Reply(t.tr("welcome"))
 	return nil
 }
 
@@ -61,10 +61,10 @@ func (t *turn) ack() error {
 		return err
 	}
 	if open != nil {
-		t.c.Reply(fmt.Sprintf("👍 I'll message you here as order %d moves along.", open.Number))
+		t.c.Reply(t.tr("ack-open", open.Number))
 		return nil
 	}
-	t.c.Reply(`👍 Say "menu" to see what we have, or "help" for everything I can do.`)
+	t.c.Reply(t.tr("ack"))
 	return nil
 }
 
@@ -93,18 +93,16 @@ func (t *turn) eta() error {
 		t.c.Reply(t.statusLine(o) + " " + t.expected(o))
 		return nil
 	}
-	t.c.Reply(fmt.Sprintf("Pickup orders are usually ready in about %d minutes; delivery takes about %d minutes.",
-		int(t.b.readyIn.Minutes()), int(t.b.deliveryIn.Minutes())))
+	t.c.Reply(t.tr("usual-times", int(t.b.readyIn.Minutes()), int(t.b.deliveryIn.Minutes())))
 	return nil
 }
 
 // expected is when an order should be ready (pickup) or arrive.
 func (t *turn) expected(o *Order) string {
 	if o.Fulfilment == Pickup {
-		return fmt.Sprintf("It should be ready for pickup at about %s (%d minutes after you ordered).",
-			o.CreatedAt.Add(t.b.readyIn).In(t.cat.Location).Format("15:04"), int(t.b.readyIn.Minutes()))
+		return t.tr("ready-at", o.CreatedAt.Add(t.b.readyIn).In(t.cat.Location).Format("15:04"), int(t.b.readyIn.Minutes()))
 	}
-	return fmt.Sprintf("It should arrive at about %s (%d minutes after you ordered).",
+	return t.tr("arrive-at",
 		o.CreatedAt.Add(t.b.deliveryIn).In(t.cat.Location).Format("15:04"), int(t.b.deliveryIn.Minutes()))
 }
 
