@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/bizbots/bizbots/internal/understand"
@@ -38,6 +39,28 @@ func (t Texts) Merge(over Texts) Texts {
 		}
 	}
 	return out
+}
+
+// Check refuses overrides of texts t does not have (in English), and
+// language codes that cannot be one, so a typo in a business's config is
+// found at start-up instead of never shown. Errors name the key.
+func (t Texts) Check(over Texts) error {
+	for lang, m := range over {
+		if len(lang) < 2 || len(lang) > 5 {
+			return fmt.Errorf("texts: %q is not a language code such as en or nl", lang)
+		}
+		for k := range m {
+			if _, ok := t["en"][k]; !ok {
+				known := make([]string, 0, len(t["en"]))
+				for k := range t["en"] {
+					known = append(known, k)
+				}
+				sort.Strings(known)
+				return fmt.Errorf("texts.%s: unknown text %q (known: %s)", lang, k, strings.Join(known, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // Languages the understanding layer and the framework's own texts know.

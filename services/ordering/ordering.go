@@ -124,7 +124,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	}
 	b := &Bot{shop: strings.TrimSpace(cfg.Shop), ttl: cfg.CartTTL.D(), orders: orderQuery{db},
 		readyIn: cfg.ReadyIn.D(), deliveryIn: cfg.DeliveryIn.D()}
-	if err := checkTexts(cfg.Texts); err != nil {
+	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
 	b.texts = texts.Merge(cfg.Texts)

@@ -2,8 +2,6 @@ package ordering
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/bizbots/bizbots/handlers"
 )
@@ -109,27 +107,6 @@ var texts = handlers.Texts{
 • taal: English of Nederlands
 • vergeet mij: wis wat we van je weten`,
 	},
-}
-
-// checkTexts refuses overrides for keys the service does not have, so a
-// typo in the config is found at start-up instead of never shown.
-func checkTexts(over handlers.Texts) error {
-	for lang, m := range over {
-		if len(lang) < 2 || len(lang) > 5 {
-			return fmt.Errorf("texts: %q is not a language code such as en or nl", lang)
-		}
-		for k := range m {
-			if _, ok := texts["en"][k]; !ok {
-				var known []string
-				for k := range texts["en"] {
-					known = append(known, k)
-				}
-				sort.Strings(known)
-				return fmt.Errorf("texts.%s: unknown text %q (known: %s)", lang, k, strings.Join(known, ", "))
-			}
-		}
-	}
-	return nil
 }
 
 // tr is the text key in the customer's language, formatted with args.

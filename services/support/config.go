@@ -8,6 +8,7 @@ import (
 	_ "time/tzdata" // time_zone must load on hosts without a zoneinfo database
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/services/staffroom"
 )
 
@@ -16,6 +17,9 @@ import (
 type Config struct {
 	// Business is the name the bot greets with ("Welcome to … support").
 	Business string `yaml:"business"`
+	// Texts override or add to the customer texts per language
+	// ({nl: {greet-new: "…"}}); see docs/services/support.md.
+	Texts handlers.Texts `yaml:"texts"`
 	// StaffRoom is the room id (not an alias) where tickets are posted and
 	// staff answer them. Empty: tickets are only recorded, and the
 	// customer is told someone will get back to them.

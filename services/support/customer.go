@@ -98,10 +98,10 @@ func (b *Bot) start(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	}
 	switch kind {
 	case "greet":
-		c.Replyf("Hi %s! What can I help you with? Ask me a question, or say \"person\" to talk to someone.", c.Customer.Name())
+		c.Reply(b.tr(c, "greet-hi", c.Customer.Name()))
 		return nil
 	case "thanks":
-		c.Reply("You're welcome! Write any time you need us.")
+		c.Reply(b.tr(c, "welcome"))
 		return nil
 	}
 	return b.answer(ctx, c, text)
@@ -118,7 +118,7 @@ func (b *Bot) answer(ctx context.Context, c *handlers.Conversation, text string)
 	}
 	f := b.faqs[match.index].faq
 	c.Reply(f.Answer)
-	c.Ask("Did that help?", handlers.Opt("yes", "Yes, thanks"), handlers.Opt("no", "No, talk to a person"))
+	c.Ask(b.tr(c, "did-it-help"), handlers.Opt("yes", b.tr(c, "helped-yes")), handlers.Opt("no", b.tr(c, "helped-no")))
 	c.Goto(stepFAQ, faqTTL)
 	return c.SetState(custState{FAQ: match.index, Text: handlers.CapText(text, 500)})
 }
@@ -144,7 +144,7 @@ func (b *Bot) faqFeedback(ctx context.Context, c *handlers.Conversation, m *hand
 	switch {
 	case yes:
 		c.Clear()
-		c.Reply("Glad I could help! Ask me anything else any time.")
+		c.Reply(b.tr(c, "glad"))
 		if st.FAQ >= 0 && st.FAQ < len(b.faqs) {
 			q := b.faqs[st.FAQ].faq.Question
 			return c.Record("faq", q, map[string]string{"question": q})
@@ -191,7 +191,7 @@ func (b *Bot) openTicket(ctx context.Context, c *handlers.Conversation, subject,
 	if err != nil {
 		return err
 	}
-	c.Replyf("I've opened ticket %d for you, %s. %s", n, c.Customer.Name(), promise)
+	c.Reply(b.tr(c, "ticket-opened", n, c.Customer.Name(), promise))
 	if b.staffRoom != "" {
 		b.postTicket(c, t, "🎫 New ticket", note)
 	}
@@ -504,7 +504,7 @@ func (b *Bot) rate(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 	if err := c.Record("rating", fmt.Sprintf("Ticket %d: %d/5", t.Number, rating), ratingRecord{Number: t.Number, Rating: rating}); err != nil {
 		return err
 	}
-	c.Reply("Thank you for your rating!")
+	c.Reply(b.tr(c, "rated"))
 	if b.staffRoom != "" {
 		return b.toStaff(ctx, c, t, &event.MessageEventContent{MsgType: event.MsgText,
 			Body: fmt.Sprintf("⭐ %s rated ticket %d: %d/5 (%s)", c.Customer.Name(), t.Number, rating, m.Choice.Label)})
@@ -520,7 +520,7 @@ func looksNumeric(s string) bool {
 // status tells the customer about their open ticket.
 func (b *Bot) status(ctx context.Context, c *handlers.Conversation, t *ticket) error {
 	if t == nil {
-		c.Reply("You have no open ticket. Ask me a question, or say \"person\" to talk to someone.")
+		c.Reply(b.tr(c, "no-open-ticket"))
 		return nil
 	}
 	if t.Status == statusClaimed {

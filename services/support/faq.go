@@ -166,6 +166,7 @@ var humanPhrases = [][]string{
 	{"talk", "to"}, {"speak", "to"}, {"talk", "with"}, {"speak", "with"}, {"chat", "with"},
 	{"person"}, {"human"}, {"someone"}, {"somebody"}, {"representative"}, {"operator"},
 	{"an", "agent"}, {"real", "agent"}, {"agent"}, {"staff"}, {"employee"}, {"ticket"},
+	{"mens"}, {"medewerker"}, {"iemand"}, {"spreken"},
 }
 
 // wantsHuman says whether text asks for a person. A bare "agent" only

@@ -84,6 +84,7 @@ type custState struct {
 // Bot is the support handler of one bot.
 type Bot struct {
 	cfg       Config
+	texts     handlers.Texts
 	db        *store.DB
 	sched     *schedule
 	staff     staffroom.Policy
@@ -101,7 +102,10 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{cfg: cfg, db: db, sched: sched, staff: staff, staffRoom: staff.Room, faqs: faqs}
+	if err := texts.Check(cfg.Texts); err != nil {
+		return nil, err
+	}
+	b := &Bot{cfg: cfg, db: db, sched: sched, staff: staff, staffRoom: staff.Room, faqs: faqs, texts: texts.Merge(cfg.Texts)}
 	b.customerH = handlers.Chain(handlers.HandlerFunc(b.customer),
 		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
 	b.staffH = handlers.Chain(handlers.HandlerFunc(b.staffMessage), handlers.Recover(), handlers.Logging(), handlers.Metrics())
@@ -134,7 +138,7 @@ func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
 	}
 	name := c.Customer.Name()
 	if c.Customer.New {
-		c.Replyf("Hi %s, welcome to %s support! Ask me a question (shipping, returns, payment…), or say \"person\" to talk to someone.", name, b.cfg.Business)
+		c.Reply(b.tr(c, "greet-new", name, b.cfg.Business))
 		return nil
 	}
 	q := b.tickets(c)

@@ -17,7 +17,8 @@ func TestThanksAfterAnAnswerMeansItHelped(t *testing.T) {
 		for _, said := range []string{"yes thanks", "yes, thanks", "thanks!", "ja, bedankt", "👍"} {
 			d := newDesk(t, DefaultConfig(), opts)
 			d.Say("How long does shipping to Belgium take?")
-			if got := handlertest.Text(d.Say(said)); !strings.HasPrefix(got, "Glad I could help!") {
+			// Dutch is answered in Dutch.
+			if got := handlertest.Text(d.Say(said)); !strings.HasPrefix(got, "Glad I could help!") && !strings.HasPrefix(got, "Fijn dat ik kon helpen!") {
 				t.Fatalf("%q after an FAQ answer: %q", said, got)
 			}
 			if d.ticketCount() != 0 {
