@@ -154,7 +154,7 @@ func (b *Bot) askPickup(ctx context.Context, c *handlers.Conversation, d draft) 
 		return err
 	}
 	if len(offer) == 0 {
-		c.Reply("Where should we pick you up? Type an address, or share your location (📎 → Location).")
+		c.Reply(b.tr(c, "pickup?"))
 		c.Answered()
 	} else {
 		c.Ask("Where should we pick you up? Pick one, type an address, or share your location.", offerOptions(offer, "Other address")...)
@@ -173,7 +173,7 @@ func (b *Bot) askDestination(ctx context.Context, c *handlers.Conversation, d dr
 		return err
 	}
 	if len(offer) == 0 {
-		c.Reply("Where to? Type an address or a place, or share a location.")
+		c.Reply(b.tr(c, "where-to?"))
 		c.Answered()
 	} else {
 		c.Ask("Where to?", offerOptions(offer, "Other")...)
@@ -245,14 +245,13 @@ func (b *Bot) destinationStep(ctx context.Context, c *handlers.Conversation, m *
 	return b.askWhen(c, d)
 }
 
-var whenOptions = []handlers.Option{handlers.Opt("now", "Now"), handlers.Opt("in15", "In 15 min"), handlers.Opt("in30", "In 30 min")}
-
 func (b *Bot) askWhen(c *handlers.Conversation, d draft) error {
 	d.Offer = nil
 	if err := c.SetState(d); err != nil {
 		return err
 	}
-	c.Ask("When do you need the taxi? Or type a time, like \"at 18:30\" or \"in 20 min\".", whenOptions...)
+	c.Ask(b.tr(c, "when?"), handlers.Opt("now", b.tr(c, "now"), "nu", "asap", "right now"),
+		handlers.Opt("in15", b.tr(c, "in15")), handlers.Opt("in30", b.tr(c, "in30")))
 	b.flow.Goto(c, stepWhen)
 	return nil
 }
@@ -309,8 +308,8 @@ func (b *Bot) askConfirm(c *handlers.Conversation, d draft) error {
 	if e.Guessed {
 		fmt.Fprintf(&sb, "\n(A typed address has no map position, so I count a typical %s city trip. Share locations for an exact quote.)", formatKm(e.DistanceM))
 	}
-	sb.WriteString("\nBook it?")
-	c.Ask(sb.String(), handlers.Opt("yes", "Yes, book it"), handlers.Opt("no", "No, cancel"))
+	sb.WriteString("\n" + b.tr(c, "book-it?"))
+	c.Ask(sb.String(), handlers.Opt("yes", b.tr(c, "book-yes")), handlers.Opt("no", b.tr(c, "book-no")))
 	b.flow.Goto(c, stepConfirm)
 	return nil
 }
@@ -327,7 +326,7 @@ func (b *Bot) confirmStep(ctx context.Context, c *handlers.Conversation, m *hand
 	}
 	if m.Choice.Key != "yes" {
 		c.Clear()
-		c.Reply("OK, nothing booked. Say \"book\" whenever you need a taxi.")
+		c.Reply(b.tr(c, "nothing-booked"))
 		return nil
 	}
 	var d draft

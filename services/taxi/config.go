@@ -7,6 +7,7 @@ import (
 	_ "time/tzdata" // time_zone must load on hosts without a zoneinfo database
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 )
 
 // Config is the service's config block. Every option has a default (see
@@ -14,6 +15,9 @@ import (
 type Config struct {
 	// Company is the name the bot speaks for.
 	Company string `yaml:"company"`
+	// Texts override or add to the customer texts per language
+	// ({nl: {greet-new: "…"}}); see docs/services/taxi.md.
+	Texts handlers.Texts `yaml:"texts"`
 	// TimeZone is where "at 18:30" is read and times are shown (an IANA name).
 	TimeZone string `yaml:"time_zone"`
 	// Currency is the ISO 4217 code of every amount in Fare.

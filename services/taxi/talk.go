@@ -90,7 +90,7 @@ func (b *Bot) thanks(ctx context.Context, c *handlers.Conversation, m *handlers.
 		c.Replyf("You're welcome! %s", b.statusLine(r, c.Now()))
 		return nil
 	}
-	c.Reply(`You're welcome! Say "book" whenever you need a taxi.`)
+	c.Reply(b.tr(c, "welcome"))
 	return nil
 }
 

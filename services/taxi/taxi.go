@@ -47,10 +47,11 @@ func init() {
 
 // Bot is the taxi handler.
 type Bot struct {
-	cfg  Config
-	loc  *time.Location
-	db   *store.DB
-	flow *handlers.Flow
+	cfg   Config
+	texts handlers.Texts
+	loc   *time.Location
+	db    *store.DB
+	flow  *handlers.Flow
 	// start handles messages outside a booking flow; global handles the
 	// commands that work inside one too (cancel, status, help, save).
 	start, global *handlers.Router
@@ -65,7 +66,10 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{cfg: cfg, loc: loc, db: db}
+	if err := texts.Check(cfg.Texts); err != nil {
+		return nil, err
+	}
+	b := &Bot{cfg: cfg, loc: loc, db: db, texts: texts.Merge(cfg.Texts)}
 	b.flow = &handlers.Flow{
 		Timeout: cfg.BookingTimeout.D(),
 		Steps: map[string]handlers.Handler{
@@ -166,11 +170,10 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 		return nil
 	}
 	if c.Customer.New {
-		c.Replyf("Hi %s, welcome to %s! I can get you a taxi now or book one for later: say \"book\", or tell me where, like \"from %s to Museumplein 6\". Say \"help\" to see what else I can do.",
-			name, b.cfg.Company, b.cfg.examplePlace())
+		c.Reply(b.tr(c, "greet-new", name, b.cfg.Company, b.cfg.examplePlace()))
 		return nil
 	}
-	c.Replyf("Welcome back, %s! Say \"book\" to order a taxi.", name)
+	c.Reply(b.tr(c, "greet-back", name))
 	return nil
 }
 
@@ -195,7 +198,7 @@ func (b *Bot) unknown(ctx context.Context, c *handlers.Conversation, m *handlers
 	if m.Text() == "" || c.RepeatQuestion(m) {
 		return nil
 	}
-	c.Reply("Sorry, I didn't get that. Say \"book\" to order a taxi, \"status\" to see your ride, or \"help\" for more.")
+	c.Reply(b.tr(c, "unknown"))
 	return nil
 }
 
