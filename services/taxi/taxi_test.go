@@ -26,6 +26,18 @@ func testConfig() taxi.Config {
 // start, 2026-01-05 12:00 UTC, is 13:00 in Amsterdam).
 func newHarness(t *testing.T, cfg taxi.Config, d store.Dialect) (*handlertest.Harness, *store.DB) {
 	t.Helper()
+	uri, db := openDB(t, d)
+	bot, err := taxi.New(cfg, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return handlertest.New(t, bot, handlertest.Options{URI: uri}), db
+}
+
+// openDB is a fresh, migrated database of dialect d and its URI (for the
+// harness, which opens its own connection to it).
+func openDB(t *testing.T, d store.Dialect) (string, *store.DB) {
+	t.Helper()
 	uri := storetest.URI(t, d)
 	db, err := store.Open(context.Background(), uri, 0)
 	if err != nil {
@@ -35,11 +47,7 @@ func newHarness(t *testing.T, cfg taxi.Config, d store.Dialect) (*handlertest.Ha
 	if _, _, err := db.Upgrade(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	bot, err := taxi.New(cfg, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return handlertest.New(t, bot, handlertest.Options{URI: uri}), db
+	return uri, db
 }
 
 func newBot(t *testing.T) (*handlertest.Harness, *store.DB) {

@@ -1,7 +1,6 @@
 package taxi_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"github.com/bizbots/bizbots/handlers/handlertest"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
-	"github.com/bizbots/bizbots/store/storetest"
 )
 
 // The misfires of issue 14, in the customer's words, on both engines.
@@ -55,15 +53,7 @@ func TestSharedLocationIsNamed(t *testing.T) {
 
 // The bot greets with the name it has in the chat list.
 func TestGreetingUsesTheBotsName(t *testing.T) {
-	uri := storetest.URI(t, store.SQLite)
-	db, err := store.Open(context.Background(), uri, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, _, err := db.Upgrade(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	uri, db := openDB(t, store.SQLite)
 	bot, err := services.Build(services.Env{Bot: config.Bot{Localpart: "taxi", DisplayName: "City Taxi", Service: "taxi"}, ConfigFile: "config.yaml", DB: db})
 	if err != nil {
 		t.Fatal(err)
