@@ -68,8 +68,9 @@ func TestCancelPicksAmongSeveral(t *testing.T) {
 	expect(t, []handlertest.Reply{confirm}, "Cancel your beard trim with Noor on Fri 9 Jan at 16:00?")
 	expect(t, say(t, h, "1"), "Cancelled: your beard trim")
 	expect(t, say(t, h, "my appointments"), "Your appointment:\n• Wed 7 Jan at 10:00: haircut with Sam")
-	// Clicking "yes" on the old question again changes nothing.
-	expect(t, h.Choose(confirm, 1), "That appointment is no longer open.")
+	// Clicking "yes" on the old question again changes nothing: the
+	// framework refuses an answer to a question that has moved on.
+	expect(t, h.Choose(confirm, 1), "That question has moved on, so I did nothing with your answer.")
 	if got := h.History("cancellation"); len(got) != 1 {
 		t.Fatalf("cancelled twice: %+v", got)
 	}
