@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/store"
 )
 
 // device is one bot's encryption device.
@@ -32,6 +33,13 @@ type device struct {
 // process uses the one device: logging in again with the same device id
 // revokes the earlier token on Dendrite.
 func tokenKey(bot id.UserID) string { return "e2ee.device_token." + bot.String() }
+
+// HasDevice says whether a bot's device was created (by a serve with
+// encryption on) in this database.
+func HasDevice(ctx context.Context, db *store.DB, bot id.UserID) (bool, error) {
+	tok, err := db.Meta(ctx, tokenKey(bot))
+	return tok != "", err
+}
 
 // deviceIDFor is the device id bizbots chooses for bot: stable for an
 // installation, so a restart or a lost token reuses the same device.

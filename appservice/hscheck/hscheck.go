@@ -265,3 +265,31 @@ func netReason(err error) string {
 	}
 	return err.Error()
 }
+
+// AppserviceLogin checks that the homeserver lets the appservice log its
+// bots in (POST /login type m.login.application_service), which is how
+// each bot gets the device it needs in encrypted rooms.
+func (c *Checker) AppserviceLogin(ctx context.Context) Finding {
+	f := Finding{Check: "the homeserver gives bots devices (appservice login)"}
+	a, err := c.do(ctx, http.MethodGet, "/_matrix/client/v3/login", false, "")
+	if err != nil {
+		f.Level, f.Detail = Warn, "cannot reach the homeserver: "+netReason(err)
+		return f
+	}
+	var flows struct {
+		Flows []struct {
+			Type string `json:"type"`
+		} `json:"flows"`
+	}
+	_ = json.Unmarshal(a.body, &flows)
+	for _, fl := range flows.Flows {
+		if fl.Type == "m.login.application_service" {
+			f.Detail = "m.login.application_service is offered"
+			return f
+		}
+	}
+	f.Level = Fail
+	f.Detail = fmt.Sprintf("GET /_matrix/client/v3/login does not offer m.login.application_service (HTTP %d %s)", a.status, describe(a))
+	f.Fix = "use a homeserver that supports appservice login (Synapse, Dendrite, conduwuit/continuwuity), or set encryption.allow: false"
+	return f
+}

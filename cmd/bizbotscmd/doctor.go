@@ -81,6 +81,7 @@ func (d *doctor) run(cfgPath string, timeout time.Duration) {
 	d.registration(cfg)
 	d.database(cfg, timeout)
 	d.homeserver(cfg, timeout)
+	d.encryption(cfg, timeout)
 }
 
 // private warns when a file holding the tokens is readable by others.

@@ -121,3 +121,53 @@ func TestDoctorWithoutConfig(t *testing.T) {
 		t.Errorf("exit %d:\n%s", r.code, r.stdout)
 	}
 }
+
+// With encryption on, doctor checks what encrypted rooms need.
+func TestDoctorEncryption(t *testing.T) {
+	hs := fakehs.New("")
+	defer hs.Close()
+	r := doctorOn(t, hs.URL(), "example.org", func(p paths) {
+		cfg, err := config.Load(p.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs.ASToken = cfg.AppService.ASToken
+		editConfig(t, p.cfg, "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: false", "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: true")
+	})
+	for _, want := range []string{"✓ Olm implementation: goolm", "⚠ encryption.pickle_key: not set",
+		"✓ the homeserver gives bots devices (appservice login)", "⚠ bot devices: some bots have no device yet"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.stdout)
+		}
+	}
+	noLogin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/_matrix/client/versions":
+			_, _ = w.Write([]byte(`{"versions":["v1.1"]}`))
+		case "/_matrix/client/v3/login":
+			_, _ = w.Write([]byte(`{"flows":[{"type":"m.login.password"}]}`))
+		default:
+			_, _ = w.Write([]byte(`{"user_id":"@bizbots:example.org"}`))
+		}
+	}))
+	defer noLogin.Close()
+	r = doctorOn(t, noLogin.URL, "example.org", func(p paths) { editConfig(t, p.cfg, "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: false", "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: true") })
+	if r.code != 1 || !strings.Contains(r.stdout, "✗ the homeserver gives bots devices (appservice login): GET /_matrix/client/v3/login does not offer m.login.application_service") {
+		t.Errorf("exit %d:\n%s", r.code, r.stdout)
+	}
+}
+
+func editConfig(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s has no %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -287,6 +287,10 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string][]string{"versions": {"v1.1", "v1.7"}})
 		return
 	}
+	if r.Method == http.MethodGet && r.URL.Path == "/_matrix/client/v3/login" {
+		writeJSON(w, 200, map[string]any{"flows": []map[string]string{{"type": "m.login.password"}, {"type": "m.login.application_service"}}})
+		return
+	}
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		writeJSON(w, 401, map[string]string{"errcode": "M_MISSING_TOKEN", "error": "no token"})
