@@ -70,25 +70,33 @@ func startSessionWith(t testing.TB, py string, s *harness.Stack, user, botLocalp
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startProgSession(t, py, filepath.Join(root, "e2e", "client.py"), s, user, botLocalpart, room, life, extra...)
+}
+
+// startProgSession is startSessionWith for any client that speaks
+// client.py's --interactive protocol: prog runs script (client.py with
+// Python, e2e/jsclient/client.mjs with Node).
+func startProgSession(t testing.TB, prog, script string, s *harness.Stack, user, botLocalpart, room string, life time.Duration, extra ...string) *dm {
+	t.Helper()
 	bot := s.Dendrite.UserID(botLocalpart)
-	cs, err := harness.StartClientSession(py, filepath.Join(root, "e2e", "client.py"), harness.ClientArgs{
+	cs, err := harness.StartClientSession(prog, script, harness.ClientArgs{
 		Homeserver: s.Dendrite.URL, User: user, Password: user + "-password", Bot: bot, Timeout: life, Room: room,
 		Extra: extra,
 	})
 	if err != nil {
 		if cs != nil {
 			out, errOut := cs.Output()
-			t.Fatalf("client.py (%s) did not get ready: %v\nstderr:\n%s\nstdout:\n%s", user, err, errOut, out)
+			t.Fatalf("%s (%s) did not get ready: %v\nstderr:\n%s\nstdout:\n%s", filepath.Base(script), user, err, errOut, out)
 		}
-		t.Fatalf("client.py (%s): %v", user, err)
+		t.Fatalf("%s (%s): %v", filepath.Base(script), user, err)
 	}
 	t.Cleanup(func() {
 		res := cs.Close()
 		if res.Err != nil {
-			t.Errorf("client.py (%s): %v\nstderr:\n%s", user, res.Err, res.Stderr)
+			t.Errorf("%s (%s): %v\nstderr:\n%s", filepath.Base(script), user, res.Err, res.Stderr)
 		}
 		if t.Failed() {
-			t.Logf("client.py (%s) output:\n%s", user, res.Stdout)
+			t.Logf("%s (%s) output:\n%s", filepath.Base(script), user, res.Stdout)
 		}
 	})
 	return &dm{t: t, s: s, cs: cs, bot: bot}
