@@ -23,6 +23,7 @@ deps: ## everything the test suite needs: Postgres running, Dendrite built, the 
 	bash scripts/ensure-postgres.sh
 	bash scripts/build-dendrite.sh >/dev/null
 	bash scripts/install-client-deps.sh
+	bash scripts/install-js-client.sh
 
 test: deps ## the whole suite: vet, then every test with -race on SQLite and Postgres, end to end on Dendrite
 	$(GO) vet ./...
