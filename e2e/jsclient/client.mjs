@@ -22,7 +22,7 @@ for (const m of ["log", "info", "debug", "warn", "error", "trace"]) {
 
 const sdk = await import("matrix-js-sdk");
 const { logger } = await import("matrix-js-sdk/lib/logger.js");
-const { AllDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
+const { AllDevicesIsolationMode, OnlySignedDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
 
 const { values: args } = parseArgs({
   options: {
@@ -34,6 +34,9 @@ const { values: args } = parseArgs({
     timeout: { type: "string", default: "120" },
     "decrypt-wait": { type: "string", default: "30" },
     "no-welcome": { type: "boolean", default: false },
+    // Element's "exclude insecure devices" (MSC4153): keys only to, and
+    // messages only from, cross-signed devices.
+    "exclude-insecure-devices": { type: "boolean", default: false },
     interactive: { type: "boolean", default: false },
     encrypt: { type: "boolean", default: true }, // always on; accepted for symmetry with client.py
   },
@@ -100,7 +103,9 @@ async function main() {
   // members, verified or not, cross-signed or not (the bots' devices are
   // not cross-signed on Dendrite v0.13.8). This is also the SDK default;
   // set here so the test does not depend on it silently.
-  crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
+  crypto.setDeviceIsolationMode(
+    args["exclude-insecure-devices"] ? new OnlySignedDevicesIsolationMode() : new AllDevicesIsolationMode(false),
+  );
   crypto.globalBlacklistUnverifiedDevices = false;
 
   let roomId = null;
