@@ -28,6 +28,20 @@ func startEncryptedSession(t *testing.T, py string, s *harness.Stack, user, botL
 	return startSessionWith(t, py, s, user, botLocalpart, room, life, append([]string{"--encrypt", "--store", store}, extra...)...)
 }
 
+// restartBizbots stops bizbots (SIGTERM, up to 15s) and starts it again
+// on the same stack.
+func restartBizbots(t *testing.T, s *harness.Stack) {
+	t.Helper()
+	if err := s.StopBizbots(15 * time.Second); err != nil {
+		t.Fatalf("stop bizbots: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.StartBizbots(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // sendAndWait sends messages from..to and waits for their echoes.
 func (d *dm) sendAndWait(from, to int, timeout time.Duration) {
 	d.t.Helper()
@@ -79,14 +93,7 @@ func TestEncryptedDM(t *testing.T) {
 
 	d.sendAndWait(1, 3, 60*time.Second)
 
-	if err := s.StopBizbots(15 * time.Second); err != nil {
-		t.Fatalf("stop bizbots: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := s.StartBizbots(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartBizbots(t, s)
 	d.sendAndWait(4, 6, 60*time.Second)
 
 	// A second device of the same customer, logged in later, in the same

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -28,14 +27,7 @@ func TestEncryptedDMJSClient(t *testing.T) {
 
 	d.sendAndWait(1, 3, 60*time.Second)
 
-	if err := s.StopBizbots(15 * time.Second); err != nil {
-		t.Fatalf("stop bizbots: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := s.StartBizbots(ctx); err != nil {
-		t.Fatal(err)
-	}
+	restartBizbots(t, s)
 	d.sendAndWait(4, 6, 60*time.Second)
 
 	msgs := d.botMessages()
