@@ -15,8 +15,8 @@ const AllowSkipEnv = "E2E_ALLOW_SKIP"
 // Python with matrix-nio, cmd/bizbots) fail the test. That is the default,
 // so that CI can never pass by skipping; only E2E_ALLOW_SKIP=1 turns it off
 // (for a quick local `go test ./...` on a machine without the set-up).
-// `make deps` (scripts/build-dendrite.sh, scripts/install-client-deps.sh)
-// provides everything.
+// `make deps` (scripts/build-dendrite.sh, scripts/install-client-deps.sh,
+// scripts/install-js-client.sh) provides everything.
 func Required() bool { return os.Getenv(AllowSkipEnv) != "1" }
 
 // SkipOrFail fails the test because a prerequisite is missing, or skips
@@ -25,7 +25,7 @@ func SkipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
 	if Required() {
 		t.Fatalf("missing end-to-end prerequisite: "+format+
-			" (run `make deps`, i.e. scripts/build-dendrite.sh and scripts/install-client-deps.sh;"+
+			" (run `make deps`, i.e. scripts/build-dendrite.sh, scripts/install-client-deps.sh and scripts/install-js-client.sh;"+
 			" or set "+AllowSkipEnv+"=1 to skip instead of failing)", args...)
 	}
 	t.Skipf("skipped ("+AllowSkipEnv+"=1): missing end-to-end prerequisite: "+format, args...)
