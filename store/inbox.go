@@ -22,6 +22,9 @@ type InboxEvent struct {
 	ReceivedAt int64
 	Attempts   int
 	RetryAt    int64
+	// Origin says who made the row: OriginHomeserver (intake) or
+	// OriginTimer (FireDueTimers). Only the latter is a fired timer.
+	Origin string
 }
 
 // IncomingEvent is what intake appends for one event of a transaction.

@@ -64,9 +64,9 @@ func (db *DB) FireDueTimers(ctx context.Context, now int64, limit int) (int, err
 				return nil // another process fired it
 			}
 			fired++
-			_, err = tx.ExecContext(ctx, `INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at)
-				VALUES ($1, $2, $3, $4, $5, $6, 'timer', $7) ON CONFLICT (event_id) DO NOTHING`,
-				eventID, t.room, t.user, TimerEventType, t.due, string(raw), Now())
+			_, err = tx.ExecContext(ctx, `INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at, origin)
+				VALUES ($1, $2, $3, $4, $5, $6, 'timer', $7, $8) ON CONFLICT (event_id) DO NOTHING`,
+				eventID, t.room, t.user, TimerEventType, t.due, string(raw), Now(), OriginTimer)
 			return err
 		})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,16 @@ var (
 		Name: "bizbots_dispatcher_events_total",
 		Help: "Inbox events finished by the dispatcher, by outcome (handled, ignored, handler_error, retry, parked).",
 	}, []string{"outcome"})
+	// eventsRefused counts events a customer or another bot sent that
+	// bizbots ignores on purpose, by reason: reserved_type (an event of
+	// bizbots' own org.bizbots. namespace not made by bizbots), notice
+	// (an m.notice from someone else: bots do not answer bots),
+	// forged_membership (a membership of our bot not sent by it or by
+	// whoever may change it).
+	eventsRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "bizbots_dispatcher_refused_events_total",
+		Help: "Events ignored on purpose because of who sent them, by reason (reserved_type, notice, forged_membership).",
+	}, []string{"reason"})
 	handleSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bizbots_dispatcher_event_seconds",
 		Help:    "Time to handle and commit one inbox event.",
@@ -79,6 +90,11 @@ type Options struct {
 	HandlerTimeout time.Duration
 	// RetryBase is the first retry delay; it doubles up to RetryMax.
 	RetryBase, RetryMax time.Duration
+	// ShutdownGrace is how long, once Run's ctx is cancelled, the events
+	// in hand may take to finish and commit before their handlers' ctx
+	// is cancelled too (an event cut off is handled again after restart).
+	// Zero: no grace.
+	ShutdownGrace time.Duration
 	// Clock is the time conversations see (state expiry, timers, first
 	// and last seen); handler tests move it. Default time.Now.
 	Clock func() time.Time
@@ -144,7 +160,7 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 		owner: roomqueue.OwnerID("dispatch"), handlers: hs2,
 	}
 	d.queue = &roomqueue.Queue{
-		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
+		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log, Grace: opts.ShutdownGrace,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
 			return db.PendingRooms(ctx, store.QueueInbox, limit)
 		},
@@ -185,8 +201,9 @@ func (d *Dispatcher) fireTimers(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// Run dispatches until ctx is cancelled, then waits for the rooms in hand
-// to finish their current event.
+// Run dispatches until ctx is cancelled, then lets the rooms in hand
+// finish and commit their current event (within ShutdownGrace) and
+// returns.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info().Int("workers", d.opts.Workers).Str("owner", d.owner).Msg("dispatcher started")
 	d.bg.Add(1)
@@ -270,20 +287,21 @@ func (d *Dispatcher) processRoom(ctx context.Context, room string) bool {
 }
 
 // processLeasedRoom handles a room's due events while this process holds
-// its lease.
+// its lease. Once the run is stopping it takes no new event.
 func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) bool {
-	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
-		ev, err := d.db.NextInboxEvent(ctx, room)
+	for i := 0; i < roomBatch && !roomqueue.Stopping(ctx); i++ {
+		now := store.Now()
+		ev, err := d.db.ClaimInboxEvent(ctx, room, now)
 		if err != nil {
 			if ctx.Err() == nil {
-				d.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next event")
+				d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room's next event")
 			}
 			return false
 		}
 		if ev == nil {
 			return true
 		}
-		if ev.RetryAt > store.Now() {
+		if ev.RetryAt > now {
 			return false
 		}
 		if !d.processEvent(ctx, ev) {
@@ -293,21 +311,38 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) bool {
 	return true
 }
 
-// processEvent handles one event and commits the outcome. It returns
-// false when the room must stop for now (a retry is scheduled, the lease
-// was lost, or the database failed).
+// errGaveUp is the cause recorded for an event whose earlier attempts all
+// ended without an outcome: the process died handling it (a crash, an
+// out-of-memory kill, a fatal runtime error), so it is not run again.
+var errGaveUp = errors.New("earlier attempts ended without an outcome (the process died while handling this event)")
+
+// processEvent handles one claimed event (its attempt is already counted)
+// and commits the outcome. It returns false when the room must stop for
+// now (a retry is scheduled, the lease was lost, or the database failed).
 func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) bool {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
-	out, err := d.route(ctx, ev, log)
+	if ev.Attempts > d.opts.MaxAttempts {
+		return d.fail(ctx, ev, nil, errGaveUp, log)
+	}
+	out, err := d.safeRoute(ctx, ev, log)
 	now := d.opts.Clock()
 	if err != nil {
-		if ctx.Err() != nil {
+		var wait *waitError
+		switch {
+		case ctx.Err() != nil:
+			d.unclaim(ctx, ev, 0, "stopped before the event was handled", log)
 			return false // shutting down: the event stays pending
+		case errors.As(err, &wait):
+			d.unclaim(ctx, ev, d.opts.RetryBase, wait.Error(), log)
+			return false
 		}
 		return d.fail(ctx, ev, out, err, log)
 	}
-	err = d.db.Tx(ctx, func(tx store.Tx) error {
+	err = d.db.Tx(ctx, func(tx store.Tx) (err error) {
+		// Commit code runs services' closures (OnCommit, ForgetCustomer):
+		// a panic there is a failed attempt, rolled back, not a crash.
+		defer catch(&err, "commit")
 		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
 			return err
 		}
@@ -326,6 +361,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 		return false
 	default:
 		if ctx.Err() != nil {
+			d.unclaim(ctx, ev, 0, "stopped before the event was committed", log)
 			return false
 		}
 		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log)
@@ -339,38 +375,83 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 	return true
 }
 
-// fail records a failed attempt: retry later with backoff, or, after
-// MaxAttempts, park the event with its reason (and apologise to the
-// customer if it was a message to a bot) so the room flows again.
+// safeRoute is route with a panic anywhere in it (a service's Watches,
+// a malformed event tripping a parser) turned into a failed attempt.
+func (d *Dispatcher) safeRoute(ctx context.Context, ev *store.InboxEvent, log zerolog.Logger) (out *outcome, err error) {
+	defer catch(&err, "routing")
+	return d.route(ctx, ev, log)
+}
+
+// catch turns a panic into *err; call it deferred.
+func catch(err *error, where string) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%s panicked: %v\n%s", where, p, debug.Stack())
+	}
+}
+
+// waitError is a reason an event cannot be handled yet that is no fault
+// of the event (its bot is not registered on the homeserver yet): it is
+// retried without counting an attempt, so it is never parked for it.
+type waitError struct{ reason string }
+
+func (e *waitError) Error() string { return e.reason }
+
+// unclaim gives back the attempt counted for ev, which was not really
+// tried, and keeps it pending for at least after. It runs even when ctx
+// is cancelled (the process is stopping).
+func (d *Dispatcher) unclaim(ctx context.Context, ev *store.InboxEvent, after time.Duration, reason string, log zerolog.Logger) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := store.UnclaimInboxEvent(uctx, d.db, ev.Seq, store.Now()+after.Milliseconds(), reason); err != nil {
+		log.Warn().Err(err).Msg("cannot give back the attempt; it counts as failed")
+		return
+	}
+	log.Debug().Str("reason", reason).Dur("retry_in", after).Msg("event put back, not counted as an attempt")
+}
+
+// fail records a failed attempt (counted when the event was claimed):
+// retry later with backoff, or, after MaxAttempts, park the event with its
+// reason (and apologise to the customer if it was a message to a bot) so
+// the room flows again.
 func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcome, cause error, log zerolog.Logger) bool {
 	var kw *errKeyWait
 	if errors.As(cause, &kw) {
 		return d.deferForKey(ctx, ev, kw, log)
 	}
-	attempt := ev.Attempts + 1
+	attempt := ev.Attempts
 	park := attempt >= d.opts.MaxAttempts
 	delay := backoff.Policy{Base: d.opts.RetryBase, Max: d.opts.RetryMax}.Delay(attempt)
 	if errors.Is(cause, handlers.ErrConflict) {
 		delay = 0 // lost a race: handle again now, against the new state
 	}
 	var apology []store.OutgoingEvent
-	if park && out != nil && out.conv != nil {
-		ref := newRef()
-		out.conv.Reset()
-		out.conv.Notice(apologyText(ref))
-		rows, err := outboxRows(ctx, d.db, out.conv, id.EventID(ev.EventID), log)
-		if err != nil {
-			log.Error().Err(err).AnErr("cause", cause).Msg("cannot prepare the apology; the event stays pending")
-			return false
+	if park {
+		var conv *handlers.Conversation
+		if out != nil {
+			conv = out.conv
 		}
-		apology = rows
-		log = log.With().Str("ref", ref).Logger()
+		if conv == nil {
+			conv = d.apologyConversation(ctx, ev)
+		}
+		if conv != nil {
+			ref := newRef()
+			conv.Reset()
+			conv.Notice(apologyText(ref))
+			rows, err := outboxRows(ctx, d.db, conv, id.EventID(ev.EventID), log)
+			if err != nil {
+				log.Error().Err(err).AnErr("cause", cause).Msg("cannot prepare the apology; the event stays pending")
+				return false
+			}
+			apology = rows
+			log = log.With().Str("ref", ref).Logger()
+			cause = fmt.Errorf("%w (ref %s)", cause, ref)
+		}
 	}
 	err := d.db.Tx(ctx, func(tx store.Tx) error {
 		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
 			return err
 		}
-		if err := store.RetryInboxEvent(ctx, tx, ev.Seq, store.Now()+delay.Milliseconds(), cause.Error(), park); err != nil {
+		if err := store.FailInboxEvent(ctx, tx, ev.Seq, store.Now()+delay.Milliseconds(), cause.Error(), park); err != nil {
 			return err
 		}
 		if len(apology) > 0 {
@@ -394,6 +475,32 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 	eventsHandled.WithLabelValues("retry").Inc()
 	log.Warn().Err(cause).Int("attempt", attempt).Dur("retry_in", delay).Msg("event failed; will retry")
 	return false
+}
+
+// apologyConversation is where the apology for a parked event goes when
+// routing never got as far as a conversation (it panicked, or the event
+// killed the process): a customer's message, reaction or timer in a room
+// with exactly one of our bots. Anything else gets no apology.
+func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEvent) *handlers.Conversation {
+	sender := id.UserID(ev.Sender)
+	if d.isOurs(sender) {
+		return nil
+	}
+	switch {
+	case ev.Type == event.EventMessage.Type, ev.Type == event.EventSticker.Type, ev.Type == event.EventReaction.Type,
+		ev.Type == event.EventEncrypted.Type, ev.Origin == store.OriginTimer:
+	default:
+		return nil
+	}
+	inRoom, err := d.db.BotsInRoom(ctx, ev.RoomID)
+	if err != nil || len(inRoom) != 1 {
+		return nil
+	}
+	bot, ok := d.bots[id.UserID(inRoom[0].BotUserID)]
+	if !ok {
+		return nil
+	}
+	return handlers.NewConversation(bot.UserID, id.RoomID(ev.RoomID), handlers.Customer{ID: sender}, id.EventID(ev.EventID))
 }
 
 func newRef() string {

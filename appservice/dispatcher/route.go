@@ -65,6 +65,10 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) && !errors.Is(err, event.ErrUnsupportedContentType) {
 		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
 	}
+	if ev.Origin == store.OriginTimer && evt.Type.Type == store.TimerEventType {
+		// Only a row the timers table made is a fired timer.
+		return d.routeTimer(ctx, evt, log)
+	}
 	if evt.Type == event.EventEncrypted && !d.isOurs(evt.Sender) {
 		return d.routeEncrypted(ctx, ev, evt, log)
 	}
@@ -83,8 +87,11 @@ func (d *Dispatcher) routePlain(ctx context.Context, evt *event.Event, log zerol
 		return d.routeMember(ctx, evt, log)
 	case d.isOurs(evt.Sender):
 		return &outcome{outcome: "ignored", note: "own echo"}, nil
-	case evt.Type.Type == store.TimerEventType:
-		return d.routeTimer(ctx, evt, log)
+	case strings.HasPrefix(evt.Type.Type, reservedPrefix):
+		// Only bizbots makes events of its own namespace (fired timers
+		// come from the timers table, never from the homeserver): one
+		// sent by anyone else is a forgery, whatever it claims.
+		return refused("reserved_type", "reserved event type sent by "+evt.Sender.String()), nil
 	case evt.Type == event.EventMessage, evt.Type == event.EventSticker:
 		return d.routeMessage(ctx, evt, log)
 	case evt.Type == event.EventReaction:
@@ -94,6 +101,16 @@ func (d *Dispatcher) routePlain(ctx context.Context, evt *event.Event, log zerol
 	default:
 		return &outcome{outcome: "ignored"}, nil
 	}
+}
+
+// reservedPrefix is bizbots' own event type namespace.
+const reservedPrefix = "org.bizbots."
+
+// refused is the outcome of an event ignored on purpose because of who
+// sent it; it is counted by reason.
+func refused(reason, note string) *outcome {
+	eventsRefused.WithLabelValues(reason).Inc()
+	return &outcome{outcome: "ignored", note: note}
 }
 
 func (d *Dispatcher) isOurs(uid id.UserID) bool {
@@ -108,6 +125,12 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 	mem := evt.Content.AsMember()
 	target := id.UserID(evt.GetStateKey())
 	room := evt.RoomID
+	if mem.Membership == event.MembershipJoin && evt.Sender != target {
+		// Only a user joins themself (the room auth rules): anything else
+		// claiming that someone, one of our bots above all, is in a room
+		// is not believed.
+		return refused("forged_membership", "join sent by "+evt.Sender.String()+" for someone else"), nil
+	}
 	bot, isBot := d.bots[target]
 	if !isBot {
 		if target == d.sender {
@@ -284,6 +307,11 @@ func isWordByte(b byte) bool {
 }
 
 func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
+	if isNotice(evt) {
+		// Notices are what bots send (the spec asks bots not to answer
+		// them): answering another bot's notice can loop for ever.
+		return refused("notice", "notice from "+evt.Sender.String()), nil
+	}
 	bots, direct, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
@@ -301,6 +329,13 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 		return &outcome{outcome: "ignored", note: "not a message a handler can use"}, nil
 	}
 	return d.runTurns(ctx, bots, evt.RoomID, m, direct, log)
+}
+
+// isNotice reports whether a message is an m.notice, or an edit that
+// turns one into a notice.
+func isNotice(evt *event.Event) bool {
+	msg := evt.Content.AsMessage()
+	return msg.MsgType == event.MsgNotice || msg.NewContent != nil && msg.NewContent.MsgType == event.MsgNotice
 }
 
 // runTurns runs the handler of each bot for m and collects the turns.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,11 @@ type Queue struct {
 	// next Wake, instead of being claimed and given back in a busy loop.
 	Work func(ctx context.Context, room string) bool
 	Log  zerolog.Logger
+	// Grace is how long, once Run's ctx is cancelled, the rooms in hand
+	// may take to finish what they hold: the ctx Work gets stays alive
+	// that long after Run's (Stopping tells Work to take nothing new).
+	// Zero: Work's ctx ends with Run's.
+	Grace time.Duration
 
 	wake chan struct{}
 	// fresh is set by Wake: new work was stored, so rooms that could not
@@ -66,9 +72,14 @@ func (q *Queue) signal() {
 	}
 }
 
-// Run works until ctx is cancelled, then waits for the rooms in hand.
+// Run works until ctx is cancelled, then waits for the rooms in hand
+// (for at most Grace before their ctx is cancelled too). A panic in Work
+// is logged and the room left alone until the next poll; the worker and
+// the process go on.
 func (q *Queue) Run(ctx context.Context) {
 	q.init()
+	workCtx, cancelWork := graceContext(ctx, q.Grace)
+	defer cancelWork()
 	work := make(chan string)
 	var (
 		wg   sync.WaitGroup
@@ -83,7 +94,7 @@ func (q *Queue) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for room := range work {
-				ok := q.Work(ctx, room)
+				ok := q.safeWork(workCtx, room)
 				mu.Lock()
 				delete(busy, room)
 				if !ok {
@@ -101,7 +112,7 @@ func (q *Queue) Run(ctx context.Context) {
 	ticker := time.NewTicker(q.Poll)
 	defer ticker.Stop()
 	for {
-		rooms, err := q.Pending(ctx, q.Workers*4)
+		rooms, err := q.safePending(ctx, q.Workers*4)
 		if err != nil && ctx.Err() == nil {
 			q.Log.Error().Err(err).Str("queue", q.Name).Msg("cannot list pending work; will retry")
 		}
@@ -145,6 +156,61 @@ func (q *Queue) Run(ctx context.Context) {
 	}
 }
 
+// stoppingKey marks a Work ctx with the Done channel of the Run that
+// handed it out.
+type stoppingKey struct{}
+
+// graceContext returns the ctx Work runs in: not cancelled with ctx but
+// grace later, and carrying ctx's Done for Stopping.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	if grace <= 0 {
+		return context.WithValue(ctx, stoppingKey{}, ctx.Done()), func() {}
+	}
+	wctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), stoppingKey{}, ctx.Done()))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() { stop(); cancel() }
+}
+
+// Stopping reports whether the Run that gave Work this ctx was asked to
+// stop: Work should finish what it holds and take nothing new. Outside
+// Run (Drain) it is ctx's own cancellation.
+func Stopping(ctx context.Context) bool {
+	if done, ok := ctx.Value(stoppingKey{}).(<-chan struct{}); ok {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	return ctx.Err() != nil
+}
+
+// safeWork runs Work, turning a panic into "the room cannot move now".
+func (q *Queue) safeWork(ctx context.Context, room string) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			q.Log.Error().Str("queue", q.Name).Str("room_id", room).Interface("panic", p).
+				Bytes("stack", debug.Stack()).Msg("room worker panicked; the room waits for the next poll")
+			ok = false
+		}
+	}()
+	return q.Work(ctx, room)
+}
+
+// safePending runs Pending, turning a panic into an error.
+func (q *Queue) safePending(ctx context.Context, limit int) (rooms []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("listing pending rooms panicked: %v", p)
+		}
+	}()
+	return q.Pending(ctx, limit)
+}
+
 // OwnerID names this process in leases: host, pid and a random part so
 // a restarted process never mistakes an old lease for its own.
 func OwnerID(role string) string {
@@ -172,7 +238,7 @@ func (q *Queue) Drain(ctx context.Context) error {
 		}
 		moved := false
 		for _, room := range rooms {
-			if q.Work(ctx, room) {
+			if q.safeWork(ctx, room) {
 				moved = true
 			}
 		}
