@@ -96,6 +96,10 @@ type Dispatcher struct {
 	// Retention is how long handled events, sent replies and
 	// transaction ids are kept before they are pruned.
 	Retention Duration `yaml:"retention"`
+	// ShutdownGrace is how long, on SIGTERM, the events in hand may take
+	// to finish and commit before they are cut off (and redone after
+	// restart).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // Sender tunes how outbox rows are delivered to the homeserver. Replies
@@ -322,6 +326,9 @@ func (c *Config) ApplyDefaults() {
 	if d.Retention == 0 {
 		d.Retention = Duration(7 * 24 * time.Hour)
 	}
+	if d.ShutdownGrace == 0 {
+		d.ShutdownGrace = Duration(30 * time.Second)
+	}
 	s := &c.Sender
 	if s.Workers == 0 {
 		s.Workers = 8
@@ -443,6 +450,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.Retention.D() < time.Hour {
 		add("dispatcher.retention %s is too short (at least 1h: homeservers resend transactions for hours)", c.Dispatcher.Retention.D())
+	}
+	if g := c.Dispatcher.ShutdownGrace.D(); g < 0 || g > 10*time.Minute {
+		add("dispatcher.shutdown_grace %s must be between 0s and 10m", g)
 	}
 	if c.Sender.Workers < 1 || c.Sender.Workers > 1024 {
 		add("sender.workers %d must be between 1 and 1024", c.Sender.Workers)

@@ -146,6 +146,8 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
 		PollInterval: cfg.Dispatcher.PollInterval.D(),
 		Encryption:   encOpts,
+
+		ShutdownGrace: cfg.Dispatcher.ShutdownGrace.D(),
 	}, log.With().Str("part", "dispatcher").Logger())
 	sendOpts := sender.Options{
 		Workers:        cfg.Sender.Workers,
@@ -213,10 +215,12 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		log.Error().Err(err).Msg("stopping after a fatal error")
 	}
 	// Stop taking transactions first (in-flight ones finish and commit),
-	// then let the workers finish their current event.
+	// then let the workers finish and commit their current event, within
+	// dispatcher.shutdown_grace.
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer shutCancel()
 	_ = httpSrv.Shutdown(shutCtx)
+	log.Info().Dur("grace", cfg.Dispatcher.ShutdownGrace.D()).Msg("intake stopped; finishing the events in hand")
 	cancel()
 	wg.Wait()
 	log.Info().Msg("stopped")
