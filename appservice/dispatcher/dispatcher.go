@@ -73,6 +73,16 @@ type PowerLevels interface {
 	PowerLevels(ctx context.Context, bot id.UserID, room id.RoomID) (*event.PowerLevelsEventContent, error)
 }
 
+// Registrar registers bot users on the homeserver (the provisioner). The
+// dispatcher asks it before acting as a bot, so an event for a bot that
+// is not registered yet waits for it instead of failing for good.
+type Registrar interface {
+	// EnsureUser registers user unless it is known to exist.
+	EnsureUser(ctx context.Context, user id.UserID) error
+	// Unregistered says the homeserver does not know user after all.
+	Unregistered(user id.UserID)
+}
+
 // Presence is implemented by homeservers that take read receipts and
 // typing notifications (best effort: failures are only logged at debug).
 type Presence interface {
@@ -121,6 +131,21 @@ type Dispatcher struct {
 	// OnOutbox is called after a commit added outbox rows (wakes the
 	// sender). May be nil.
 	OnOutbox func()
+	// Users registers bots on demand. Nil: bots are taken as registered.
+	Users Registrar
+}
+
+// ready makes sure the homeserver lets the appservice act as bot. A bot
+// it cannot register now makes the event wait (not a failed attempt):
+// that is no fault of the event, and it must not be parked for it.
+func (d *Dispatcher) ready(ctx context.Context, bot id.UserID) error {
+	if d.Users == nil {
+		return nil
+	}
+	if err := d.Users.EnsureUser(ctx, bot); err != nil {
+		return &waitError{reason: fmt.Sprintf("bot %s is not registered on the homeserver yet: %v", bot, err)}
+	}
+	return nil
 }
 
 // New makes a dispatcher for bots; sender is the appservice's own user.

@@ -44,6 +44,12 @@ type flowConfig struct {
 	bots     func(process int) []*dispatcher.Bot
 	opts     dispatcher.Options
 	extraDBs []*store.DB
+	users    func(hs *fakehs.HS, db *store.DB) dispatcher.Registrar
+}
+
+// withRegistrar gives each process's dispatcher a registrar of bot users.
+func withRegistrar(users func(hs *fakehs.HS, db *store.DB) dispatcher.Registrar) flowOption {
+	return func(c *flowConfig) { c.users = users }
 }
 
 type flowOption func(*flowConfig)
@@ -106,6 +112,9 @@ func startFlow(t *testing.T, db *store.DB, options ...flowOption) *flow {
 		disp := dispatcher.New(pdb, cfg.bots(i), senderID, cli, cfg.opts, plog)
 		snd := sender.New(pdb, cli, sender.Options{Workers: 4, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, MaxBackoff: time.Second}, plog)
 		disp.OnOutbox = snd.Wake
+		if cfg.users != nil {
+			disp.Users = cfg.users(hs, pdb)
+		}
 		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.Wake, Log: plog})
 		t.Cleanup(srv.Close)
 		f.asURLs = append(f.asURLs, srv.URL)

@@ -161,8 +161,20 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 // the bot's welcome.
 func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Event, mem *event.MemberEventContent, log zerolog.Logger) (*outcome, error) {
 	room := evt.RoomID
+	if err := d.ready(ctx, bot.UserID); err != nil {
+		return nil, err
+	}
 	if err := d.hs.Join(ctx, bot.UserID, room); err != nil {
 		v := hsclient.Classify(err)
+		if hsclient.IsUnregistered(err) {
+			// Registered in our records, unknown to the homeserver (or not
+			// registered yet): register it and try again; never final.
+			if d.Users != nil {
+				d.Users.Unregistered(bot.UserID)
+			}
+			log.Warn().Str("bot", bot.UserID.String()).Str("reason", v.Reason).Msg("cannot join yet: the homeserver does not know the bot")
+			return nil, &waitError{reason: "join: " + v.Reason}
+		}
 		if v.Retry {
 			return nil, fmt.Errorf("join: %s", v.Reason)
 		}
@@ -342,6 +354,9 @@ func isNotice(evt *event.Event) bool {
 func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, m *handlers.Message, direct bool, log zerolog.Logger) (*outcome, error) {
 	out := &outcome{outcome: "handled"}
 	for _, bot := range bots {
+		if err := d.ready(ctx, bot.UserID); err != nil {
+			return out, err
+		}
 		t, err := d.newTurn(ctx, bot, room, *m, direct)
 		if err != nil {
 			return out, err

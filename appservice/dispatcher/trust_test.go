@@ -105,8 +105,8 @@ func TestNoticesFromOthersAreNotAnswered(t *testing.T) {
 		notice["content"].(map[string]any)["msgtype"] = "m.notice"
 		edit := fakehs.Message(dm, foreign, "* pizza: hello")
 		edit["content"] = map[string]any{"msgtype": "m.text", "body": "* pizza: hello",
-			"m.new_content":  map[string]any{"msgtype": "m.notice", "body": "pizza: hello"},
-			"m.relates_to":   map[string]any{"rel_type": "m.replace", "event_id": evID(notice)}}
+			"m.new_content": map[string]any{"msgtype": "m.notice", "body": "pizza: hello"},
+			"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": evID(notice)}}
 		f.deliver(t, notice, edit, fakehs.Message(dm, foreign, "a text"))
 		if got := bodies(f.waitReply(t, dm, "pizza: a text")); len(got) != 1 {
 			t.Fatalf("replies %q: the bot answered a notice", got)

@@ -179,6 +179,18 @@ func temporaryForbidden(e *mautrix.RespError) bool {
 		strings.Contains(strings.ToLower(e.Err), "has not registered this user")
 }
 
+// IsUnregistered reports whether err is the homeserver refusing to let
+// the appservice act as a user it has not registered: 403 "Application
+// service has not registered this user" (Synapse and Dendrite word it the
+// same). Registering the user cures it.
+func IsUnregistered(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) || httpErr.Response == nil || httpErr.Response.StatusCode != http.StatusForbidden || httpErr.RespError == nil {
+		return false
+	}
+	return strings.Contains(strings.ToLower(httpErr.RespError.Err), "has not registered this user")
+}
+
 func retryAfter(e mautrix.HTTPError) time.Duration {
 	if e.RespError != nil {
 		if ms, ok := e.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {

@@ -35,11 +35,14 @@ type Provisioner struct {
 
 	mu         sync.Mutex
 	registered map[id.UserID]bool
+	// lost holds users the homeserver said it does not know although we
+	// registered them once (its database was reset): registered again.
+	lost map[id.UserID]bool
 }
 
 // New returns a Provisioner for the bots in cfg.
 func New(cfg *config.Config, hs *hsclient.Client, db *store.DB, log zerolog.Logger) *Provisioner {
-	return &Provisioner{cfg: cfg, hs: hs, db: db, log: log, registered: map[id.UserID]bool{}}
+	return &Provisioner{cfg: cfg, hs: hs, db: db, log: log, registered: map[id.UserID]bool{}, lost: map[id.UserID]bool{}}
 }
 
 // IsBot says whether uid is one of the configured bots or the sender.
@@ -52,9 +55,13 @@ func (p *Provisioner) IsBot(uid id.UserID) bool {
 }
 
 // EnsureUser registers uid on the homeserver unless it is known to exist.
+// The dispatcher calls it before acting as a bot, so a bot is registered
+// on demand when its events come before provisioning got to it (the
+// homeserver delivers queued transactions as soon as bizbots answers) or
+// when it was added to the config since.
 func (p *Provisioner) EnsureUser(ctx context.Context, uid id.UserID) error {
 	p.mu.Lock()
-	done := p.registered[uid]
+	done, lost := p.registered[uid], p.lost[uid]
 	p.mu.Unlock()
 	if done {
 		return nil
@@ -63,7 +70,7 @@ func (p *Provisioner) EnsureUser(ctx context.Context, uid id.UserID) error {
 	if err != nil {
 		return err
 	}
-	if !registered {
+	if !registered || lost {
 		if err := p.register(ctx, uid); err != nil {
 			return err
 		}
@@ -73,8 +80,20 @@ func (p *Provisioner) EnsureUser(ctx context.Context, uid id.UserID) error {
 	}
 	p.mu.Lock()
 	p.registered[uid] = true
+	delete(p.lost, uid)
 	p.mu.Unlock()
 	return nil
+}
+
+// Unregistered records that the homeserver refused to let bizbots act as
+// uid because it is not registered there: the next EnsureUser registers it
+// again, whatever bizbots' own records say.
+func (p *Provisioner) Unregistered(uid id.UserID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.registered, uid)
+	p.lost[uid] = true
+	p.log.Warn().Str("user_id", uid.String()).Msg("the homeserver does not know this bot user; registering it again")
 }
 
 func (p *Provisioner) register(ctx context.Context, uid id.UserID) error {

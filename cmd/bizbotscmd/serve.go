@@ -162,6 +162,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	send := sender.New(db, hs, sendOpts, log.With().Str("part", "sender").Logger())
 	disp.OnOutbox = send.Wake
+	disp.Users = prov // a bot's events wait for it to be registered
 
 	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
 	ready := newReadiness(db, check)
