@@ -156,3 +156,29 @@ func TestJoinOfOurBotClaimedByOthersIsIgnored(t *testing.T) {
 		}
 	})
 }
+
+// In a group, anyone can react to the bot's question to someone else: the
+// reaction is not that question's answer for the one who reacted.
+func TestReactionToSomeoneElsesQuestionIsNoAnswer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := startFlow(t, db, withBots(func(int) []*dispatcher.Bot {
+			return []*dispatcher.Bot{{UserID: botID, Config: config.Bot{Localpart: "pizza", DisplayName: "Pizzeria Luigi"}, Handler: handlers.HandlerFunc(asker)}}
+		}))
+		room := "!group:example.org"
+		f.hs.SetMembers(room, map[string]string{alice: "Alice", bob: "Bob", botID.String(): "Pizzeria Luigi"})
+		inv := fakehs.Invite(room, alice, botID.String(), false)
+		f.deliver(t, inv)
+		f.waitHandled(t, evID(inv))
+		f.deliver(t, withMentions(fakehs.Message(room, alice, "order"), botID.String()))
+		question := f.waitSends(t, room, 3)[0]
+		f.deliver(t, reactionEvent(room, bob, question.EventID, "2️⃣"))
+		f.waitReply(t, room, "reaction without a choice: 2️⃣")
+		f.deliver(t, reactionEvent(room, alice, question.EventID, "1️⃣"))
+		got := bodies(f.waitReply(t, room, "you chose small"))
+		for _, b := range got {
+			if b == "you chose large" {
+				t.Fatalf("replies %q: Bob's reaction answered Alice's question", got)
+			}
+		}
+	})
+}
