@@ -25,9 +25,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/roomqueue"
-	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/store"
 )
 
