@@ -91,7 +91,7 @@ func (d *Dispatcher) routePlain(ctx context.Context, evt *event.Event, log zerol
 		// Only bizbots makes events of its own namespace (fired timers
 		// come from the timers table, never from the homeserver): one
 		// sent by anyone else is a forgery, whatever it claims.
-		return refused("reserved_type", "reserved event type sent by "+evt.Sender.String()), nil
+		return refused("reserved_type", "reserved event type sent by someone else"), nil
 	case evt.Type == event.EventMessage, evt.Type == event.EventSticker:
 		return d.routeMessage(ctx, evt, log)
 	case evt.Type == event.EventReaction:
@@ -129,7 +129,7 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 		// Only a user joins themself (the room auth rules): anything else
 		// claiming that someone, one of our bots above all, is in a room
 		// is not believed.
-		return refused("forged_membership", "join sent by "+evt.Sender.String()+" for someone else"), nil
+		return refused("forged_membership", "join sent for someone else"), nil
 	}
 	bot, isBot := d.bots[target]
 	if !isBot {
@@ -322,7 +322,7 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 	if isNotice(evt) {
 		// Notices are what bots send (the spec asks bots not to answer
 		// them): answering another bot's notice can loop for ever.
-		return refused("notice", "notice from "+evt.Sender.String()), nil
+		return refused("notice", "notice from another user or bot"), nil
 	}
 	bots, direct, err := d.concerned(ctx, evt)
 	if err != nil {

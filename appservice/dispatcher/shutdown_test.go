@@ -53,24 +53,8 @@ func TestShutdownFinishesTheEventInHand(t *testing.T) {
 			conv.Reply("order placed")
 			return nil
 		})
-		bots := []*dispatcher.Bot{{UserID: botID, Config: config.Bot{Localpart: "pizza"}, Handler: h}}
-		hs := fakehs.New(asToken)
-		t.Cleanup(hs.Close)
-		log := zerolog.New(zerolog.NewTestWriter(t))
-		opts := dispatcher.Options{Workers: 2, PollInterval: 20 * time.Millisecond, ShutdownGrace: waitLimit}
-		room := "!dm:example.org"
-		if err := db.Tx(context.Background(), func(tx store.Tx) error {
-			return store.SetBotMembership(context.Background(), tx, botID.String(), room, "join", true, alice)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		order := fakehs.Message(room, alice, "one margherita")
-		storeEvents(t, db, "t1", order)
-
-		disp := dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log)
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = disp.Run(ctx) }()
+		r := startShutdownRig(t, db, h, waitLimit)
+		room, order, done, stop := r.room, r.order, r.done, r.stop
 		<-started
 		stop() // SIGTERM while the handler is busy
 		select {
@@ -84,7 +68,7 @@ func TestShutdownFinishesTheEventInHand(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatal("Run did not return after the event in hand finished")
 		}
-		f := &flow{db: db, hs: hs}
+		f := &flow{db: db, hs: r.hs}
 		if st := f.inbox(t, evID(order)); st.status != "done" || st.attempts != 1 {
 			t.Fatalf("event in hand at shutdown: %+v, want committed", st)
 		}
@@ -93,7 +77,7 @@ func TestShutdownFinishesTheEventInHand(t *testing.T) {
 		}
 
 		// Restart: nothing is redone.
-		again := dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log)
+		again := r.restart()
 		if err := again.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -121,23 +105,8 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 			conv.Reply("order placed")
 			return nil
 		})
-		bots := []*dispatcher.Bot{{UserID: botID, Config: config.Bot{Localpart: "pizza"}, Handler: h}}
-		hs := fakehs.New(asToken)
-		t.Cleanup(hs.Close)
-		log := zerolog.New(zerolog.NewTestWriter(t))
-		opts := dispatcher.Options{Workers: 2, PollInterval: 20 * time.Millisecond, ShutdownGrace: 100 * time.Millisecond}
-		room := "!dm:example.org"
-		if err := db.Tx(context.Background(), func(tx store.Tx) error {
-			return store.SetBotMembership(context.Background(), tx, botID.String(), room, "join", true, alice)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		order := fakehs.Message(room, alice, "one margherita")
-		storeEvents(t, db, "t1", order)
-		disp := dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log)
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = disp.Run(ctx) }()
+		r := startShutdownRig(t, db, h, 100*time.Millisecond)
+		room, order, done, stop := r.room, r.order, r.done, r.stop
 		<-started
 		stop()
 		select {
@@ -145,11 +114,11 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatal("Run did not return after the grace")
 		}
-		f := &flow{db: db, hs: hs}
+		f := &flow{db: db, hs: r.hs}
 		if st := f.inbox(t, evID(order)); st.status != "pending" || st.attempts != 0 || !strings.Contains(st.lastError, "stopped") {
 			t.Fatalf("event cut off by the shutdown: %+v, want pending and not counted as an attempt", st)
 		}
-		again := dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log)
+		again := r.restart()
 		if err := again.Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -160,6 +129,42 @@ func TestShutdownGraceRunsOut(t *testing.T) {
 			t.Fatalf("%d replies after the restart, want 1", n)
 		}
 	})
+}
+
+// shutdownRig is one bizbots process running a bot with handler h in a
+// direct chat whose customer's order is in the inbox.
+type shutdownRig struct {
+	room  string
+	order map[string]any
+	hs    *fakehs.HS
+	done  chan struct{} // closed when Run returns
+	stop  context.CancelFunc
+	// restart makes a new dispatcher on the same database.
+	restart func() *dispatcher.Dispatcher
+}
+
+func startShutdownRig(t *testing.T, db *store.DB, h handlers.Handler, grace time.Duration) *shutdownRig {
+	t.Helper()
+	bots := []*dispatcher.Bot{{UserID: botID, Config: config.Bot{Localpart: "pizza"}, Handler: h}}
+	hs := fakehs.New(asToken)
+	t.Cleanup(hs.Close)
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	opts := dispatcher.Options{Workers: 2, PollInterval: 20 * time.Millisecond, ShutdownGrace: grace}
+	r := &shutdownRig{room: "!dm:example.org", hs: hs, done: make(chan struct{}),
+		restart: func() *dispatcher.Dispatcher { return dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log) }}
+	if err := db.Tx(context.Background(), func(tx store.Tx) error {
+		return store.SetBotMembership(context.Background(), tx, botID.String(), r.room, "join", true, alice)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.order = fakehs.Message(r.room, alice, "one margherita")
+	storeEvents(t, db, "t1", r.order)
+	disp := dispatcher.New(db, bots, senderID, hsClient(t, hs), opts, log)
+	ctx, stop := context.WithCancel(context.Background())
+	r.stop = stop
+	t.Cleanup(stop)
+	go func() { defer close(r.done); _ = disp.Run(ctx) }()
+	return r
 }
 
 func mustJSON(t *testing.T, v any) []byte {
