@@ -20,14 +20,8 @@ const (
 // nil when the room has nothing pending, and the head event unclaimed
 // (RetryAt > now, Attempts unchanged) when it waits for a retry.
 func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*InboxEvent, error) {
-	e, err := scanInboxEvent(db.QueryRowContext(ctx, `UPDATE inbox SET attempts = attempts + 1
-		WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $1 AND status = 'pending')
-			AND status = 'pending' AND retry_at <= $2
-		RETURNING `+inboxColumns, roomID, now))
+	e, err := ClaimDueInboxEvent(ctx, db, roomID, now)
 	if err != nil || e != nil {
-		if err != nil {
-			err = fmt.Errorf("claim inbox event: %w", err)
-		}
 		return e, err
 	}
 	// Nothing claimed: the room is empty or its head waits for a retry.
@@ -35,6 +29,21 @@ func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*I
 		FROM inbox WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID))
 	if err != nil {
 		return nil, fmt.Errorf("read next inbox event: %w", err)
+	}
+	return e, nil
+}
+
+// ClaimDueInboxEvent is ClaimInboxEvent's claim alone: the room's oldest
+// pending event, if it is due at now, with its attempt counted; nil
+// otherwise. The dispatcher runs it in the transaction that commits the
+// room's previous event, so counting attempts costs no commit of its own.
+func ClaimDueInboxEvent(ctx context.Context, q Querier, roomID string, now int64) (*InboxEvent, error) {
+	e, err := scanInboxEvent(q.QueryRowContext(ctx, `UPDATE inbox SET attempts = attempts + 1
+		WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $1 AND status = 'pending')
+			AND status = 'pending' AND retry_at <= $2
+		RETURNING `+inboxColumns, roomID, now))
+	if err != nil {
+		return nil, fmt.Errorf("claim inbox event: %w", err)
 	}
 	return e, nil
 }
@@ -76,9 +85,11 @@ func FailInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, r
 // UnclaimInboxEvent takes back the attempt ClaimInboxEvent counted, for
 // an event that was not really tried (the process is stopping, or the
 // event waits for something outside it such as its bot being registered),
-// and keeps it pending until retryAt with reason as its last error.
+// and keeps it pending until retryAt with reason as its last error (kept
+// as it was when reason is empty).
 func UnclaimInboxEvent(ctx context.Context, q Querier, seq int64, retryAt int64, reason string) error {
-	_, err := q.ExecContext(ctx, `UPDATE inbox SET attempts = attempts - 1, retry_at = $1, last_error = $2
+	_, err := q.ExecContext(ctx, `UPDATE inbox SET attempts = attempts - 1, retry_at = $1,
+			last_error = CASE WHEN $2 = '' THEN last_error ELSE $2 END
 		WHERE seq = $3 AND status = 'pending' AND attempts > 0`, retryAt, reason, seq)
 	if err != nil {
 		return fmt.Errorf("give back inbox attempt: %w", err)

@@ -313,23 +313,36 @@ func (d *Dispatcher) processRoom(ctx context.Context, room string) bool {
 
 // processLeasedRoom handles a room's due events while this process holds
 // its lease. Once the run is stopping it takes no new event.
-func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) bool {
+func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) (ok bool) {
+	// next is the room's following event, claimed by the commit of the
+	// one before; given back if the loop ends before running it.
+	var next *store.InboxEvent
+	defer func() {
+		if next != nil {
+			d.unclaim(ctx, next, 0, "", d.log.With().Str("room_id", room).Str("event_id", next.EventID).Logger())
+		}
+	}()
 	for i := 0; i < roomBatch && !roomqueue.Stopping(ctx); i++ {
-		now := store.Now()
-		ev, err := d.db.ClaimInboxEvent(ctx, room, now)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room's next event")
-			}
-			return false
-		}
+		ev := next
+		next = nil
 		if ev == nil {
-			return true
+			now := store.Now()
+			var err error
+			ev, err = d.db.ClaimInboxEvent(ctx, room, now)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room's next event")
+				}
+				return false
+			}
+			if ev == nil {
+				return true
+			}
+			if ev.RetryAt > now {
+				return false
+			}
 		}
-		if ev.RetryAt > now {
-			return false
-		}
-		if !d.processEvent(ctx, ev) {
+		if ok, next = d.processEvent(ctx, ev); !ok {
 			return false
 		}
 	}
@@ -343,12 +356,13 @@ var errGaveUp = errors.New("earlier attempts ended without an outcome (the proce
 
 // processEvent handles one claimed event (its attempt is already counted)
 // and commits the outcome. It returns false when the room must stop for
-// now (a retry is scheduled, the lease was lost, or the database failed).
-func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) bool {
+// now (a retry is scheduled, the lease was lost, or the database failed),
+// and the room's next event when the commit could claim it.
+func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bool, *store.InboxEvent) {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
 	if ev.Attempts > d.opts.MaxAttempts {
-		return d.fail(ctx, ev, nil, errGaveUp, log)
+		return d.fail(ctx, ev, nil, errGaveUp, log), nil
 	}
 	out, err := d.safeRoute(ctx, ev, log)
 	now := d.opts.Clock()
@@ -357,13 +371,14 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 		switch {
 		case ctx.Err() != nil:
 			d.unclaim(ctx, ev, 0, "stopped before the event was handled", log)
-			return false // shutting down: the event stays pending
+			return false, nil // shutting down: the event stays pending
 		case errors.As(err, &wait):
 			d.unclaim(ctx, ev, d.opts.RetryBase, wait.Error(), log)
-			return false
+			return false, nil
 		}
-		return d.fail(ctx, ev, out, err, log)
+		return d.fail(ctx, ev, out, err, log), nil
 	}
+	var next *store.InboxEvent
 	err = d.db.Tx(ctx, func(tx store.Tx) (err error) {
 		// Commit code runs services' closures (OnCommit, ForgetCustomer):
 		// a panic there is a failed attempt, rolled back, not a crash.
@@ -374,22 +389,26 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 		if err := store.MarkInboxDone(ctx, tx, ev.Seq, out.note); err != nil {
 			return err
 		}
-		return out.apply(ctx, tx, now, log)
+		if err := out.apply(ctx, tx, now, log); err != nil {
+			return err
+		}
+		next, err = store.ClaimDueInboxEvent(ctx, tx, ev.RoomID, store.Now())
+		return err
 	})
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrAlreadyHandled):
 		log.Debug().Msg("event was already handled elsewhere")
-		return true
+		return true, nil
 	case errors.Is(err, store.ErrLeaseLost):
 		log.Warn().Msg("room lease lost before commit; another process will handle the event")
-		return false
+		return false, nil
 	default:
 		if ctx.Err() != nil {
 			d.unclaim(ctx, ev, 0, "stopped before the event was committed", log)
-			return false
+			return false, nil
 		}
-		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log)
+		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil
 	}
 	eventsHandled.WithLabelValues(out.outcome).Inc()
 	handleSeconds.Observe(time.Since(start).Seconds())
@@ -397,7 +416,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) boo
 	if out.sent > 0 && d.OnOutbox != nil {
 		d.OnOutbox()
 	}
-	return true
+	return true, next
 }
 
 // safeRoute is route with a panic anywhere in it (a service's Watches,
