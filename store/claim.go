@@ -75,7 +75,7 @@ func FailInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, r
 		status = "parked"
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE inbox SET retry_at = $1, last_error = $2, status = $3
-		WHERE seq = $4 AND status = 'pending'`, retryAt, reason, status, seq)
+		WHERE seq = $4 AND status = 'pending'`, retryAt, Clean(reason), status, seq)
 	if err != nil {
 		return fmt.Errorf("record inbox failure: %w", err)
 	}
@@ -90,7 +90,7 @@ func FailInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, r
 func UnclaimInboxEvent(ctx context.Context, q Querier, seq int64, retryAt int64, reason string) error {
 	_, err := q.ExecContext(ctx, `UPDATE inbox SET attempts = attempts - 1, retry_at = $1,
 			last_error = CASE WHEN $2 = '' THEN last_error ELSE $2 END
-		WHERE seq = $3 AND status = 'pending' AND attempts > 0`, retryAt, reason, seq)
+		WHERE seq = $3 AND status = 'pending' AND attempts > 0`, retryAt, Clean(reason), seq)
 	if err != nil {
 		return fmt.Errorf("give back inbox attempt: %w", err)
 	}
