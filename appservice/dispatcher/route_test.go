@@ -26,14 +26,18 @@ const taxiID = id.UserID("@taxi:example.org")
 
 func noWelcome(int) []*dispatcher.Bot { return []*dispatcher.Bot{echoBot("")} }
 
+// pizzaAndTaxi are two echo bots of one bizbots, answering "pizza: …" and
+// "taxi: …".
+func pizzaAndTaxi(int) []*dispatcher.Bot {
+	return []*dispatcher.Bot{
+		{UserID: botID, Config: config.Bot{Localpart: "pizza", DisplayName: "Pizzeria Luigi"}, Handler: echo.New(echo.Config{Prefix: "pizza: "})},
+		{UserID: taxiID, Config: config.Bot{Localpart: "taxi", DisplayName: "Taxi Tom"}, Handler: echo.New(echo.Config{Prefix: "taxi: "})},
+	}
+}
+
 func TestGroupRoomAnswersOnlyWhenMentioned(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := startFlow(t, db, withBots(func(int) []*dispatcher.Bot {
-			return []*dispatcher.Bot{
-				{UserID: botID, Config: config.Bot{Localpart: "pizza", DisplayName: "Pizzeria Luigi"}, Handler: echo.New(echo.Config{Prefix: "pizza: "})},
-				{UserID: taxiID, Config: config.Bot{Localpart: "taxi", DisplayName: "Taxi Tom"}, Handler: echo.New(echo.Config{Prefix: "taxi: "})},
-			}
-		}))
+		f := startFlow(t, db, withBots(pizzaAndTaxi))
 		room := "!group:example.org"
 		f.hs.SetMembers(room, map[string]string{alice: "Alice", bob: "Bob", carol: "Carol", botID.String(): "Pizzeria Luigi", taxiID.String(): "Taxi Tom"})
 		inv1, inv2 := fakehs.Invite(room, alice, botID.String(), false), fakehs.Invite(room, alice, taxiID.String(), false)

@@ -11,7 +11,6 @@ import (
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/internal/fakehs"
-	"github.com/bizbots/bizbots/services/echo"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -90,12 +89,7 @@ func TestForgedTimerEventIsIgnored(t *testing.T) {
 // (a foreign bot, another bizbots) is not given to the handler.
 func TestNoticesFromOthersAreNotAnswered(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := startFlow(t, db, withBots(func(int) []*dispatcher.Bot {
-			return []*dispatcher.Bot{
-				{UserID: botID, Config: config.Bot{Localpart: "pizza", DisplayName: "Pizzeria Luigi"}, Handler: echo.New(echo.Config{Prefix: "pizza: "})},
-				{UserID: taxiID, Config: config.Bot{Localpart: "taxi", DisplayName: "Taxi Tom"}, Handler: echo.New(echo.Config{Prefix: "taxi: "})},
-			}
-		}))
+		f := startFlow(t, db, withBots(pizzaAndTaxi))
 		before := refusedCount(t, "notice")
 		// A direct chat with a foreign bot (the other end of a bot loop).
 		const foreign = "@echobot:elsewhere.org"
