@@ -1,33 +1,21 @@
 package crashtest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/internal/fakehs"
+	"github.com/bizbots/bizbots/internal/faults"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -60,7 +48,7 @@ func TestCrashPostgres(t *testing.T) {
 // crashTest runs the whole scenario against a database URI.
 func crashTest(t *testing.T, dbURI string) {
 	began := time.Now()
-	bin := binary(t)
+	bin := faults.Binary(t, "github.com/bizbots/bizbots/cmd/bizbots")
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv(EnvSeed); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -72,36 +60,27 @@ func crashTest(t *testing.T, dbURI string) {
 	t.Logf("seed %d (rerun with %s=%d)", seed, EnvSeed, seed)
 	sz := runSize()
 
-	dir := t.TempDir()
-	front := newFront(seed)
-	frontSrv := httptest.NewServer(front)
-	t.Cleanup(frontSrv.Close)
+	front := faults.NewFront(seed)
+	t.Cleanup(front.Close)
 
 	// bizbots init writes the config and registration with fresh tokens;
 	// then the fake homeserver is made with that as_token.
-	cfgPath := filepath.Join(dir, "config.yaml")
-	listen := freeAddr(t)
-	out, err := exec.Command(bin, "init", "--homeserver-url", frontSrv.URL, "--domain", "example.org",
-		"--listen", listen, "--database", dbURI, "--config", cfgPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("bizbots init: %v\n%s", err, out)
-	}
-	tuneConfig(t, cfgPath)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatalf("load the config init wrote: %v", err)
-	}
+	in := faults.Init(t, bin, front.Server.URL, dbURI, func(doc map[string]any) {
+		faults.TestTuning(t, doc)
+		faults.AllBots(t, doc, "echo") // "You said: " + text, and a welcome
+	})
+	cfg := in.Cfg
 	hs := fakehs.New(cfg.AppService.ASToken)
 	t.Cleanup(hs.Close)
-	front.hs.Store(hs)
-	asURL := "http://" + listen
+	front.SetHS(hs)
+	asURL := in.URL()
 
-	logPath := filepath.Join(dir, "bizbots.log")
-	procs := &supervisor{t: t, bin: bin, cfgPath: cfgPath, logPath: logPath}
-	t.Cleanup(procs.stopNow)
+	logPath := filepath.Join(in.Dir, "bizbots.log")
+	procs := &faults.Supervisor{T: t, Bin: bin, CfgPath: in.CfgPath, LogPath: logPath}
+	t.Cleanup(procs.StopNow)
 	defer func() {
 		if t.Failed() {
-			t.Logf("last lines of the bizbots log (%s):\n%s", logPath, tail(logPath, 80))
+			t.Logf("last lines of the bizbots log (%s):\n%s", logPath, faults.Tail(logPath, 80))
 		}
 	}()
 
@@ -173,7 +152,7 @@ func crashTest(t *testing.T, dbURI string) {
 	go func() {
 		defer close(killerDone)
 		for i := 0; i < kills && killCtx.Err() == nil; i++ {
-			if killErr = procs.start(); killErr != nil {
+			if killErr = procs.Start(); killErr != nil {
 				return
 			}
 			mode := "timer"
@@ -192,12 +171,12 @@ func crashTest(t *testing.T, dbURI string) {
 			} else {
 				sleep(time.Duration(50+killRng.IntN(651)) * time.Millisecond)
 			}
-			up := procs.kill()
+			up := procs.Kill()
 			killLog = append(killLog, fmt.Sprintf("#%d %s after %s", i+1, mode, up.Round(time.Millisecond)))
 			sleep(time.Duration(killRng.IntN(100)) * time.Millisecond) // down for a moment
 		}
 		if killCtx.Err() == nil {
-			killErr = procs.start()
+			killErr = procs.Start()
 		}
 	}()
 
@@ -268,13 +247,13 @@ func crashTest(t *testing.T, dbURI string) {
 		in, out := pending()
 		return in != nil && in["pending"] == 0 && out["pending"] == 0
 	})
-	in, outb := pending()
+	inb, outb := pending()
 	if !drained {
-		t.Errorf("not drained within 60 s: %d of %d replies sent; inbox %v, outbox %v", len(hs.Sends()), want, in, outb)
+		t.Errorf("not drained within 60 s: %d of %d replies sent; inbox %v, outbox %v", len(hs.Sends()), want, inb, outb)
 	} else {
 		t.Logf("drained %s after the stream", time.Since(drainStart).Round(time.Millisecond))
 	}
-	procs.stop() // graceful, so a late stray send would still show below
+	procs.Stop() // graceful, so a late stray send would still show below
 
 	// Every reply exactly once, in each room's order, from its bot.
 	sends := hs.Sends()
@@ -309,8 +288,8 @@ func crashTest(t *testing.T, dbURI string) {
 	}
 
 	// Every event handled exactly once, nothing pending or parked.
-	in, outb = pending()
-	if in["done"] != totalEvents || len(in) != 1 {
+	inb, outb = pending()
+	if inb["done"] != totalEvents || len(inb) != 1 {
 		t.Errorf("inbox by status %v, want only done=%d", in, totalEvents)
 	}
 	if outb["sent"] != want || len(outb) != 1 {
@@ -338,282 +317,15 @@ func crashTest(t *testing.T, dbURI string) {
 	// content) before sending again, and a resend reuses the txn id, which
 	// the homeserver deduplicates. Either path may show up, or neither
 	// when no kill landed in that window; exactly-once is checked above.
-	dups, keys := front.duplicates()
+	dups, keys := front.Duplicates()
 	t.Logf("%d distinct reply txn ids; %d repeated send attempts (deduplicated by fakehs); %d lookups for an earlier attempt",
-		keys, dups, front.lookups.Load())
+		keys, dups, front.Lookups())
 	t.Logf("done in %s; the %d bizbots processes used %s of CPU", time.Since(began).Round(time.Millisecond),
-		procs.n, time.Duration(procs.cpu.Load()).Round(time.Millisecond))
-}
-
-// tuneConfig makes the config init wrote fit a test: short leases (the
-// minimum the config accepts) so rooms a killed process held free up
-// quickly, fast polling, JSON logs, echo bots.
-func tuneConfig(t *testing.T, path string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	section := func(name string) map[string]any {
-		m, ok := doc[name].(map[string]any)
-		if !ok {
-			t.Fatalf("config has no %s section", name)
-		}
-		return m
-	}
-	section("dispatcher")["lease_timeout"] = "5s"
-	section("dispatcher")["poll_interval"] = "50ms"
-	section("sender")["max_backoff"] = "2s"
-	section("logging")["format"] = "json"
-	section("logging")["level"] = "info"
-	// Every bot runs echo ("You said: " + text) with a welcome, whatever
-	// the template's defaults become.
-	bots, ok := doc["bots"].([]any)
-	if !ok || len(bots) == 0 {
-		t.Fatal("config has no bots")
-	}
-	for _, b := range bots {
-		bot := b.(map[string]any)
-		bot["service"] = "echo"
-		bot["welcome"] = fmt.Sprintf("Welcome! This is %v.", bot["localpart"])
-		delete(bot, "config")
-	}
-	data, err = yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// front sits between bizbots and the fake homeserver: it counts send
-// attempts per (user, txn id) and lookups of earlier attempts, and holds
-// each send's answer back for a few milliseconds after the homeserver
-// accepted it, as a network would, which gives kills a window where a
-// send is done but not yet recorded.
-type front struct {
-	hs atomic.Pointer[fakehs.HS]
-
-	mu       sync.Mutex
-	rng      *rand.Rand
-	attempts map[string]int
-	// lookups counts GET …/messages: the sender looking for an earlier
-	// attempt of a reply before sending it again.
-	lookups atomic.Int64
-}
-
-func newFront(seed uint64) *front {
-	return &front{rng: rand.New(rand.NewPCG(seed, 3)), attempts: map[string]int{}}
-}
-
-func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hs := f.hs.Load()
-	if hs == nil {
-		http.Error(w, `{"errcode":"M_UNKNOWN","error":"not ready"}`, http.StatusServiceUnavailable)
-		return
-	}
-	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/messages") {
-		f.lookups.Add(1)
-	}
-	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/send/") {
-		hs.Server.Config.Handler.ServeHTTP(w, r)
-		return
-	}
-	f.mu.Lock()
-	f.attempts[r.URL.Query().Get("user_id")+"|"+path.Base(r.URL.Path)]++
-	delay := time.Duration(f.rng.IntN(20)) * time.Millisecond
-	f.mu.Unlock()
-	rec := httptest.NewRecorder()
-	hs.Server.Config.Handler.ServeHTTP(rec, r)
-	time.Sleep(delay)
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
-}
-
-// duplicates returns how many send attempts repeated an earlier (user, txn
-// id), and how many distinct ones there were.
-func (f *front) duplicates() (dups, keys int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, n := range f.attempts {
-		dups += n - 1
-	}
-	return dups, len(f.attempts)
-}
-
-// supervisor runs, kills and restarts `bizbots serve`.
-type supervisor struct {
-	t                     *testing.T
-	bin, cfgPath, logPath string
-
-	mu      sync.Mutex
-	closed  bool
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	started time.Time
-	n       int
-	cpu     atomic.Int64 // user+system ns of the processes that ended
-}
-
-func (s *supervisor) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("the test is over")
-	}
-	if s.cmd != nil {
-		return errors.New("bizbots is already running")
-	}
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	s.n++
-	fmt.Fprintf(logf, "=== crashtest: start #%d at %s\n", s.n, time.Now().Format(time.StampMilli))
-	cmd := exec.Command(s.bin, "serve", "--config", s.cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start bizbots: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		s.cpu.Add(int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()))
-		close(exited)
-	}()
-	s.cmd, s.exited, s.started = cmd, exited, time.Now()
-	return nil
-}
-
-// kill sends SIGKILL, waits for the process to be gone and says how long
-// it had run.
-func (s *supervisor) kill() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return 0
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-	up := time.Since(s.started)
-	s.cmd = nil
-	if f, err := os.OpenFile(s.logPath, os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
-		fmt.Fprintf(f, "=== crashtest: kill -9 #%d at %s after %s\n", s.n, time.Now().Format(time.StampMilli), up)
-		f.Close()
-	}
-	return up
-}
-
-// stop asks for a clean shutdown (SIGTERM), killing after 20 s.
-func (s *supervisor) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.t.Errorf("bizbots did not stop within 20 s of SIGTERM (goroutine dump in %s)", s.logPath)
-		_ = s.cmd.Process.Signal(syscall.SIGQUIT) // Go dumps its goroutines and exits
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			_ = s.cmd.Process.Signal(syscall.SIGKILL)
-			<-s.exited
-		}
-	}
-	s.cmd = nil
-}
-
-func (s *supervisor) stopNow() {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd, s.closed = nil, true
-	s.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-	}
-}
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// binary builds bizbots once per test binary run.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bizbots-crashtest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "bizbots")
-		out, err := exec.Command(goTool(), "build", "-o", builtBin, "github.com/bizbots/bizbots/cmd/bizbots").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/bizbots: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
+		procs.Starts(), procs.CPU().Round(time.Millisecond))
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
-	}
+	faults.Cleanup()
 	os.Exit(code)
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	var lines []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
