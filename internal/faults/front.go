@@ -51,6 +51,7 @@ type Front struct {
 	attempts   map[string]int
 	faulted    map[Fault]int
 	afterStore func()
+	beforeSend func()
 	lookups    atomic.Int64
 }
 
@@ -95,6 +96,14 @@ func (f *Front) AfterStore(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.afterStore = fn
+}
+
+// BeforeSend sets a function run when a send reaches the homeserver,
+// before it is stored (nil: none).
+func (f *Front) BeforeSend(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.beforeSend = fn
 }
 
 // Faulted says how many requests met each fault.
@@ -169,8 +178,11 @@ func (f *Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.attempts[r.URL.Query().Get("user_id")+"|"+path.Base(r.URL.Path)]++
 	delay := time.Duration(f.rng.IntN(20)) * time.Millisecond
-	after := f.afterStore
+	after, before := f.afterStore, f.beforeSend
 	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	rec := httptest.NewRecorder()
 	hs.Server.Config.Handler.ServeHTTP(rec, r)
 	if after != nil && rec.Code == http.StatusOK {

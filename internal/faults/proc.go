@@ -29,6 +29,8 @@ type Supervisor struct {
 	// itself, at most MaxRestarts times.
 	Restart     bool
 	MaxRestarts int
+	// Env is added to the process's environment.
+	Env []string
 
 	mu       sync.Mutex
 	closed   bool
@@ -65,6 +67,9 @@ func (s *Supervisor) startLocked() error {
 	fmt.Fprintf(logf, "=== faults: start #%d at %s\n", s.n, time.Now().Format(time.StampMilli))
 	cmd := exec.Command(s.Bin, "serve", "--config", s.CfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(s.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.Env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start bizbots: %w", err)
 	}

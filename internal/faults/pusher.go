@@ -29,6 +29,8 @@ type Pusher struct {
 	PerTxn time.Duration
 	// Acked, if set, gets the id of each acknowledged transaction.
 	Acked func(id string)
+	// Sending, if set, runs as each attempt starts.
+	Sending func(id string)
 
 	Attempts, Failures atomic.Int64
 }
@@ -65,6 +67,9 @@ func (p *Pusher) Push(ctx context.Context, t Txn) error {
 }
 
 func (p *Pusher) once(ctx context.Context, id string, events []map[string]any) (int, error) {
+	if p.Sending != nil {
+		p.Sending(id)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return fakehs.Push(ctx, p.URL, p.HSToken, id, events)
