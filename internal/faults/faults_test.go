@@ -113,7 +113,7 @@ func TestHomeserverFaults(t *testing.T) {
 			pace: pick(500*time.Millisecond, 1500*time.Millisecond)})
 		w.run(pick(90*time.Second, 4*time.Minute), func(ctx context.Context) {
 			steps := []struct {
-				f    faults.Fault
+				f   faults.Fault
 				dur time.Duration
 			}{
 				{faults.TooMany, 3 * time.Second}, {faults.Healthy, time.Second},
@@ -233,6 +233,8 @@ func fill(t *testing.T, path string) bool {
 func TestMisbehavingHandlers(t *testing.T) {
 	engines(t, func(t *testing.T, engine store.Dialect) {
 		w := newWorld(t, engine, options{rooms: pick(8, 16), messages: pick(15, 30), perTxn: 10,
+			// Poison events park after three attempts (2 s + 4 s of backoff).
+			edit: func(doc map[string]any) { faults.Section(t, doc, "dispatcher")["max_attempts"] = 3 },
 			text: func(rng *rand.Rand, room, j int) string {
 				n := " m" + strconv.Itoa(j)
 				switch {

@@ -133,7 +133,6 @@ func newWorld(t *testing.T, engine store.Dialect, o options) *world {
 	w.in = faults.Init(t, bin, w.front.Server.URL, bizURI, func(doc map[string]any) {
 		faults.TestTuning(t, doc)
 		faults.AllBots(t, doc, "faulty")
-		faults.Section(t, doc, "dispatcher")["max_attempts"] = 3
 		if o.edit != nil {
 			o.edit(doc)
 		}
