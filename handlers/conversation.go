@@ -206,7 +206,7 @@ func (c *Conversation) Notice(text string) {
 // markup; still, pass customer text through EscapeMarkdown so it cannot
 // inject links or formatting either.
 func (c *Conversation) Markdown(md string) {
-	content := format.RenderMarkdown(md, true, false)
+	content := format.RenderMarkdownCustom(md, markdown)
 	c.Send(&content)
 }
 

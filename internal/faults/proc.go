@@ -20,7 +20,7 @@ import (
 
 // Supervisor runs, kills and restarts `bizbots serve` on one config, and
 // notices when the process exits by itself (a crash): with Restart set it
-// starts it again after a moment, as systemd would, a bounded number of
+// starts it again a second later, as systemd would, a bounded number of
 // times.
 type Supervisor struct {
 	T                     testing.TB
@@ -95,7 +95,7 @@ func (s *Supervisor) wait(cmd *exec.Cmd, exited chan struct{}) {
 		s.n, time.Since(s.started).Round(time.Millisecond), err))
 	if s.Restart && s.restarts < s.MaxRestarts && !s.closed {
 		s.restarts++
-		time.AfterFunc(200*time.Millisecond, func() {
+		time.AfterFunc(time.Second, func() { // systemd's RestartSec, shortened
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if s.cmd == nil && !s.closed {
@@ -110,6 +110,13 @@ func (s *Supervisor) Crashes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.crashes...)
+}
+
+// GaveUp says whether bizbots kept dying until the restarts ran out.
+func (s *Supervisor) GaveUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd == nil && s.Restart && s.restarts >= s.MaxRestarts && len(s.crashes) > s.MaxRestarts
 }
 
 // Running says whether a process is up.

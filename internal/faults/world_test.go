@@ -154,14 +154,14 @@ func newWorld(t *testing.T, engine store.Dialect, o options) *world {
 
 	logPath := filepath.Join(w.in.Dir, "bizbots.log")
 	w.procs = &faults.Supervisor{T: t, Bin: bin, CfgPath: w.in.CfgPath, LogPath: logPath,
-		Restart: true, MaxRestarts: 30, Env: []string{faultsvc.EnvProbe + "=" + probeSrv.URL}}
+		Restart: true, MaxRestarts: pick(20, 60), Env: []string{faultsvc.EnvProbe + "=" + probeSrv.URL}}
 	t.Cleanup(func() { w.restarts.Wait(); w.procs.StopNow() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("last lines of the bizbots log (%s):\n%s", logPath, faults.Tail(logPath, 60))
 		}
 	})
-	w.pusher = &faults.Pusher{URL: w.in.URL(), HSToken: w.in.Cfg.AppService.HSToken, PerTxn: 4 * time.Minute}
+	w.pusher = &faults.Pusher{URL: w.in.URL(), HSToken: w.in.Cfg.AppService.HSToken, PerTxn: pick(90*time.Second, 3*time.Minute)}
 
 	text := o.text
 	if text == nil {
@@ -244,6 +244,19 @@ func (w *world) run(drain time.Duration, schedule func(ctx context.Context)) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// A bizbots that keeps dying fails the run now, not at every deadline.
+	watchDone := make(chan struct{})
+	defer func() { cancel(); <-watchDone }()
+	go func() {
+		defer close(watchDone)
+		for sleepCtx(ctx, 200*time.Millisecond) {
+			if w.procs.GaveUp() {
+				t.Errorf("bizbots kept dying; gave up after %d restarts: %v", len(w.procs.Crashes()), w.procs.Crashes())
+				cancel()
+				return
+			}
+		}
+	}()
 	scheduleDone := make(chan struct{})
 	go func() {
 		defer close(scheduleDone)
@@ -327,11 +340,14 @@ func (w *world) check(drain time.Duration, streamed time.Duration) {
 	}
 	drainStart := time.Now()
 	drained := w.hs.WaitFor(drain, func() bool {
+		if w.procs.GaveUp() {
+			return true // reported as stuck below
+		}
 		in, out := pending()
 		return in != nil && in["pending"] == 0 && out["pending"] == 0
 	})
 	inb, outb := pending()
-	if !drained {
+	if !drained || inb["pending"]+outb["pending"] > 0 {
 		t.Errorf("stuck: not drained within %s of the stream's end; inbox %v, outbox %v", drain, inb, outb)
 	}
 	drainTook := time.Since(drainStart)
