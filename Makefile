@@ -11,7 +11,7 @@ LDFLAGS := -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).bui
 # goolm: the pure-Go Olm/Megolm of mautrix (docs/encryption.md says why not libolm).
 export GOFLAGS := -tags=goolm $(GOFLAGS)
 
-.PHONY: build demo test vet deps bench perf clean packaging
+.PHONY: build demo test vet deps bench perf clean packaging faults soak fuzz
 
 build: ## build ./bizbots
 	$(GO) build -ldflags "$(LDFLAGS)" -o bizbots ./cmd/bizbots
@@ -30,6 +30,7 @@ test: deps ## the whole suite: vet, then every test with -race on SQLite and Pos
 	$(GO) test -race -count=1 -timeout 60m ./...
 	bash scripts/check-dockerfile.sh
 	$(GO) run ./bench -quick >/dev/null
+	bash scripts/fuzz.sh 3s
 
 perf: ## bizbots side by side with a bare mautrix-go appservice (docs/PERFORMANCE.md)
 	bash scripts/ensure-postgres.sh
@@ -41,6 +42,15 @@ packaging: ## run the Dockerfile's build steps without a container engine, check
 bench: ## benchmarks (results go into docs/PERFORMANCE.md)
 	bash scripts/ensure-postgres.sh
 	$(GO) test -run '^$$' -bench . -benchtime 3s -count 3 ./appservice/...
+
+faults: deps ## the fault suite and the bad-input catalogue in their long form (docs/RELIABILITY.md)
+	BIZBOTS_FAULTS=full $(GO) test -count=1 -timeout 60m -v ./internal/faults/ ./internal/crashtest/
+
+soak: deps ## the fault mix again and again for an hour (SOAK_DURATION seconds); prints the figures
+	bash scripts/soak.sh
+
+fuzz: ## every fuzz target for FUZZTIME (default 5s) each
+	bash scripts/fuzz.sh
 
 clean:
 	rm -rf bizbots .cache/bin .cache/demo
