@@ -406,21 +406,7 @@ func (w *world) check(drain time.Duration, streamed time.Duration) {
 	if outb["sent"] != sends || len(outb) != 1 {
 		t.Errorf("outbox by status %v, want only sent=%d (what the homeserver got)", outb, sends)
 	}
-	var multi, seenTxns int
-	ctx := context.Background()
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT cause_event_id FROM outbox
-		WHERE cause_event_id <> '' GROUP BY cause_event_id HAVING count(*) > 1) m`).Scan(&multi); err != nil {
-		t.Fatal(err)
-	}
-	if multi != 0 {
-		t.Errorf("%d messages produced more than one outbox row", multi)
-	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM as_txn`).Scan(&seenTxns); err != nil {
-		t.Fatal(err)
-	}
-	if seenTxns != len(w.txns) {
-		t.Errorf("%d transactions recorded, want %d", seenTxns, len(w.txns))
-	}
+	multi := faults.CheckOnce(t, db, len(w.txns))
 
 	repeats, _ := w.front.Duplicates()
 	f := figures{
