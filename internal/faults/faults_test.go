@@ -109,8 +109,10 @@ func TestKillPoints(t *testing.T) {
 func TestHomeserverFaults(t *testing.T) {
 	run := func(t *testing.T, engine store.Dialect) {
 		hang, down := pick(12*time.Second, 45*time.Second), pick(15*time.Second, 2*time.Minute)
+		// The stream lasts as long as the faults, and rooms open all along
+		// it: invites come in while the homeserver refuses the joins.
 		w := newWorld(t, engine, options{rooms: pick(8, 16), messages: pick(12, 30), perTxn: 6,
-			pace: pick(500*time.Millisecond, 1500*time.Millisecond)})
+			spread: 3*time.Second + time.Second + 3*time.Second + time.Second + hang + time.Second + down, lateInvites: true})
 		w.run(pick(90*time.Second, 4*time.Minute), func(ctx context.Context) {
 			steps := []struct {
 				f   faults.Fault

@@ -87,11 +87,15 @@ type Room struct {
 // first (what a homeserver queued while the appservice was down), then
 // every room's messages in a random interleaving that keeps each room's
 // order, in transactions of 1..maxPer events; about one in grow
-// transactions gains events on its retry (0: none).
-func Stream(rng *rand.Rand, prefix string, rooms []Room, maxPer, grow int) []Txn {
+// transactions gains events on its retry (0: none). With lateInvites, each
+// room's invite comes just before its first message instead, so rooms
+// open all along the stream.
+func Stream(rng *rand.Rand, prefix string, rooms []Room, maxPer, grow int, lateInvites bool) []Txn {
 	var invites, msgs []map[string]any
 	for _, r := range rooms {
-		invites = append(invites, fakehs.Invite(r.ID, r.Customer, r.Bot, true))
+		if !lateInvites {
+			invites = append(invites, fakehs.Invite(r.ID, r.Customer, r.Bot, true))
+		}
 	}
 	next := make([]int, len(rooms))
 	left := 0
@@ -102,6 +106,9 @@ func Stream(rng *rand.Rand, prefix string, rooms []Room, maxPer, grow int) []Txn
 		i := rng.IntN(len(rooms))
 		for next[i] == len(rooms[i].Texts) {
 			i = (i + 1) % len(rooms)
+		}
+		if lateInvites && next[i] == 0 {
+			msgs = append(msgs, fakehs.Invite(rooms[i].ID, rooms[i].Customer, rooms[i].Bot, true))
 		}
 		msgs = append(msgs, fakehs.Message(rooms[i].ID, rooms[i].Customer, rooms[i].Texts[next[i]]))
 		next[i]++

@@ -95,8 +95,11 @@ type options struct {
 	edit func(doc map[string]any)
 	// perTxn caps the events of one transaction (0: 100, as Synapse).
 	perTxn int
-	// pace is the homeserver's pause between transactions.
-	pace time.Duration
+	// pace is the homeserver's pause between transactions; spread spaces
+	// them so that the stream lasts about that long instead.
+	pace, spread time.Duration
+	// lateInvites opens rooms all along the stream, not all first.
+	lateInvites bool
 }
 
 func newWorld(t *testing.T, engine store.Dialect, o options) *world {
@@ -184,8 +187,11 @@ func newWorld(t *testing.T, engine store.Dialect, o options) *world {
 	if o.perTxn == 0 {
 		o.perTxn = 100
 	}
-	w.txns = faults.Stream(w.rng, "t", w.rooms, o.perTxn, 6)
+	w.txns = faults.Stream(w.rng, "t", w.rooms, o.perTxn, 6, o.lateInvites)
 	w.pace = o.pace
+	if o.spread > 0 {
+		w.pace = o.spread / time.Duration(len(w.txns))
+	}
 	return w
 }
 
