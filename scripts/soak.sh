@@ -13,7 +13,8 @@ run="${SOAK_RUN:-TestKillPoints|TestHomeserverFaults|TestPostgresOutage|TestSQLi
 mkdir -p "$dir"
 figures="$dir/figures.jsonl"
 : >"$figures"
-echo "soak on $(git rev-parse --short HEAD) for ${duration}s; figures in $figures"
+commit="${SOAK_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
+echo "soak on $commit for ${duration}s; figures in $figures"
 go test -c -o "$dir/faults.test" ./internal/faults || exit 1
 end=$((SECONDS + duration))
 cycle=0 failed=0
