@@ -450,8 +450,21 @@ func runCatalogue(t *testing.T, engine store.Dialect, cases []badCase) {
 	if !hs.WaitFor(90*time.Second, canaried) {
 		t.Error("not every case room answered its canary within 90 s")
 	}
-	// Let the support desk's canary and any stray late reply arrive.
-	hs.WaitFor(2*time.Second, func() bool { return false })
+	// Then for the queues to empty: the support desk's canary, and any
+	// stray late reply, is out before the replies are checked.
+	db, err := store.Open(ctx, in.Cfg.Database.URI, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idle := func() bool {
+		inb, err1 := db.InboxCounts(ctx)
+		outb, err2 := db.OutboxCounts(ctx)
+		return err1 == nil && err2 == nil && inb["pending"] == 0 && outb["pending"] == 0
+	}
+	if !hs.WaitFor(60*time.Second, idle) {
+		t.Error("the inbox and outbox did not empty within 60 s of the canaries")
+	}
 	staff := hs.SendsTo(staffRoom)
 	for i, c := range cases {
 		r := rooms[i]
@@ -496,11 +509,6 @@ func runCatalogue(t *testing.T, engine store.Dialect, cases []badCase) {
 		t.Errorf("bizbots died during the catalogue: running=%v, crashes %v", procs.Running(), procs.Crashes())
 	}
 	procs.Stop()
-	db, err := store.Open(ctx, strings.TrimSpace(in.Cfg.Database.URI), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	inb, err := db.InboxCounts(ctx)
 	if err != nil {
 		t.Fatal(err)
