@@ -24,8 +24,9 @@ func FuzzParseQty(f *testing.F) {
 	})
 }
 
-// FuzzParseCSV: a catalog file, however broken, loads or gives an error;
-// what loads has an id, a name and a price that is not negative.
+// FuzzParseCSV: a catalog CSV, however broken, builds a catalog or gives
+// an error; what builds has items with an id and a name and no negative
+// price.
 func FuzzParseCSV(f *testing.F) {
 	f.Add("id,name,category,price\nmarg,Margherita,pizza,9.50\n")
 	f.Add("id,name,category,price,size,size_name\nm,M,p,9,s,Small\nm,M,p,12,l,Large\n")
@@ -34,13 +35,22 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add("id,name,category,price\nx,y,z,1e309\n")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, data string) {
-		items, _, err := parseCSV([]byte(data), "catalog.csv", nil)
+		items, cats, err := parseCSV([]byte(data), "catalog.csv", nil)
 		if err != nil {
 			return
 		}
-		for _, it := range items {
-			if it.ID == "" || it.Name == "" {
-				t.Fatalf("parseCSV loaded an item without id or name: %+v", it)
+		cat, err := Build(CatalogConfig{Currency: "EUR", Items: items, Categories: cats}, "catalog.")
+		if err != nil {
+			return
+		}
+		for _, it := range cat.Items {
+			if it.ID == "" || it.Name == "" || it.Price < 0 {
+				t.Fatalf("a catalog built with a bad item: %+v", it)
+			}
+			for _, sz := range it.Sizes {
+				if sz.Price < 0 {
+					t.Fatalf("a catalog built with a negative size price: %+v", it)
+				}
 			}
 		}
 	})
