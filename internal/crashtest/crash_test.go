@@ -2,7 +2,6 @@ package crashtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -226,17 +225,7 @@ func crashTest(t *testing.T, dbURI string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pending := func() (inbox, outbox map[string]int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		inbox, err1 := db.InboxCounts(ctx)
-		outbox, err2 := db.OutboxCounts(ctx)
-		if err := errors.Join(err1, err2); err != nil {
-			t.Logf("count queues: %v", err)
-			return nil, nil
-		}
-		return inbox, outbox
-	}
+	pending := func() (inbox, outbox map[string]int) { return faults.Queues(db) }
 	// Drained means no inbox or outbox row is pending: an inbox row is
 	// done in the transaction that adds its replies to the outbox, and an
 	// outbox row is marked sent only after the homeserver accepted it, so
@@ -244,8 +233,7 @@ func crashTest(t *testing.T, dbURI string) {
 	want := len(rooms) * (sz.messages + 1)
 	drainStart := time.Now()
 	drained := hs.WaitFor(60*time.Second, func() bool {
-		in, out := pending()
-		return in != nil && in["pending"] == 0 && out["pending"] == 0
+		return faults.Idle(db)
 	})
 	inb, outb := pending()
 	if !drained {

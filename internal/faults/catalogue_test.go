@@ -457,12 +457,7 @@ func runCatalogue(t *testing.T, engine store.Dialect, cases []badCase) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	idle := func() bool {
-		inb, err1 := db.InboxCounts(ctx)
-		outb, err2 := db.OutboxCounts(ctx)
-		return err1 == nil && err2 == nil && inb["pending"] == 0 && outb["pending"] == 0
-	}
-	if !hs.WaitFor(60*time.Second, idle) {
+	if !hs.WaitFor(60*time.Second, func() bool { return faults.Idle(db) }) {
 		t.Error("the inbox and outbox did not empty within 60 s of the canaries")
 	}
 	staff := hs.SendsTo(staffRoom)

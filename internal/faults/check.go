@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/bizbots/bizbots/store"
 )
@@ -28,4 +29,23 @@ func CheckOnce(t testing.TB, db *store.DB, txns int) int {
 		t.Errorf("%d transactions recorded, want %d", seen, txns)
 	}
 	return multi
+}
+
+// Queues counts the inbox and outbox rows by status; both are nil when
+// the database does not answer within 5 s (it may be away on purpose).
+func Queues(db *store.DB) (inbox, outbox map[string]int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	inbox, err1 := db.InboxCounts(ctx)
+	outbox, err2 := db.OutboxCounts(ctx)
+	if err1 != nil || err2 != nil {
+		return nil, nil
+	}
+	return inbox, outbox
+}
+
+// Idle says whether nothing is pending in the inbox or the outbox.
+func Idle(db *store.DB) bool {
+	in, out := Queues(db)
+	return in != nil && in["pending"] == 0 && out["pending"] == 0
 }

@@ -3,7 +3,6 @@ package faults_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -330,16 +329,7 @@ func (w *world) check(drain time.Duration, streamed time.Duration) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pending := func() (inbox, outbox map[string]int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		inbox, err1 := db.InboxCounts(ctx)
-		outbox, err2 := db.OutboxCounts(ctx)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, nil
-		}
-		return inbox, outbox
-	}
+	pending := func() (inbox, outbox map[string]int) { return faults.Queues(db) }
 	events := 0
 	for _, r := range w.rooms {
 		events += 1 + len(r.Texts)
@@ -349,8 +339,7 @@ func (w *world) check(drain time.Duration, streamed time.Duration) {
 		if w.procs.GaveUp() {
 			return true // reported as stuck below
 		}
-		in, out := pending()
-		return in != nil && in["pending"] == 0 && out["pending"] == 0
+		return faults.Idle(db)
 	})
 	inb, outb := pending()
 	if !drained || inb["pending"]+outb["pending"] > 0 {
