@@ -157,7 +157,7 @@ func TestPostgresOutage(t *testing.T) {
 		w.procs.Note("postgres restarted (connections cut for 3 s)")
 		w.proxy.Cut()
 		sleepCtx(ctx, 3*time.Second)
-		w.proxy.Resume()
+		w.proxy.Thaw()
 		sleepCtx(ctx, 2*time.Second)
 
 		w.procs.Note("postgres unreachable, bizbots restarted meanwhile")
@@ -168,13 +168,13 @@ func TestPostgresOutage(t *testing.T) {
 			t.Error(err)
 		}
 		sleepCtx(ctx, outage)
-		w.proxy.Resume()
+		w.proxy.Thaw()
 		sleepCtx(ctx, 3*time.Second)
 
 		w.procs.Note("postgres stops answering")
 		w.proxy.Freeze()
 		sleepCtx(ctx, outage)
-		w.proxy.Resume()
+		w.proxy.Thaw()
 	})
 }
 

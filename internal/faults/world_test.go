@@ -21,6 +21,7 @@ import (
 	"github.com/bizbots/bizbots/internal/fakehs"
 	"github.com/bizbots/bizbots/internal/faults"
 	"github.com/bizbots/bizbots/internal/faults/faultsvc"
+	"github.com/bizbots/bizbots/internal/tcpproxy"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -63,7 +64,7 @@ type world struct {
 	rng    *rand.Rand
 	engine store.Dialect
 	dbURI  string // what the checks use (never through the proxy)
-	proxy  *faults.Proxy
+	proxy  *tcpproxy.Proxy
 	front  *faults.Front
 	hs     *fakehs.HS
 	in     *faults.Instance
@@ -125,7 +126,10 @@ func newWorld(t *testing.T, engine store.Dialect, o options) *world {
 		if err != nil || engine != store.Postgres {
 			t.Fatalf("a proxy needs a Postgres URI: %v", err)
 		}
-		w.proxy = faults.NewProxy(t, u.Host)
+		if w.proxy, err = tcpproxy.Start(u.Host); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.proxy.Close() })
 		u.Host = w.proxy.Addr()
 		bizURI = u.String()
 	}

@@ -21,6 +21,7 @@ type Proxy struct {
 	gate   chan struct{} // closed while forwarding; open (blocking) while frozen
 	conns  map[net.Conn]bool
 	closed bool
+	cut    bool // connections are dropped until Thaw
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -55,10 +56,23 @@ func (p *Proxy) Freeze() {
 	}
 }
 
-// Thaw forwards again, starting with what was held back.
+// Cut drops every open connection and closes new ones at once, until
+// Thaw: a database that restarted or went away (resets and refusals, not
+// silence).
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Thaw forwards again, starting with what was held back, and ends a Cut.
 func (p *Proxy) Thaw() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cut = false
 	select {
 	case <-p.gate:
 	default:
@@ -101,7 +115,7 @@ func (p *Proxy) wait() bool {
 func (p *Proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || p.cut {
 		c.Close()
 		return false
 	}
@@ -124,7 +138,13 @@ func (p *Proxy) accept() {
 			return // closed
 		}
 		if !p.track(client) {
-			return
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			continue // cut: this one is dropped, the next may not be
 		}
 		p.wg.Add(1)
 		go p.serve(client)

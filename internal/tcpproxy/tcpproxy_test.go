@@ -85,3 +85,43 @@ func TestFreezeHoldsAndThawForwards(t *testing.T) {
 		t.Fatalf("after thawing: %q %v", got, err)
 	}
 }
+
+func TestCutDropsConnectionsUntilThaw(t *testing.T) {
+	p, err := tcpproxy.Start(echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if got, err := roundTrip(c, r, 5*time.Second); err != nil || got != "ping\n" {
+		t.Fatalf("before the cut: %q %v", got, err)
+	}
+	p.Cut()
+	if got, err := roundTrip(c, r, 5*time.Second); err == nil {
+		t.Fatalf("a cut connection answered %q", got)
+	}
+	// A new connection is closed at once (EOF, not a timeout).
+	c2, err := net.Dial("tcp", p.Addr())
+	if err == nil {
+		defer c2.Close()
+		if got, err := roundTrip(c2, bufio.NewReader(c2), 5*time.Second); err == nil {
+			t.Fatalf("a connection made during the cut answered %q", got)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("a connection made during the cut hung instead of closing: %v", err)
+		}
+	}
+	p.Thaw()
+	c3, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if got, err := roundTrip(c3, bufio.NewReader(c3), 5*time.Second); err != nil || got != "ping\n" {
+		t.Fatalf("after the cut: %q %v", got, err)
+	}
+}
