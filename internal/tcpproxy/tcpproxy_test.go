@@ -86,21 +86,29 @@ func TestFreezeHoldsAndThawForwards(t *testing.T) {
 	}
 }
 
-func TestCutDropsConnectionsUntilThaw(t *testing.T) {
+// connected starts a proxy to an echo server and a connection through it
+// that has made one round trip.
+func connected(t *testing.T) (*tcpproxy.Proxy, net.Conn, *bufio.Reader) {
+	t.Helper()
 	p, err := tcpproxy.Start(echo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { _ = p.Close() })
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	r := bufio.NewReader(c)
 	if got, err := roundTrip(c, r, 5*time.Second); err != nil || got != "ping\n" {
-		t.Fatalf("before the cut: %q %v", got, err)
+		t.Fatalf("first round trip: %q %v", got, err)
 	}
+	return p, c, r
+}
+
+func TestCutDropsConnectionsUntilThaw(t *testing.T) {
+	p, c, r := connected(t)
 	p.Cut()
 	if got, err := roundTrip(c, r, 5*time.Second); err == nil {
 		t.Fatalf("a cut connection answered %q", got)
