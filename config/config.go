@@ -89,8 +89,12 @@ type Logging struct {
 
 // Dispatcher tunes how inbox work is claimed and handled.
 type Dispatcher struct {
-	Workers      int      `yaml:"workers"`
-	MaxAttempts  int      `yaml:"max_attempts"`
+	Workers     int `yaml:"workers"`
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxDeaths is how many tries of one event may end with the process
+	// gone before the event is parked as a poison event (0: twice
+	// max_attempts, at least 10).
+	MaxDeaths    int      `yaml:"max_deaths"`
 	LeaseTimeout Duration `yaml:"lease_timeout"`
 	PollInterval Duration `yaml:"poll_interval"`
 	// Retention is how long handled events, sent replies and
@@ -441,6 +445,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.MaxAttempts < 1 {
 		add("dispatcher.max_attempts must be at least 1")
+	}
+	if c.Dispatcher.MaxDeaths < 0 {
+		add("dispatcher.max_deaths must not be negative (0 means twice max_attempts, at least 10)")
 	}
 	if c.Dispatcher.LeaseTimeout.D() < 5*time.Second {
 		add("dispatcher.lease_timeout %s is too short (at least 5s)", c.Dispatcher.LeaseTimeout.D())

@@ -94,6 +94,13 @@ type Presence interface {
 type Options struct {
 	Workers      int
 	MaxAttempts  int
+	// MaxDeaths is how many tries of one event may end with the process
+	// gone (killed, out of memory, a fatal error) before the event is
+	// parked as a poison event without running again. It is larger than
+	// MaxAttempts because a process stopped from outside (a deploy, an
+	// operator, an OOM kill caused elsewhere) takes every event in hand
+	// with it; default max(2×MaxAttempts, 10).
+	MaxDeaths int
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
 	// HandlerTimeout bounds one handler call.
@@ -155,6 +162,9 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	}
 	if opts.MaxAttempts < 1 {
 		opts.MaxAttempts = 5
+	}
+	if opts.MaxDeaths < 1 {
+		opts.MaxDeaths = max(2*opts.MaxAttempts, 10)
 	}
 	if opts.LeaseTimeout <= 0 {
 		opts.LeaseTimeout = 2 * time.Minute
@@ -361,7 +371,7 @@ var errGaveUp = errors.New("earlier attempts ended without an outcome (the proce
 func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bool, *store.InboxEvent) {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
-	if ev.Attempts > d.opts.MaxAttempts {
+	if ev.Attempts > max(d.opts.MaxDeaths, d.opts.MaxAttempts) {
 		return d.fail(ctx, ev, nil, errGaveUp, log), nil
 	}
 	out, err := d.safeRoute(ctx, ev, log)

@@ -182,8 +182,8 @@ func TestPanickingWelcomeStillJoins(t *testing.T) {
 // process that picks it up after. Here a "dead" process is one whose
 // handler never comes back and never writes again; the lease it held
 // runs out and another process takes the room. The attempt is counted
-// when the event is claimed, so after max_attempts deaths the next
-// process parks the event, without running it, and tells the customer.
+// when the event is claimed, so after MaxDeaths deaths the next process
+// parks the event, without running it, and tells the customer.
 func TestEventThatKillsProcessesIsParkedAfterMaxAttempts(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
@@ -221,6 +221,7 @@ func TestEventThatKillsProcessesIsParkedAfterMaxAttempts(t *testing.T) {
 			}
 			f := startFlow(t, first, withBots(bots), withProcesses(second, third), withOptions(func(o *dispatcher.Options) {
 				o.MaxAttempts = 2
+				o.MaxDeaths = 2
 				o.HandlerTimeout = 10 * waitLimit
 			}))
 			room := "!dm:example.org"
@@ -243,7 +244,7 @@ func TestEventThatKillsProcessesIsParkedAfterMaxAttempts(t *testing.T) {
 			}
 			sends := f.waitReply(t, room, "echo: after")
 			if n := c.of(evID(poison)); n != 2 {
-				t.Fatalf("the poison event ran %d times, want max_attempts=2", n)
+				t.Fatalf("the poison event ran %d times, want MaxDeaths=2", n)
 			}
 			got := bodies(sends)
 			if len(got) != 2 || !strings.HasPrefix(got[0], "Sorry") {

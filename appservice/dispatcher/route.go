@@ -62,7 +62,7 @@ func (d *Dispatcher) route(ctx context.Context, ev *store.InboxEvent, log zerolo
 	if err := json.Unmarshal(ev.JSON, evt); err != nil {
 		return &outcome{outcome: "ignored", note: "unparseable event: " + err.Error()}, nil
 	}
-	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) && !errors.Is(err, event.ErrUnsupportedContentType) {
+	if err := parseContent(evt); err != nil {
 		return &outcome{outcome: "ignored", note: "malformed content: " + err.Error()}, nil
 	}
 	if ev.Origin == store.OriginTimer && evt.Type.Type == store.TimerEventType {
@@ -111,6 +111,44 @@ const reservedPrefix = "org.bizbots."
 func refused(reason, note string) *outcome {
 	eventsRefused.WithLabelValues(reason).Inc()
 	return &outcome{outcome: "ignored", note: note}
+}
+
+// optionalKeys are the parts of a message's content it can lose and still
+// be the customer's message: a malformed relation or mention list (a
+// client bug, or a forgery) must not make the whole message vanish.
+var optionalKeys = []string{"m.relates_to", "m.mentions", "m.new_content", "format", "formatted_body"}
+
+// parseContent parses evt's content for its type; when that fails on a
+// malformed optional part, it drops those parts and parses again.
+func parseContent(evt *event.Event) error {
+	err := evt.Content.ParseRaw(evt.Type)
+	if err == nil || errors.Is(err, event.ErrContentAlreadyParsed) || errors.Is(err, event.ErrUnsupportedContentType) {
+		return nil
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(evt.Content.VeryRaw, &raw) != nil {
+		return err
+	}
+	dropped := false
+	for _, k := range optionalKeys {
+		if _, ok := raw[k]; ok {
+			delete(raw, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return err
+	}
+	clean, mErr := json.Marshal(raw)
+	if mErr != nil {
+		return err
+	}
+	evt.Content = event.Content{VeryRaw: clean}
+	_ = json.Unmarshal(clean, &evt.Content.Raw)
+	if err2 := evt.Content.ParseRaw(evt.Type); err2 != nil && !errors.Is(err2, event.ErrContentAlreadyParsed) && !errors.Is(err2, event.ErrUnsupportedContentType) {
+		return err
+	}
+	return nil
 }
 
 func (d *Dispatcher) isOurs(uid id.UserID) bool {

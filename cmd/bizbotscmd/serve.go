@@ -143,6 +143,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	disp := dispatcher.New(db, bots, cfg.SenderID(), hs, dispatcher.Options{
 		Workers:      cfg.Dispatcher.Workers,
 		MaxAttempts:  cfg.Dispatcher.MaxAttempts,
+		MaxDeaths:    cfg.Dispatcher.MaxDeaths,
 		LeaseTimeout: cfg.Dispatcher.LeaseTimeout.D(),
 		PollInterval: cfg.Dispatcher.PollInterval.D(),
 		Encryption:   encOpts,
