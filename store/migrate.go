@@ -6,9 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -24,25 +21,9 @@ type Upgrade struct {
 
 // Upgrades lists the embedded schema steps in order.
 func Upgrades() []Upgrade {
-	entries, err := fs.ReadDir(upgradeFiles, "upgrades")
+	ups, err := readUpgrades(upgradeFiles, "upgrades")
 	if err != nil {
 		panic(err) // embedded at build time; cannot fail at run time
-	}
-	var ups []Upgrade
-	for _, e := range entries {
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "-")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			panic("bad upgrade file name " + e.Name())
-		}
-		data, _ := upgradeFiles.ReadFile("upgrades/" + e.Name())
-		ups = append(ups, Upgrade{Version: v, Name: name, SQL: string(data)})
-	}
-	sort.Slice(ups, func(i, j int) bool { return ups[i].Version < ups[j].Version })
-	for i, u := range ups {
-		if u.Version != i+1 {
-			panic(fmt.Sprintf("upgrade files must be numbered 1..n without gaps; found %d at position %d", u.Version, i+1))
-		}
 	}
 	return ups
 }
@@ -101,9 +82,15 @@ func (db *DB) schemaVersion(ctx context.Context, q Querier) (int, error) {
 }
 
 // Upgrade migrates the schema to the newest version, one transaction per
-// step, and loads InstallID. It returns the versions before and after.
+// step, then the registered schemas of services and components (see
+// RegisterSchema), and loads InstallID. It returns the core versions
+// before and after.
 func (db *DB) Upgrade(ctx context.Context) (from, to int, err error) {
-	return db.UpgradeTo(ctx, LatestVersion())
+	from, to, err = db.UpgradeTo(ctx, LatestVersion())
+	if err != nil {
+		return from, to, err
+	}
+	return from, to, db.upgradeSchemas(ctx)
 }
 
 // UpgradeTo migrates to exactly version target (tests use it to build an
@@ -194,6 +181,9 @@ func (db *DB) Prepare(ctx context.Context) error {
 		return fmt.Errorf("%w: database is at version %d, this binary knows up to %d", ErrSchemaTooNew, v, latest)
 	case v < latest:
 		return fmt.Errorf("database schema is at version %d, this binary needs %d: run `bizbots migrate`", v, latest)
+	}
+	if err := db.checkSchemas(ctx); err != nil {
+		return err
 	}
 	return db.loadInstallID(ctx)
 }
