@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 )
@@ -99,6 +100,26 @@ type Watcher interface {
 type Forgetter interface {
 	ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error
 }
+
+// RetryAt asks for this same event again at at, keeping the room's order
+// (a business's webhook server that is down). Unlike ErrTemporary it does
+// not count toward the dispatcher's max_attempts: the handler owns its
+// retry schedule and gives up by returning nil or another error. What the
+// handler queued in this turn (a notice to the customer, state, OnCommit
+// writes) is committed now, without the event being marked handled.
+func RetryAt(at time.Time, err error) error { return &RetryError{At: at, Err: err} }
+
+// RetryError is what RetryAt returns.
+type RetryError struct {
+	At  time.Time
+	Err error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("retry at %s: %v", e.At.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *RetryError) Unwrap() []error { return []error{e.Err, ErrTemporary} }
 
 // Temporary wraps err so the dispatcher retries the event.
 func Temporary(err error) error {

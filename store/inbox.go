@@ -94,6 +94,12 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 // one waiting for a retry wait with it (order), so listing such a room
 // would only make workers claim it and give it back in a busy loop.
 func (db *DB) PendingRooms(ctx context.Context, queue string, limit int) ([]string, error) {
+	return db.PendingRoomsAt(ctx, queue, Now(), limit)
+}
+
+// PendingRoomsAt is PendingRooms with the caller's clock (Unix ms): the
+// dispatcher's, which handler tests move.
+func (db *DB) PendingRoomsAt(ctx context.Context, queue string, now int64, limit int) ([]string, error) {
 	// Only a room's head row counts: a head waiting for its retry keeps
 	// the whole room waiting, to preserve order.
 	var q string
@@ -109,7 +115,7 @@ func (db *DB) PendingRooms(ctx context.Context, queue string, limit int) ([]stri
 	default:
 		return nil, fmt.Errorf("unknown queue %q", queue)
 	}
-	rows, err := db.QueryContext(ctx, q, Now(), limit)
+	rows, err := db.QueryContext(ctx, q, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms with %s work: %w", queue, err)
 	}

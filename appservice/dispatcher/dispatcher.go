@@ -34,7 +34,7 @@ import (
 var (
 	eventsHandled = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "bizbots_dispatcher_events_total",
-		Help: "Inbox events finished by the dispatcher, by outcome (handled, ignored, handler_error, retry, parked).",
+		Help: "Inbox events finished by the dispatcher, by outcome (handled, ignored, handler_error, retry, deferred, parked).",
 	}, []string{"outcome"})
 	// eventsRefused counts events a customer or another bot sent that
 	// bizbots ignores on purpose, by reason: reserved_type (an event of
@@ -197,7 +197,7 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	d.queue = &roomqueue.Queue{
 		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log, Grace: opts.ShutdownGrace,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
-			return db.PendingRooms(ctx, store.QueueInbox, limit)
+			return db.PendingRoomsAt(ctx, store.QueueInbox, opts.Clock().UnixMilli(), limit)
 		},
 		Work: d.processRoom,
 	}
@@ -336,7 +336,7 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) (ok boo
 		ev := next
 		next = nil
 		if ev == nil {
-			now := store.Now()
+			now := d.opts.Clock().UnixMilli()
 			var err error
 			ev, err = d.db.ClaimInboxEvent(ctx, room, now)
 			if err != nil {
@@ -386,6 +386,10 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 			d.unclaim(ctx, ev, d.opts.RetryBase, wait.Error(), log)
 			return false, nil
 		}
+		var later *handlers.RetryError
+		if errors.As(err, &later) && out != nil && out.deferred != nil {
+			return d.deferEvent(ctx, ev, out.deferred, later, log), nil
+		}
 		return d.fail(ctx, ev, out, err, log), nil
 	}
 	var next *store.InboxEvent
@@ -402,7 +406,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 		if err := out.apply(ctx, tx, now, log); err != nil {
 			return err
 		}
-		next, err = store.ClaimDueInboxEvent(ctx, tx, ev.RoomID, store.Now())
+		next, err = store.ClaimDueInboxEvent(ctx, tx, ev.RoomID, d.opts.Clock().UnixMilli())
 		return err
 	})
 	switch {
@@ -505,7 +509,7 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
 			return err
 		}
-		if err := store.FailInboxEvent(ctx, tx, ev.Seq, store.Now()+delay.Milliseconds(), cause.Error(), park); err != nil {
+		if err := store.FailInboxEvent(ctx, tx, ev.Seq, d.opts.Clock().UnixMilli()+delay.Milliseconds(), cause.Error(), park); err != nil {
 			return err
 		}
 		if len(apology) > 0 {
@@ -555,6 +559,43 @@ func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEve
 		return nil
 	}
 	return handlers.NewConversation(bot.UserID, id.RoomID(ev.RoomID), handlers.Customer{ID: sender}, id.EventID(ev.EventID))
+}
+
+// deferEvent commits what a handler queued before asking for its event
+// again at a time of its choosing (handlers.RetryAt), and leaves the event
+// pending until then: the room waits, in order, and the event does not
+// count toward MaxAttempts, since the handler owns that schedule.
+func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, t *turn, later *handlers.RetryError, log zerolog.Logger) bool {
+	// Contact and the message's history entry are recorded once, when the
+	// event is finally handled.
+	t.touch, t.logText = false, false
+	now := d.opts.Clock()
+	sent := 0
+	err := d.db.Tx(ctx, func(tx store.Tx) error {
+		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
+			return err
+		}
+		// The attempt counted at claim is given back: the handler owns
+		// this event's schedule, so it never counts toward parking.
+		if err := store.UnclaimInboxEvent(ctx, tx, ev.Seq, later.At.UnixMilli(), later.Error()); err != nil {
+			return err
+		}
+		n, err := t.commit(ctx, tx, now, log)
+		sent = n
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error().Err(err).AnErr("cause", later.Err).Msg("cannot defer the event; it stays pending")
+		}
+		return false
+	}
+	eventsHandled.WithLabelValues("deferred").Inc()
+	log.Info().Err(later.Err).Time("retry_at", later.At).Int("replies", sent).Msg("handler deferred the event")
+	if sent > 0 && d.OnOutbox != nil {
+		d.OnOutbox()
+	}
+	return false
 }
 
 func newRef() string {

@@ -26,6 +26,9 @@ type outcome struct {
 	replies []store.OutgoingEvent
 	writes  []func(ctx context.Context, tx store.Tx) error
 	turns   []*turn
+	// deferred is the turn whose handler asked for the event again later
+	// (handlers.RetryAt); only its effects are committed meanwhile.
+	deferred *turn
 	// sent counts the outbox rows apply added.
 	sent int
 }
@@ -261,6 +264,10 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 		conv.Notice(textRequireE2EE)
 	} else if w, ok := bot.Handler.(handlers.Welcomer); ok {
 		if err := d.call(ctx, conv, log, func(ctx context.Context) error { return w.Welcome(ctx, conv) }); err != nil {
+			var later *handlers.RetryError
+			if errors.As(err, &later) {
+				out.deferred = t
+			}
 			return out, err
 		}
 	} else if bot.Config.Welcome != "" {
@@ -405,6 +412,10 @@ func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, 
 		err = d.call(ctx, t.conv, log, func(ctx context.Context) error { return h.Handle(ctx, t.conv, t.msg) })
 		stopPresence()
 		if err != nil {
+			var later *handlers.RetryError
+			if errors.As(err, &later) {
+				out.deferred = t
+			}
 			return out, err
 		}
 		if t.conv.Failed() != "" {
