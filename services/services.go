@@ -31,6 +31,9 @@ type Env struct {
 	ConfigFile string
 	DB         *store.DB
 	Log        zerolog.Logger
+	// SendAPIURL is the Send API's public base URL ("" when it is off),
+	// for services that tell a business where to answer later.
+	SendAPIURL string
 }
 
 // Factory builds a bot's handler, validating its config block.

@@ -388,7 +388,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 		}
 		var later *handlers.RetryError
 		if errors.As(err, &later) && out != nil && out.deferred != nil {
-			return d.deferEvent(ctx, ev, out.deferred, later, log), nil
+			return d.deferEvent(ctx, ev, out, later, log), nil
 		}
 		return d.fail(ctx, ev, out, err, log), nil
 	}
@@ -565,7 +565,8 @@ func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEve
 // again at a time of its choosing (handlers.RetryAt), and leaves the event
 // pending until then: the room waits, in order, and the event does not
 // count toward MaxAttempts, since the handler owns that schedule.
-func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, t *turn, later *handlers.RetryError, log zerolog.Logger) bool {
+func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, out *outcome, later *handlers.RetryError, log zerolog.Logger) bool {
+	t := out.deferred
 	// Contact and the message's history entry are recorded once, when the
 	// event is finally handled.
 	t.touch, t.logText = false, false
@@ -579,6 +580,13 @@ func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, t *tu
 		// this event's schedule, so it never counts toward parking.
 		if err := store.UnclaimInboxEvent(ctx, tx, ev.Seq, later.At.UnixMilli(), later.Error()); err != nil {
 			return err
+		}
+		// What the event already did (a bot that joined on an invite) is
+		// recorded; the writes are idempotent, so the retry may repeat them.
+		for _, w := range out.writes {
+			if err := w(ctx, tx); err != nil {
+				return err
+			}
 		}
 		n, err := t.commit(ctx, tx, now, log)
 		sent = n

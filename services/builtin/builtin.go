@@ -13,4 +13,5 @@ import (
 	_ "github.com/bizbots/bizbots/services/ordering"
 	_ "github.com/bizbots/bizbots/services/support"
 	_ "github.com/bizbots/bizbots/services/taxi"
+	_ "github.com/bizbots/bizbots/services/webhook"
 )

@@ -1,0 +1,321 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/retryafter"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/bizbots/bizbots/handlers"
+)
+
+var deliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "bizbots_webhook_deliveries_total",
+	Help: "Webhook requests to business servers, by outcome (delivered, failed, gone, breaker_open, disabled, given_up).",
+}, []string{"outcome"})
+
+// Schedule is the delay before each retry of a failed delivery (Standard
+// Webhooks' schedule): the first attempt is immediate, the last retry
+// about 27 hours after it. After the last, the event is given up.
+var Schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+
+// maxResponseBytes bounds a business's answer.
+const maxResponseBytes = 1 << 20
+
+// maxReplies bounds the replies one answer may carry.
+const maxReplies = 20
+
+// endpoint is the live state of one business server: its client, the
+// limit of requests in flight and the circuit breaker.
+type endpoint struct {
+	url     string
+	secrets []string
+	client  *http.Client
+	slots   chan struct{}
+	breaker *breaker
+	// now stamps webhook-timestamp; the receiver checks it against its
+	// own clock, so it is always the real time.
+	now func() time.Time
+}
+
+func newEndpoint(cfg Config) *endpoint {
+	return &endpoint{
+		url:     cfg.URL,
+		secrets: append([]string{cfg.Secret}, cfg.OldSecrets...),
+		client:  &http.Client{Timeout: cfg.Timeout.D(), CheckRedirect: noRedirects},
+		slots:   make(chan struct{}, cfg.Concurrency),
+		breaker: newBreaker(5, 30*time.Second),
+		now:     time.Now,
+	}
+}
+
+// A webhook URL is configured exactly; following a redirect would post a
+// signed body somewhere the admin did not say.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Answer is what a business server may answer with a 2xx.
+type Answer struct {
+	Replies []Reply `json:"replies"`
+}
+
+// Reply is one message the bot sends in answer.
+type Reply struct {
+	Text     string   `json:"text"`
+	Markdown bool     `json:"markdown"`
+	Choices  []Choice `json:"choices"`
+}
+
+// Result is the outcome of one request.
+type Result struct {
+	Status   int
+	Took     time.Duration
+	Answer   *Answer
+	// AnswerErr says why a 2xx body was not a usable answer.
+	AnswerErr error
+	// Err is why the delivery failed ("" status 0: no response).
+	Err error
+	// RetryAfter is the server's Retry-After on 429/503, 0 if none.
+	RetryAfter time.Duration
+	Gone       bool
+}
+
+// Delivered says whether the business has the event.
+func (r Result) Delivered() bool { return r.Err == nil }
+
+// Post signs and sends one event to the endpoint, waiting for a free slot.
+func (e *endpoint) Post(ctx context.Context, msgID string, body []byte) Result {
+	select {
+	case e.slots <- struct{}{}:
+		defer func() { <-e.slots }()
+	case <-ctx.Done():
+		return Result{Err: fmt.Errorf("waiting for a free connection to the business server: %w", ctx.Err())}
+	}
+	ts := e.now()
+	sig, err := Sign(e.secrets, msgID, ts, body)
+	if err != nil {
+		return Result{Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "bizbots-webhook/1")
+	req.Header.Set(HeaderID, msgID)
+	req.Header.Set(HeaderTimestamp, fmt.Sprint(ts.Unix()))
+	req.Header.Set(HeaderSignature, sig)
+	start := time.Now()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return Result{Took: time.Since(start), Err: fmt.Errorf("no answer from the business server: %w", err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	r := Result{Status: resp.StatusCode, Took: time.Since(start)}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if err != nil {
+			// The server took the event; only its answer was cut short.
+			r.AnswerErr = fmt.Errorf("read answer: %w", err)
+			return r
+		}
+		r.Answer, r.AnswerErr = parseAnswer(raw)
+	case resp.StatusCode == http.StatusGone:
+		r.Gone = true
+		r.Err = errors.New("the business server answered 410 Gone: endpoint disabled")
+	default:
+		r.Err = fmt.Errorf("the business server answered HTTP %d", resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			r.RetryAfter = retryafter.Parse(resp.Header.Get("Retry-After"), 0)
+		}
+	}
+	return r
+}
+
+// parseAnswer reads a 2xx body: empty, or {"replies": […]}.
+func parseAnswer(raw []byte) (*Answer, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return &Answer{}, nil
+	}
+	if len(raw) > maxResponseBytes {
+		return nil, fmt.Errorf("answer larger than %d bytes", maxResponseBytes)
+	}
+	var a Answer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&a); err != nil {
+		return nil, fmt.Errorf("answer is not {\"replies\": [...]}: %w", err)
+	}
+	if len(a.Replies) > maxReplies {
+		return nil, fmt.Errorf("answer has %d replies; at most %d", len(a.Replies), maxReplies)
+	}
+	for i, r := range a.Replies {
+		if r.Text == "" {
+			return nil, fmt.Errorf("replies[%d] has no text", i)
+		}
+		for j, c := range r.Choices {
+			if c.Key == "" || c.Label == "" {
+				return nil, fmt.Errorf("replies[%d].choices[%d] needs a key and a label", i, j)
+			}
+		}
+	}
+	return &a, nil
+}
+
+// apply queues an answer's replies in the conversation.
+func apply(c *handlers.Conversation, a *Answer) {
+	for _, r := range a.Replies {
+		text := handlers.CapText(r.Text, handlers.MaxBodyRunes)
+		switch {
+		case len(r.Choices) > 0:
+			opts := make([]handlers.Option, len(r.Choices))
+			for i, ch := range r.Choices {
+				opts[i] = handlers.Opt(ch.Key, ch.Label)
+			}
+			c.Ask(text, opts...)
+		case r.Markdown:
+			c.Markdown(text)
+		default:
+			c.Send(&event.MessageEventContent{MsgType: event.MsgText, Body: text})
+		}
+	}
+}
+
+
+// delivery is what the service keeps of an event's earlier attempts.
+type delivery struct {
+	attempts int
+	held     bool
+	disabled string
+}
+
+func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID string) (delivery, error) {
+	var d delivery
+	bot := s.bot.String()
+	err := s.db.QueryRowContext(ctx, `SELECT attempts FROM webhook_attempts WHERE bot_user_id = $1 AND msg_id = $2`, bot, msgID).Scan(&d.attempts)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("read webhook attempts: %w", err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM webhook_held WHERE bot_user_id = $1 AND room_id = $2`, bot, c.Room.String()).Scan(&n); err != nil {
+		return d, fmt.Errorf("read webhook holding state: %w", err)
+	}
+	d.held = n > 0
+	err = s.db.QueryRowContext(ctx, `SELECT reason FROM webhook_disabled WHERE bot_user_id = $1 AND url = $2`, bot, s.cfg.URL).Scan(&d.disabled)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("read webhook endpoint state: %w", err)
+	}
+	return d, nil
+}
+
+// deliver posts ev and turns the outcome into the conversation's effects:
+// the business's replies, or a retry at the schedule's next time with the
+// customer told once that their message is kept.
+func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID string, ev Event) error {
+	log := zerolog.Ctx(ctx).With().Str("webhook_id", msgID).Str("event_type", ev.Type).Logger()
+	d, err := s.load(ctx, c, msgID)
+	if err != nil {
+		return handlers.Temporary(err)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode webhook event: %w", err)
+	}
+	now := c.Now()
+	var res Result
+	if d.disabled != "" {
+		res = Result{Err: errors.New("endpoint disabled: " + d.disabled)}
+		deliveries.WithLabelValues("disabled").Inc()
+	} else if ok, until := s.ep.breaker.allow(now); !ok {
+		res = Result{Err: fmt.Errorf("circuit breaker open until %s after repeated failures", until.UTC().Format(time.RFC3339))}
+		deliveries.WithLabelValues("breaker_open").Inc()
+	} else {
+		res = s.ep.Post(ctx, msgID, body)
+		s.ep.breaker.done(now, res.Delivered())
+	}
+	bot, room, user := s.bot.String(), c.Room.String(), c.Customer.ID.String()
+	if res.Delivered() {
+		deliveries.WithLabelValues("delivered").Inc()
+		if res.AnswerErr != nil {
+			log.Warn().Err(res.AnswerErr).Int("status", res.Status).Msg("business server took the event but its answer is unusable")
+		} else {
+			apply(c, res.Answer)
+		}
+		log.Debug().Int("status", res.Status).Dur("took", res.Took).Msg("webhook delivered")
+		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
+			return s.clear(ctx, tx, msgID, room)
+		})
+		return nil
+	}
+	if res.Gone {
+		deliveries.WithLabelValues("gone").Inc()
+		// The admin is told in the log and in `bizbots bots list`.
+		log.Error().Str("bot", bot).Str("url", s.cfg.URL).
+			Msg("business server answered 410 Gone: webhook disabled; events are kept; turn it back on with `bizbots webhook enable`")
+		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO webhook_disabled (bot_user_id, url, reason, disabled_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (bot_user_id) DO UPDATE SET url = excluded.url, reason = excluded.reason, disabled_at = excluded.disabled_at`,
+				bot, s.cfg.URL, "410 Gone", now.UnixMilli())
+			return err
+		})
+	} else if d.disabled == "" {
+		deliveries.WithLabelValues("failed").Inc()
+	}
+	attempt := d.attempts + 1
+	if attempt > len(Schedule) {
+		deliveries.WithLabelValues("given_up").Inc()
+		log.Error().Err(res.Err).Int("attempts", attempt).Str("bot", bot).Msg("webhook event given up after the whole retry schedule")
+		c.Notice(s.cfg.GiveUpText)
+		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error { return s.clear(ctx, tx, msgID, room) })
+		return nil
+	}
+	wait := jitter(Schedule[attempt-1])
+	if res.RetryAfter > wait {
+		wait = min(res.RetryAfter, 24*time.Hour)
+	}
+	if !d.held {
+		c.Notice(s.cfg.HoldingText)
+	}
+	reason := res.Err.Error()
+	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
+		if !d.held {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_held (bot_user_id, room_id, user_id, told_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (bot_user_id, room_id) DO NOTHING`, bot, room, user, now.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_attempts (bot_user_id, msg_id, attempts, first_at, last_error) VALUES ($1, $2, 1, $3, $4)
+			ON CONFLICT (bot_user_id, msg_id) DO UPDATE SET attempts = webhook_attempts.attempts + 1, last_error = excluded.last_error`,
+			bot, msgID, now.UnixMilli(), reason)
+		return err
+	})
+	log.Warn().Err(res.Err).Int("attempt", attempt).Dur("retry_in", wait).Msg("webhook delivery failed; will retry")
+	return handlers.RetryAt(now.Add(wait), res.Err)
+}
+
+// clear forgets an event's attempts and the room's holding notice once the
+// event is settled.
+func (s *Service) clear(ctx context.Context, tx *sql.Tx, msgID, room string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_attempts WHERE bot_user_id = $1 AND msg_id = $2`, s.bot.String(), msgID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_held WHERE bot_user_id = $1 AND room_id = $2`, s.bot.String(), room)
+	return err
+}
+
+// jitter spreads d by ±10% so many rooms failing together do not retry
+// together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
