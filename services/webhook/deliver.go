@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/retryafter"
-	"maunium.net/go/mautrix/event"
 
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 )
 
 var deliveries = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -67,14 +67,7 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 
 // Answer is what a business server may answer with a 2xx.
 type Answer struct {
-	Replies []Reply `json:"replies"`
-}
-
-// Reply is one message the bot sends in answer.
-type Reply struct {
-	Text     string   `json:"text"`
-	Markdown bool     `json:"markdown"`
-	Choices  []Choice `json:"choices"`
+	Replies []wire.Reply `json:"replies"`
 }
 
 // Result is the outcome of one request.
@@ -161,37 +154,12 @@ func parseAnswer(raw []byte) (*Answer, error) {
 		return nil, fmt.Errorf("answer has %d replies; at most %d", len(a.Replies), maxReplies)
 	}
 	for i, r := range a.Replies {
-		if r.Text == "" {
-			return nil, fmt.Errorf("replies[%d] has no text", i)
-		}
-		for j, c := range r.Choices {
-			if c.Key == "" || c.Label == "" {
-				return nil, fmt.Errorf("replies[%d].choices[%d] needs a key and a label", i, j)
-			}
+		if err := wire.Check(fmt.Sprintf("replies[%d]", i), r); err != nil {
+			return nil, err
 		}
 	}
 	return &a, nil
 }
-
-// apply queues an answer's replies in the conversation.
-func apply(c *handlers.Conversation, a *Answer) {
-	for _, r := range a.Replies {
-		text := handlers.CapText(r.Text, handlers.MaxBodyRunes)
-		switch {
-		case len(r.Choices) > 0:
-			opts := make([]handlers.Option, len(r.Choices))
-			for i, ch := range r.Choices {
-				opts[i] = handlers.Opt(ch.Key, ch.Label)
-			}
-			c.Ask(text, opts...)
-		case r.Markdown:
-			c.Markdown(text)
-		default:
-			c.Send(&event.MessageEventContent{MsgType: event.MsgText, Body: text})
-		}
-	}
-}
-
 
 // delivery is what the service keeps of an event's earlier attempts.
 type delivery struct {
@@ -250,7 +218,9 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 		if res.AnswerErr != nil {
 			log.Warn().Err(res.AnswerErr).Int("status", res.Status).Msg("business server took the event but its answer is unusable")
 		} else {
-			apply(c, res.Answer)
+			for _, r := range res.Answer.Replies {
+				wire.Queue(c, r)
+			}
 		}
 		log.Debug().Int("status", res.Status).Dur("took", res.Took).Msg("webhook delivered")
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {

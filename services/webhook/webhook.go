@@ -123,6 +123,10 @@ func (c *Config) check() error {
 	return nil
 }
 
+// ConsentMessages is the consent flag "stop" clears and "start" sets: the
+// Send API sends nothing to a customer who withdrew it.
+const ConsentMessages = "messages"
+
 // Service is one webhook bot's handler.
 type Service struct {
 	cfg      Config
@@ -147,6 +151,18 @@ func New(cfg Config, db *store.DB, bot id.UserID, sendAPI string) *Service {
 
 // Handle delivers the customer's event to the business.
 func (s *Service) Handle(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	if m.IsText() {
+		switch strings.ToLower(strings.Trim(m.Text(), " .!")) {
+		case "stop", "unsubscribe":
+			c.SetConsent(ConsentMessages, false)
+			c.Notice("OK, we will not send you messages unless you write to us again. Write \"start\" to get updates again.")
+			return nil
+		case "start":
+			c.SetConsent(ConsentMessages, true)
+			c.Notice("OK, you will get our updates again. Write \"stop\" to end them.")
+			return nil
+		}
+	}
 	typ := eventType(m)
 	if typ == "" {
 		return nil

@@ -305,3 +305,23 @@ func TestGivesUpAfterTheScheduleWithOneNotice(t *testing.T) {
 		t.Fatalf("%d attempts, want %d", n, len(webhook.Schedule)+1)
 	}
 }
+
+func TestStopAndStartAreConsent(t *testing.T) {
+	b := newBusiness(t)
+	b.answer(echoAnswer)
+	h := harness(t, store.SQLite, b)
+	h.Say("hello")
+	if got := handlertest.Text(h.Say("STOP")); !strings.Contains(got, "will not send you messages") {
+		t.Fatalf("stop answered %q", got)
+	}
+	if c := h.StoredCustomer(); c == nil || c.Consent[webhook.ConsentMessages] {
+		t.Fatalf("consent after stop: %+v", c)
+	}
+	h.Say("start")
+	if c := h.StoredCustomer(); !c.Consent[webhook.ConsentMessages] {
+		t.Fatalf("consent after start: %+v", c)
+	}
+	if got := b.delivered(); strings.Join(got, ",") != "hello" {
+		t.Fatalf("business got %q: stop and start are answered by bizbots", got)
+	}
+}
