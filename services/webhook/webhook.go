@@ -29,6 +29,7 @@ import (
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/sendapi"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
@@ -125,7 +126,7 @@ func (c *Config) check() error {
 
 // ConsentMessages is the consent flag "stop" clears and "start" sets: the
 // Send API sends nothing to a customer who withdrew it.
-const ConsentMessages = "messages"
+const ConsentMessages = sendapi.ConsentMessages
 
 // Service is one webhook bot's handler.
 type Service struct {
