@@ -44,6 +44,7 @@ type Config struct {
 	Logging    Logging    `yaml:"logging"`
 	Dispatcher Dispatcher `yaml:"dispatcher"`
 	Sender     Sender     `yaml:"sender"`
+	SendAPI    SendAPI    `yaml:"send_api"`
 	Bots       []Bot      `yaml:"bots"`
 	// Encryption: end-to-end encrypted rooms (config/encryption.go).
 	Encryption Encryption `yaml:"encryption"`
@@ -344,6 +345,7 @@ func (c *Config) ApplyDefaults() {
 		s.RequestTimeout = Duration(min(20*time.Second, d.LeaseTimeout.D()/3))
 	}
 	c.Encryption.applyDefaults()
+	c.SendAPI.applyDefaults()
 	for i := range c.Bots {
 		if c.Bots[i].Service == "" {
 			c.Bots[i].Service = "echo"
@@ -471,6 +473,7 @@ func (c *Config) Validate() error {
 		add("sender.request_timeout %s must be between 1s and a third of dispatcher.lease_timeout (%s)", rt, (lease / 3).Round(time.Millisecond))
 	}
 
+	c.validateSendAPI(add)
 	if len(c.Bots) == 0 {
 		add("bots: at least one bot is required")
 	}
@@ -562,4 +565,62 @@ func redactURLError(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// --- Send API and admin API (businesses' own servers; docs/webhooks.md) ---
+
+// SendAPI is the HTTP API businesses call (send messages, read customers)
+// and the admin API under it. It is off while Listen is empty.
+type SendAPI struct {
+	// Listen is host:port; it must differ from appservice.listen.
+	Listen string `yaml:"listen"`
+	// PublicURL is how businesses reach it (told to webhook bots as
+	// reply_url); default http://LISTEN.
+	PublicURL string `yaml:"public_url"`
+	// Rate is each business's sustained requests per second, Burst the
+	// most at once.
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+	// AdminToken turns on /_bizbots/v1/admin/ (bots at run time); empty
+	// leaves it off.
+	AdminToken string `yaml:"admin_token"`
+}
+
+func (s *SendAPI) applyDefaults() {
+	if s.Listen == "" {
+		return
+	}
+	if s.PublicURL == "" {
+		s.PublicURL = "http://" + s.Listen
+	}
+	if s.Rate == 0 {
+		s.Rate = 10
+	}
+	if s.Burst == 0 {
+		s.Burst = 20
+	}
+}
+
+func (c *Config) validateSendAPI(add func(format string, args ...any)) {
+	s := c.SendAPI
+	if s.Listen == "" {
+		if s.AdminToken != "" {
+			add("send_api.admin_token is set but send_api.listen is empty: the admin API is served on send_api.listen")
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		add("send_api.listen %q must be host:port (e.g. 127.0.0.1:29331): %v", s.Listen, err)
+	} else if s.Listen == c.AppService.Listen {
+		add("send_api.listen %q must differ from appservice.listen: the homeserver's API and businesses' API do not share a port", s.Listen)
+	}
+	if u, err := url.Parse(s.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("send_api.public_url %q must be an http:// or https:// URL", s.PublicURL)
+	}
+	if s.Rate <= 0 || s.Burst < 1 {
+		add("send_api.rate must be above 0 and send_api.burst at least 1")
+	}
+	if s.AdminToken != "" && (len(s.AdminToken) < MinTokenLength || strings.ContainsAny(s.AdminToken, " \t\r\n")) {
+		add("send_api.admin_token must be at least %d characters without white space (make one with `openssl rand -hex 32`)", MinTokenLength)
+	}
 }

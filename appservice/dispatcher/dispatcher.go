@@ -122,16 +122,13 @@ type Options struct {
 // Dispatcher runs handlers for inbox events.
 type Dispatcher struct {
 	db     *store.DB
-	bots   map[id.UserID]*Bot
+	bots   registry
 	sender id.UserID
 	hs     Homeserver
 	opts   Options
 	owner  string
 	log    zerolog.Logger
 	queue  *roomqueue.Queue
-	// handlers are the bots' handlers with the built-in middleware
-	// (forget me) around them.
-	handlers map[id.UserID]handlers.Handler
 	// bg owns best-effort background calls (receipts, typing).
 	bg sync.WaitGroup
 
@@ -184,15 +181,12 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	m := make(map[id.UserID]*Bot, len(bots))
-	hs2 := make(map[id.UserID]handlers.Handler, len(bots))
-	for _, b := range bots {
-		m[b.UserID] = b
-		hs2[b.UserID] = handlers.Chain(b.Handler, handlers.Understand(), handlers.ForgetMe())
-	}
 	d := &Dispatcher{
-		db: db, bots: m, sender: sender, hs: hs, opts: opts, log: log,
-		owner: roomqueue.OwnerID("dispatch"), handlers: hs2,
+		db: db, sender: sender, hs: hs, opts: opts, log: log,
+		owner: roomqueue.OwnerID("dispatch"),
+	}
+	for _, b := range bots {
+		d.AddBot(b)
 	}
 	d.queue = &roomqueue.Queue{
 		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log, Grace: opts.ShutdownGrace,
@@ -202,6 +196,54 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 		Work: d.processRoom,
 	}
 	return d
+}
+
+// registry is the bots the dispatcher serves. Bots added at run time join
+// it and removed ones leave it while rooms are being handled, so every
+// lookup goes through its lock.
+type registry struct {
+	mu   sync.RWMutex
+	bots map[id.UserID]*Bot
+	// handlers are the bots' handlers with the built-in middleware
+	// (understanding, forget me) around them.
+	handlers map[id.UserID]handlers.Handler
+}
+
+// AddBot starts serving b, replacing a bot with the same user id. An
+// event being handled by the old handler finishes with it.
+func (d *Dispatcher) AddBot(b *Bot) {
+	r := &d.bots
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bots == nil {
+		r.bots, r.handlers = map[id.UserID]*Bot{}, map[id.UserID]handlers.Handler{}
+	}
+	r.bots[b.UserID] = b
+	r.handlers[b.UserID] = handlers.Chain(b.Handler, handlers.Understand(), handlers.ForgetMe())
+}
+
+// RemoveBot stops serving a bot: its events are ignored from now on,
+// like those of a bot removed from the config.
+func (d *Dispatcher) RemoveBot(uid id.UserID) {
+	r := &d.bots
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.bots, uid)
+	delete(r.handlers, uid)
+}
+
+// Bot returns a served bot.
+func (d *Dispatcher) Bot(uid id.UserID) (*Bot, bool) {
+	d.bots.mu.RLock()
+	defer d.bots.mu.RUnlock()
+	b, ok := d.bots.bots[uid]
+	return b, ok
+}
+
+func (d *Dispatcher) handlerOf(uid id.UserID) handlers.Handler {
+	d.bots.mu.RLock()
+	defer d.bots.mu.RUnlock()
+	return d.bots.handlers[uid]
 }
 
 // Wake tells the dispatcher new work may be waiting. It never blocks.
@@ -554,7 +596,7 @@ func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEve
 	if err != nil || len(inRoom) != 1 {
 		return nil
 	}
-	bot, ok := d.bots[id.UserID(inRoom[0].BotUserID)]
+	bot, ok := d.Bot(id.UserID(inRoom[0].BotUserID))
 	if !ok {
 		return nil
 	}

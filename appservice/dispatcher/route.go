@@ -155,7 +155,7 @@ func parseContent(evt *event.Event) error {
 }
 
 func (d *Dispatcher) isOurs(uid id.UserID) bool {
-	_, ok := d.bots[uid]
+	_, ok := d.Bot(uid)
 	return ok || uid == d.sender
 }
 
@@ -172,7 +172,7 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 		// is not believed.
 		return refused("forged_membership", "join sent for someone else"), nil
 	}
-	bot, isBot := d.bots[target]
+	bot, isBot := d.Bot(target)
 	if !isBot {
 		if target == d.sender {
 			return &outcome{outcome: "ignored", note: "invite to the appservice sender"}, nil
@@ -304,7 +304,7 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, b
 	var out []*Bot
 	direct := false
 	for _, br := range inRoom {
-		bot, ok := d.bots[id.UserID(br.BotUserID)]
+		bot, ok := d.Bot(id.UserID(br.BotUserID))
 		if !ok {
 			continue // a bot removed from the config
 		}
@@ -408,7 +408,10 @@ func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, 
 		}
 		out.conv = t.conv
 		stopPresence := d.presence(bot.UserID, room, t.msg)
-		h := d.handlers[bot.UserID]
+		h := d.handlerOf(bot.UserID)
+		if h == nil {
+			continue // removed while this event was being routed
+		}
 		err = d.call(ctx, t.conv, log, func(ctx context.Context) error { return h.Handle(ctx, t.conv, t.msg) })
 		stopPresence()
 		if err != nil {
@@ -443,7 +446,7 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 		return nil, err
 	}
 	var target []*Bot
-	if b, ok := d.bots[id.UserID(owner)]; ok {
+	if b, ok := d.Bot(id.UserID(owner)); ok {
 		target = []*Bot{b}
 	} else if direct && len(bots) == 1 {
 		target = bots
@@ -474,7 +477,7 @@ func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerol
 	if err := json.Unmarshal(evt.Content.VeryRaw, &c); err != nil {
 		return &outcome{outcome: "ignored", note: "malformed timer"}, nil
 	}
-	bot, ok := d.bots[id.UserID(c.Bot)]
+	bot, ok := d.Bot(id.UserID(c.Bot))
 	if !ok {
 		return &outcome{outcome: "ignored", note: "timer of a bot no longer configured"}, nil
 	}

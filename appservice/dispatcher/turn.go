@@ -275,7 +275,7 @@ func outboxRows(ctx context.Context, q store.Querier, conv *handlers.Conversatio
 // outside). It is committed at once and delivered by the sender exactly
 // once. It fails when the bot has no direct chat with the customer.
 func (d *Dispatcher) Notify(ctx context.Context, bot, customer id.UserID, text string) error {
-	if _, ok := d.bots[bot]; !ok {
+	if _, ok := d.Bot(bot); !ok {
 		return fmt.Errorf("%s is not a configured bot", bot)
 	}
 	conv := handlers.NewConversation(bot, "", handlers.Customer{ID: customer}, "")

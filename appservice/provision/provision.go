@@ -38,6 +38,8 @@ type Provisioner struct {
 	// lost holds users the homeserver said it does not know although we
 	// registered them once (its database was reset): registered again.
 	lost map[id.UserID]bool
+	// added are bots added at run time (not in cfg).
+	added map[id.UserID]bool
 }
 
 // New returns a Provisioner for the bots in cfg.
@@ -50,8 +52,36 @@ func (p *Provisioner) IsBot(uid id.UserID) bool {
 	if uid == p.cfg.SenderID() {
 		return true
 	}
-	_, ok := p.cfg.BotByUserID(uid)
-	return ok
+	if _, ok := p.cfg.BotByUserID(uid); ok {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.added[uid]
+}
+
+// AddBot registers a bot added at run time and sets its profile; from
+// then on IsBot knows it.
+func (p *Provisioner) AddBot(ctx context.Context, b config.Bot) error {
+	uid := p.cfg.UserID(b.Localpart)
+	p.mu.Lock()
+	if p.added == nil {
+		p.added = map[id.UserID]bool{}
+	}
+	p.added[uid] = true
+	p.mu.Unlock()
+	if err := p.EnsureUser(ctx, uid); err != nil {
+		return err
+	}
+	return p.setProfile(ctx, uid, b)
+}
+
+// RemoveBot forgets a bot added at run time. Its Matrix user stays (user
+// ids are never reused); it just stops answering.
+func (p *Provisioner) RemoveBot(uid id.UserID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.added, uid)
 }
 
 // EnsureUser registers uid on the homeserver unless it is known to exist.

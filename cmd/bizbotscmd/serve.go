@@ -180,6 +180,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
 	}
+	business, err := startBusinessSide(cfg, db, disp, prov, send.Wake, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -205,8 +210,9 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); crypt.Run(runCtx) }()
 	}
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
+	go func() { defer wg.Done(); business.run(runCtx, log) }()
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
 		Int("bots", len(bots)).Str("database", string(db.Dialect)).Msg("bizbots is running")
 
@@ -236,7 +242,7 @@ func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatc
 		uid := cfg.UserID(b.Localpart)
 		h, err := services.Build(services.Env{
 			Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
-			Log: log.With().Str("bot", uid.String()).Logger(),
+			Log: log.With().Str("bot", uid.String()).Logger(), SendAPIURL: sendAPIURL(cfg),
 		})
 		if err != nil {
 			return nil, err
