@@ -54,6 +54,9 @@ func init() {
 		{"healthcheck", "ask the running serve whether it is healthy (exit 0 if so)", cmdHealthcheck},
 		{"status", "show waiting, parked and failed work per bot", cmdStatus},
 		{"retry", "re-queue parked events or failed replies", cmdRetry},
+		{"bots", "add, list, remove, re-key webhook bots while bizbots runs", cmdBots},
+		{"token", "issue, list, revoke businesses' Send API tokens", cmdToken},
+		{"webhook", "test a webhook bot's URL, re-enable it, make a secret", cmdWebhook},
 		{"version", "print the version", cmdVersion},
 	}
 }

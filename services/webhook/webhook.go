@@ -19,6 +19,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -44,15 +45,41 @@ func init() {
 	}
 	store.RegisterSchema("webhook", sub)
 	services.Register("webhook", func(env services.Env) (handlers.Handler, error) {
-		var cfg Config
-		if err := services.DecodeConfig(env, &cfg); err != nil {
+		cfg, err := ConfigOf(env)
+		if err != nil {
 			return nil, err
-		}
-		if err := cfg.check(); err != nil {
-			return nil, fmt.Errorf("%s: bot %s config: %w", env.ConfigFile, env.Bot.Localpart, err)
 		}
 		return New(cfg, env.DB, env.UserID, env.SendAPIURL), nil
 	})
+}
+
+// ConfigOf decodes and checks a webhook bot's config block.
+func ConfigOf(env services.Env) (Config, error) {
+	var cfg Config
+	if err := services.DecodeConfig(env, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.check(); err != nil {
+		return cfg, fmt.Errorf("%s: bot %s config: %w", env.ConfigFile, env.Bot.Localpart, err)
+	}
+	return cfg, nil
+}
+
+// Test sends a signed test event to a bot's endpoint and returns what
+// came back (`bizbots webhook test`). Nothing is committed or retried.
+func Test(ctx context.Context, cfg Config, bot id.UserID) Result {
+	if err := cfg.check(); err != nil {
+		return Result{Err: err}
+	}
+	now := time.Now().UTC()
+	ev := Event{Type: TypeTest, Timestamp: now, Data: Data{Bot: bot, Room: "!test:bizbots.invalid",
+		Customer: Customer{ID: "@test:bizbots.invalid", DisplayName: "Test Customer", Consent: map[string]bool{}},
+		Message:  &Message{ID: "$test", Text: "This is a test event from `bizbots webhook test`."}}}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Result{Err: err}
+	}
+	return newEndpoint(cfg).Post(ctx, msgID(bot, fmt.Sprintf("test\x00%d", now.UnixNano())), body)
 }
 
 // Config is a webhook bot's `config:` block.
