@@ -11,7 +11,7 @@ LDFLAGS := -X $(PKG).version=$(VERSION) -X $(PKG).commit=$(COMMIT) -X $(PKG).bui
 # goolm: the pure-Go Olm/Megolm of mautrix (docs/encryption.md says why not libolm).
 export GOFLAGS := -tags=goolm $(GOFLAGS)
 
-.PHONY: build demo test vet deps bench perf clean packaging faults soak fuzz
+.PHONY: build demo test vet deps bench perf clean packaging faults soak fuzz examples
 
 build: ## build ./bizbots
 	$(GO) build -ldflags "$(LDFLAGS)" -o bizbots ./cmd/bizbots
@@ -38,6 +38,10 @@ perf: ## bizbots side by side with a bare mautrix-go appservice (docs/PERFORMANC
 
 packaging: ## run the Dockerfile's build steps without a container engine, check the image's user and healthcheck and the systemd unit
 	bash scripts/check-dockerfile.sh
+
+examples: ## build the example custom binary (its own module); run the example webhook bots' tests
+	cd examples/custom-binary && $(GO) build -o /dev/null .
+	$(GO) test -count=1 ./examples/
 
 bench: ## benchmarks (results go into docs/PERFORMANCE.md)
 	bash scripts/ensure-postgres.sh
