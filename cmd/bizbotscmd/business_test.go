@@ -188,7 +188,10 @@ func TestWebhookBotAddedAtRunTime(t *testing.T) {
 	if r := runCmd(t, "bots", "remove", "shop_flowers", "--config", p.cfg); r.code != 0 {
 		t.Fatalf("bots remove: %+v", r)
 	}
-	if !hs.WaitFor(30*time.Second, func() bool { s, _ := call("POST", path, token, map[string]any{"to": alice, "text": "x"}); return s == 403 }) {
+	if !hs.WaitFor(30*time.Second, func() bool {
+		s, _ := call("POST", path, token, map[string]any{"to": alice, "text": "x"})
+		return s == 403
+	}) {
 		t.Fatal("a removed bot can still be used through the Send API")
 	}
 	if strings.Contains(stderr.String(), token) || strings.Contains(stderr.String(), shop.secret) {

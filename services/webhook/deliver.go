@@ -72,9 +72,9 @@ type Answer struct {
 
 // Result is the outcome of one request.
 type Result struct {
-	Status   int
-	Took     time.Duration
-	Answer   *Answer
+	Status int
+	Took   time.Duration
+	Answer *Answer
 	// AnswerErr says why a 2xx body was not a usable answer.
 	AnswerErr error
 	// Err is why the delivery failed ("" status 0: no response).
