@@ -232,7 +232,7 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 		deliveries.WithLabelValues("gone").Inc()
 		// The admin is told in the log and in `bizbots bots list`.
 		log.Error().Str("bot", bot).Str("url", s.cfg.URL).
-			Msg("business server answered 410 Gone: webhook disabled; events are kept; turn it back on with `bizbots webhook enable`")
+			Msg("business server answered 410 Gone: webhook disabled; events wait on the retry schedule; turn it back on with `bizbots webhook enable`")
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO webhook_disabled (bot_user_id, url, reason, disabled_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (bot_user_id) DO UPDATE SET url = excluded.url, reason = excluded.reason, disabled_at = excluded.disabled_at`,
