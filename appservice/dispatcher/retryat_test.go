@@ -17,13 +17,17 @@ import (
 func TestRetryAtDefersWithoutParking(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			up := false
+			up, flaky := false, false
 			var seen []string
 			h := handlertest.New(t, handlers.HandlerFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 				seen = append(seen, m.Text())
 				if !up {
 					c.Notice("holding")
 					return handlers.RetryAt(c.Now().Add(time.Hour), errors.New("backend down"))
+				}
+				if flaky {
+					flaky = false
+					return handlers.Temporary(errors.New("one ordinary failure"))
 				}
 				c.Reply("done: " + m.Text())
 				return nil
@@ -44,15 +48,20 @@ func TestRetryAtDefersWithoutParking(t *testing.T) {
 					t.Fatalf("deferral %d: replies %q", i, got)
 				}
 			}
-			up = true
-			got := handlertest.Bodies(h.Advance(time.Hour))
+			// Deferrals count no attempt: one ordinary failure afterwards is
+			// retried, not parked as if it were the eleventh.
+			up, flaky = true, true
+			if got := h.Advance(time.Hour); len(got) != 0 {
+				t.Fatalf("a temporary failure answered the customer: %q", handlertest.Bodies(got))
+			}
+			got := handlertest.Bodies(h.Advance(time.Minute))
 			if len(got) != 2 || got[0] != "done: first" || got[1] != "done: second" {
 				t.Fatalf("after recovery: %q, want both answers in order", got)
 			}
 			if n := len(h.History("message")); n != 2 {
 				t.Fatalf("history has %d message entries, want 2 (one per message, not per attempt)", n)
 			}
-			want := 1 + 10 + 2 // first + ten retries, then first and second
+			want := 1 + 10 + 1 + 2 // first, ten retries, the failure, then first and second
 			if len(seen) != want || seen[len(seen)-1] != "second" {
 				t.Fatalf("handler saw %q", seen)
 			}
