@@ -145,18 +145,11 @@ func cmdBots(args []string, stdout, stderr io.Writer) error {
 		return listBots(ctx, cfg, db, stdout)
 	case "remove":
 		fs, cfgPath := newFlags("bots remove", "LOCALPART", stdout)
-		lp, err := parseOne(fs, args, "bot (its localpart)")
-		if err != nil {
-			return err
-		}
-		cfg, db, err := openStore(ctx, *cfgPath)
+		cfg, db, lp, err := runtimeBotArg(ctx, fs, args, *cfgPath, "remove it there and restart")
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if _, ok := cfg.BotByUserID(cfg.UserID(lp)); ok {
-			return fmt.Errorf("%s is a bot of the config file %s: remove it there and restart", cfg.UserID(lp), cfg.Path)
-		}
 		if err := runtimebots.Remove(ctx, db, cfg, lp); err != nil {
 			return err
 		}
@@ -165,18 +158,12 @@ func cmdBots(args []string, stdout, stderr io.Writer) error {
 	default: // rotate-secret
 		fs, cfgPath := newFlags("bots rotate-secret", "LOCALPART [--finish]", stdout)
 		finish := fs.Bool("finish", false, "stop signing with the old secret (after the business switched)")
-		lp, err := parseOne(fs, args, "bot (its localpart)")
-		if err != nil {
-			return err
-		}
-		cfg, db, err := openStore(ctx, *cfgPath)
+		cfg, db, lp, err := runtimeBotArg(ctx, fs, args, *cfgPath,
+			"put the new secret in its config block and the old one in old_secrets (make one with `bizbots webhook secret`)")
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if _, ok := cfg.BotByUserID(cfg.UserID(lp)); ok {
-			return fmt.Errorf("%s is a bot of the config file: put the new secret in its config block and the old one in old_secrets (make one with `bizbots webhook secret`)", cfg.UserID(lp))
-		}
 		secret, err := runtimebots.RotateSecret(ctx, db, lp, *finish)
 		if err != nil {
 			return err
@@ -189,6 +176,28 @@ func cmdBots(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "Requests are signed with the new and the old secret until you run\n  bizbots bots rotate-secret %s --finish\n", lp)
 		return nil
 	}
+}
+
+// runtimeBotArg parses a command naming one run-time bot and opens the
+// store; a config-file bot is refused with how to change it there.
+func runtimeBotArg(ctx context.Context, fs *flag.FlagSet, args []string, cfgPath, configFix string) (*config.Config, *store.DB, string, error) {
+	lp, err := parseOne(fs, args, "bot (its localpart)")
+	if err != nil {
+		return nil, nil, "", err
+	}
+	// Flags may follow the bot: read --config after parsing.
+	if f := fs.Lookup("config"); f != nil {
+		cfgPath = f.Value.String()
+	}
+	cfg, db, err := openStore(ctx, cfgPath)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if _, ok := cfg.BotByUserID(cfg.UserID(lp)); ok {
+		db.Close()
+		return nil, nil, "", fmt.Errorf("%s is a bot of the config file %s: %s", cfg.UserID(lp), cfg.Path, configFix)
+	}
+	return cfg, db, lp, nil
 }
 
 func listBots(ctx context.Context, cfg *config.Config, db *store.DB, stdout io.Writer) error {
