@@ -40,7 +40,7 @@ packaging: ## run the Dockerfile's build steps without a container engine, check
 	bash scripts/check-dockerfile.sh
 
 examples: ## build the example custom binary (its own module); run the example webhook bots' tests
-	cd examples/custom-binary && $(GO) build -o /dev/null .
+	cd examples/custom-binary && $(GO) build -tags goolm -o /dev/null .
 	$(GO) test -count=1 ./examples/
 
 bench: ## benchmarks (results go into docs/PERFORMANCE.md)

@@ -28,7 +28,7 @@ import (
 func TestCustomBinaryBuildsWithItsOwnService(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "shop")
-	build := exec.Command("go", "build", "-o", bin, ".")
+	build := exec.Command("go", "build", "-tags", "goolm", "-o", bin, ".")
 	build.Dir = "custom-binary"
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("the example module does not build: %v\n%s", err, out)
