@@ -228,8 +228,9 @@ func (s *schedule) open(t time.Time) bool {
 }
 
 // nextOpening describes when the desk opens next after t, in words:
-// "from 09:00", "tomorrow from 09:00", "on Monday from 09:00".
-func (s *schedule) nextOpening(t time.Time) string {
+// "from 09:00", "tomorrow from 09:00", "on Monday from 09:00", with the
+// words of tr (the service's texts in the customer's language).
+func (s *schedule) nextOpening(t time.Time, tr func(key string, args ...any) string) string {
 	t = t.In(s.loc)
 	midnight := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, s.loc)
 	since := t.Sub(midnight)
@@ -250,12 +251,12 @@ func (s *schedule) nextOpening(t time.Time) string {
 		at := fmt.Sprintf("%02d:%02d", int(best.from.Hours()), int(best.from.Minutes())%60)
 		switch d {
 		case 0:
-			return "from " + at
+			return tr("opens-today", at)
 		case 1:
-			return "tomorrow from " + at
+			return tr("opens-tomorrow", at)
 		default:
-			return "on " + day.Weekday().String() + " from " + at
+			return tr("opens-on", tr(strings.ToLower(day.Weekday().String())), at)
 		}
 	}
-	return "as soon as we can"
+	return tr("opens-soon")
 }

@@ -114,4 +114,3 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
-

@@ -67,6 +67,10 @@ func (b *Bot) start(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		return err
 	}
 	text := m.Text()
+	if m.IsText() && m.Command() == handlers.CommandHelp { // "hulp", "help me"
+		b.help(c, open)
+		return nil
+	}
 	if m.IsText() {
 		switch normalize(text) {
 		case "help", "menu", "what can you do", "commands":
@@ -83,7 +87,7 @@ func (b *Bot) start(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		return b.addToTicket(ctx, c, m, open)
 	}
 	if !m.IsText() || text == "" {
-		c.Reply("I can only read text. Please type your question, or say \"person\" to talk to someone.")
+		c.Reply(b.tr(c, "text-only"))
 		return nil
 	}
 	kind := pleasantry(text)
@@ -220,17 +224,17 @@ func (b *Bot) postTicket(c *handlers.Conversation, t *ticket, title, note string
 // promise is what the customer is told to expect after a ticket opens.
 func (b *Bot) promise(ctx context.Context, c *handlers.Conversation) (string, error) {
 	if !b.sched.open(c.Now()) {
-		return fmt.Sprintf("We're closed now; we'll answer %s. You can keep writing here: everything goes into your ticket.", b.sched.nextOpening(c.Now())), nil
+		return b.tr(c, "closed-now", b.sched.nextOpening(c.Now(), func(key string, args ...any) string { return b.tr(c, key, args...) })), nil
 	}
 	if b.staffRoom == "" {
-		return "Someone from our team will get back to you as soon as possible.", nil
+		return b.tr(c, "asap"), nil
 	}
 	present, err := b.staffPresent(ctx)
 	if err != nil {
 		return "", err
 	}
 	if !present {
-		return "No one from our team is online right now; a person will answer here as soon as someone is back.", nil
+		return b.tr(c, "nobody-online"), nil
 	}
 	wait := time.Duration(b.cfg.ExpectedWait)
 	if wait == 0 {
@@ -240,15 +244,23 @@ func (b *Bot) promise(ctx context.Context, c *handlers.Conversation) (string, er
 		}
 		wait = time.Duration(waiting+1) * time.Duration(b.cfg.WaitPerTicket)
 	}
-	return fmt.Sprintf("A person will answer here. Expected wait: about %s.", minutes(wait)), nil
+	return b.tr(c, "expected-wait", b.minutes(c, wait)), nil
 }
 
-func minutes(d time.Duration) string {
+// minutes shows a duration in whole minutes, in English (for staff).
+func minutes(d time.Duration) string { return countMinutes(d, "minute", "minutes") }
+
+// minutes shows a duration in whole minutes in the customer's language.
+func (b *Bot) minutes(c *handlers.Conversation, d time.Duration) string {
+	return countMinutes(d, b.tr(c, "minute"), b.tr(c, "minutes"))
+}
+
+func countMinutes(d time.Duration, one, many string) string {
 	n := max(1, int((d+30*time.Second)/time.Minute))
 	if n == 1 {
-		return "1 minute"
+		return "1 " + one
 	}
-	return strconv.Itoa(n) + " minutes"
+	return strconv.Itoa(n) + " " + many
 }
 
 // staffPresent says whether anyone who may answer is in the staff room.
@@ -278,11 +290,11 @@ func (b *Bot) addToTicket(ctx context.Context, c *handlers.Conversation, m *hand
 		}
 	}
 	if t.Status == statusOpen {
-		what := "A person will answer here."
+		what := b.tr(c, "person-answers")
 		if b.staffRoom == "" {
-			what = "Someone from our team will get back to you."
+			what = b.tr(c, "team-answers")
 		}
-		c.Notice(fmt.Sprintf("Added to your ticket %d. %s", t.Number, what))
+		c.Notice(b.tr(c, "added", t.Number, what))
 	}
 	return nil
 }
@@ -346,8 +358,8 @@ func (b *Bot) recent(c *handlers.Conversation, last *ticket) bool {
 // askFollowup asks a returning customer whether they come about their
 // last ticket; pending is the message they wrote, if any.
 func (b *Bot) askFollowup(c *handlers.Conversation, last *ticket, pending string) error {
-	c.Ask(fmt.Sprintf("Welcome back, %s. Is this about ticket %d (%s)?", c.Customer.Name(), last.Number, last.Topic),
-		handlers.Opt("yes", fmt.Sprintf("Yes, ticket %d", last.Number)), handlers.Opt("no", "No, something else"))
+	c.Ask(b.tr(c, "about-ticket?", c.Customer.Name(), last.Number, last.Topic),
+		handlers.Opt("yes", b.tr(c, "about-yes", last.Number)), handlers.Opt("no", b.tr(c, "about-no")))
 	c.Goto(stepFollowup, followupTTL)
 	return c.SetState(custState{Ticket: last.Number, Text: handlers.CapText(pending, 500), FAQ: -1})
 }
@@ -368,7 +380,7 @@ func (b *Bot) followup(ctx context.Context, c *handlers.Conversation, m *handler
 	c.Clear()
 	if m.Choice.Key != "yes" {
 		if st.Text == "" || pleasantry(st.Text) != "" {
-			c.Reply("OK. What can I help you with?")
+			c.Reply(b.tr(c, "what-then"))
 			return nil
 		}
 		return b.answer(ctx, c, st.Text)
@@ -385,7 +397,7 @@ func (b *Bot) reopen(ctx context.Context, c *handlers.Conversation, n int64, tex
 		return err
 	}
 	if t == nil || t.CustomerID != c.Customer.ID {
-		c.Reply("I can't find that ticket any more. What can I help you with?")
+		c.Reply(b.tr(c, "ticket-gone"))
 		return nil
 	}
 	if t.Status != statusClosed { // reopened meanwhile (another chat)
@@ -420,9 +432,9 @@ func (b *Bot) reopen(ctx context.Context, c *handlers.Conversation, n int64, tex
 		return err
 	}
 	if t.AgentID != "" && b.staffRoom != "" && b.sched.open(c.Now()) {
-		promise = fmt.Sprintf("%s will pick it up again here.", b.agent(t.AgentName))
+		promise = b.tr(c, "picks-up-again", b.agent(t.AgentName))
 	}
-	c.Replyf("I've reopened ticket %d for you. %s", n, promise)
+	c.Reply(b.tr(c, "reopened", n, promise))
 	if b.staffRoom == "" {
 		return nil
 	}
@@ -456,8 +468,8 @@ func (b *Bot) askRating(ctx context.Context, c *handlers.Conversation, payload s
 	if t == nil || t.forgotten() || t.CustomerID != c.Customer.ID || t.Status != statusClosed {
 		return nil // forgotten, or reopened before this fired
 	}
-	c.Replyf("%s closed ticket %d. Thank you for contacting %s!", b.agent(closer), n, b.cfg.Business)
-	c.Ask(fmt.Sprintf("How did we do on ticket %d? Rate us from 1 (poor) to 5 (excellent).", n), ratingOptions...)
+	c.Reply(b.tr(c, "closed-by", b.agent(closer), n, b.cfg.Business))
+	c.Ask(b.tr(c, "rate?", n), ratingOptions...)
 	c.Goto(stepRate, rateTTL)
 	return c.SetState(custState{Ticket: n, FAQ: -1})
 }
@@ -481,11 +493,11 @@ func (b *Bot) rate(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 			c.Clear() // they moved on: a new question, unrated
 			return b.start(ctx, c, m, false)
 		}
-		return handlers.Errorf("Please rate ticket %d with a number from 1 (poor) to 5 (excellent).", st.Ticket)
+		return handlers.Errorf("%s", b.tr(c, "rate-please", st.Ticket))
 	}
 	rating, err := strconv.Atoi(m.Choice.Key)
 	if err != nil || rating < 1 || rating > 5 {
-		return handlers.Errorf("Please rate ticket %d with a number from 1 (poor) to 5 (excellent).", st.Ticket)
+		return handlers.Errorf("%s", b.tr(c, "rate-please", st.Ticket))
 	}
 	c.Clear()
 	q := b.tickets(c)
@@ -524,31 +536,31 @@ func (b *Bot) status(ctx context.Context, c *handlers.Conversation, t *ticket) e
 		return nil
 	}
 	if t.Status == statusClaimed {
-		c.Replyf("Your ticket %d (%s) is open; %s is handling it. Write here and it goes straight to them.", t.Number, t.Topic, b.agent(t.AgentName))
+		c.Reply(b.tr(c, "status-handled", t.Number, t.Topic, b.agent(t.AgentName)))
 		return nil
 	}
 	promise, err := b.promise(ctx, c)
 	if err != nil {
 		return err
 	}
-	c.Replyf("Your ticket %d (%s) is open and waiting for a person. %s", t.Number, t.Topic, promise)
+	c.Reply(b.tr(c, "status-waiting", t.Number, t.Topic, promise))
 	return nil
 }
 
 func (b *Bot) help(c *handlers.Conversation, open *ticket) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "I'm the support bot for %s.", b.cfg.Business)
+	sb.WriteString(b.tr(c, "help-intro", b.cfg.Business))
 	if len(b.faqs) > 0 {
-		sb.WriteString(" I can answer questions like:\n")
+		sb.WriteString(" " + b.tr(c, "help-faqs") + "\n")
 		for _, f := range b.faqs {
 			sb.WriteString("- " + f.faq.Question + "\n")
 		}
 	} else {
 		sb.WriteString("\n")
 	}
-	sb.WriteString("Say \"person\" to talk to someone from our team, \"status\" to see your ticket, or \"forget me\" to erase what we know about you.")
+	sb.WriteString(b.tr(c, "help-say"))
 	if open != nil {
-		fmt.Fprintf(&sb, "\nYour ticket %d is open: anything else you write goes to our team (\"withdraw my ticket\" takes it back).", open.Number)
+		sb.WriteString("\n" + b.tr(c, "help-open", open.Number))
 	}
 	c.Reply(sb.String())
 }

@@ -145,7 +145,7 @@ func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
 	if open, err := q.openFor(ctx, c.Customer.ID); err != nil {
 		return err
 	} else if open != nil {
-		c.Replyf("Welcome back, %s. Your ticket %d (%s) is still open; write here and it goes straight to our team.", name, open.Number, open.Topic)
+		c.Reply(b.tr(c, "back-open", name, open.Number, open.Topic))
 		return nil
 	}
 	last, err := q.lastFor(ctx, c.Customer.ID)
@@ -155,7 +155,7 @@ func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
 	if b.recent(c, last) {
 		return b.askFollowup(c, last, "")
 	}
-	c.Replyf("Welcome back, %s! What can I help you with?", name)
+	c.Reply(b.tr(c, "back", name))
 	return nil
 }
 

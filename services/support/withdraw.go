@@ -26,8 +26,8 @@ func wantsWithdraw(m *handlers.Message) bool {
 // askWithdraw asks before taking a ticket back: the message could as
 // well be meant for the person handling it.
 func (b *Bot) askWithdraw(c *handlers.Conversation, t *ticket) error {
-	c.Ask(fmt.Sprintf("Withdraw ticket %d (%s)? Our team will stop working on it.", t.Number, t.Topic),
-		handlers.Opt("withdraw", "Yes, withdraw it"), handlers.Opt("keep", "No, keep it open"))
+	c.Ask(b.tr(c, "withdraw?", t.Number, t.Topic),
+		handlers.Opt("withdraw", b.tr(c, "withdraw-yes")), handlers.Opt("keep", b.tr(c, "withdraw-no")))
 	c.Goto(stepWithdraw, followupTTL)
 	return c.SetState(custState{Ticket: t.Number, FAQ: -1})
 }
@@ -52,11 +52,11 @@ func (b *Bot) withdraw(ctx context.Context, c *handlers.Conversation, m *handler
 		return err
 	}
 	if t == nil || t.CustomerID != c.Customer.ID || t.Status == statusClosed {
-		c.Reply("That ticket is already closed. Ask me anything else any time.")
+		c.Reply(b.tr(c, "already-closed"))
 		return nil
 	}
 	if m.Choice.Key != "withdraw" {
-		c.Replyf("OK, ticket %d stays open.", t.Number)
+		c.Reply(b.tr(c, "stays-open", t.Number))
 		return nil
 	}
 	n, now := t.Number, c.Now().UnixMilli()
@@ -67,7 +67,7 @@ func (b *Bot) withdraw(ctx context.Context, c *handlers.Conversation, m *handler
 	if err := c.Record("ticket", fmt.Sprintf("Ticket %d withdrawn", n), ticketRecord{Number: n, Topic: t.Topic}); err != nil {
 		return err
 	}
-	c.Replyf("Done: I withdrew ticket %d. Ask me anything else any time.", n)
+	c.Reply(b.tr(c, "withdrawn", n))
 	if b.staffRoom != "" {
 		return b.toStaff(ctx, c, t, &event.MessageEventContent{MsgType: event.MsgText,
 			Body: fmt.Sprintf("🚫 %s withdrew ticket %d; it is closed, no answer needed.", c.Customer.Name(), n)})

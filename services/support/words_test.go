@@ -91,3 +91,39 @@ func TestHelpIntroducesTheBot(t *testing.T) {
 		t.Fatalf("help: %q", got)
 	}
 }
+
+// A Dutch customer gets the whole ticket in Dutch: the wait, its status,
+// the close and the rating, withdrawing the next one, and the help.
+func TestATicketInDutch(t *testing.T) {
+	onEngines(t, func(t *testing.T, opts handlertest.Options) {
+		d := newDesk(t, staffConfig(), opts)
+		d.openStaffRoom(map[id.UserID]string{sam: "Sam"})
+		if got := handlertest.Text(notIn(d.Say("Ik wil een mens spreken over mijn bestelling"), staffRoom)); !strings.Contains(got, "Ik heb ticket 1 voor je geopend") || !strings.Contains(got, "Verwachte wachttijd: ongeveer") || !strings.Contains(got, "minuten") {
+			t.Fatalf("ticket opened: %q", got)
+		}
+		if got := handlertest.Text(notIn(d.Say("status"), staffRoom)); !strings.Contains(got, "Je ticket 1") || !strings.Contains(got, "wacht op een mens") {
+			t.Fatalf("status: %q", got)
+		}
+		if got := handlertest.Text(notIn(d.Say("en het pakket is beschadigd"), staffRoom)); !strings.Contains(got, "Toegevoegd aan je ticket 1") {
+			t.Fatalf("added: %q", got)
+		}
+		r := d.staffSays(sam, "!close 1", "")
+		r = append(r, d.Advance(time.Second)...)
+		if got := handlertest.Text(notIn(r, staffRoom)); !strings.Contains(got, "heeft ticket 1 gesloten") || !strings.Contains(got, "Geef een cijfer van 1 (slecht) tot 5 (uitstekend)") {
+			t.Fatalf("closed: %q", got)
+		}
+		if got := handlertest.Text(notIn(d.Say("goed"), staffRoom)); got != "Dank je wel voor je beoordeling!" {
+			t.Fatalf("rating: %q", got)
+		}
+		d.Say("Ik wil een mens spreken over mijn factuur")
+		if got := handlertest.Text(notIn(d.Say("annuleer"), staffRoom)); !strings.Contains(got, "Ticket 2") || !strings.Contains(got, "intrekken?") {
+			t.Fatalf("withdraw question: %q", got)
+		}
+		if got := handlertest.Text(notIn(d.Say("ja"), staffRoom)); got != "Klaar: ik heb ticket 2 ingetrokken. Vraag gerust iets anders." {
+			t.Fatalf("withdrawn: %q", got)
+		}
+		if got := handlertest.Text(notIn(d.Say("hulp"), staffRoom)); !strings.HasPrefix(got, "Ik ben de klantenservice-bot van") || !strings.Contains(got, `Zeg "mens"`) {
+			t.Fatalf("help: %q", got)
+		}
+	})
+}

@@ -131,8 +131,7 @@ func (b *Bot) noOpenRide(ctx context.Context, c *handlers.Conversation) error {
 	}
 	if r != nil {
 		c.Clear()
-		return handlers.Errorf("You already have a ride booked (%s): %s Say \"cancel\" to cancel it before booking another.",
-			r.Ref, b.statusLine(r, c.Now()))
+		return handlers.Errorf("%s", b.tr(c, "already-booked", r.Ref, b.statusLine(c.Language(), r, c.Now())))
 	}
 	return nil
 }
@@ -157,7 +156,7 @@ func (b *Bot) askPickup(ctx context.Context, c *handlers.Conversation, d draft) 
 		c.Reply(b.tr(c, "pickup?"))
 		c.Answered()
 	} else {
-		c.Ask("Where should we pick you up? Pick one, type an address, or share your location.", offerOptions(offer, "Other address")...)
+		c.Ask(b.tr(c, "pickup-offer?"), offerOptions(offer, b.tr(c, "other-address"))...)
 	}
 	b.flow.Goto(c, stepPickup)
 	return nil
@@ -176,7 +175,7 @@ func (b *Bot) askDestination(ctx context.Context, c *handlers.Conversation, d dr
 		c.Reply(b.tr(c, "where-to?"))
 		c.Answered()
 	} else {
-		c.Ask("Where to?", offerOptions(offer, "Other")...)
+		c.Ask(b.tr(c, "where-to-offer?"), offerOptions(offer, b.tr(c, "other"))...)
 	}
 	b.flow.Goto(c, stepDestination)
 	return nil
@@ -188,13 +187,13 @@ func (b *Bot) askDestination(ctx context.Context, c *handlers.Conversation, d dr
 func (b *Bot) answerPlace(c *handlers.Conversation, m *handlers.Message, d draft, step string) (p Place, ok bool, err error) {
 	switch {
 	case m.Choice != nil && m.Choice.Key == "other":
-		c.Reply("OK: type the address, or share a location (📎 → Location).")
+		c.Reply(b.tr(c, "type-address"))
 		b.flow.Goto(c, step)
 		return Place{}, false, nil
 	case m.Choice != nil:
 		i, err := strconv.Atoi(strings.TrimPrefix(m.Choice.Key, "p"))
 		if err != nil || i < 0 || i >= len(d.Offer) {
-			return Place{}, false, handlers.Errorf("Sorry, that choice is no longer available. Please type the address.")
+			return Place{}, false, handlers.Errorf("%s", b.tr(c, "choice-gone"))
 		}
 		return d.Offer[i], true, nil
 	case m.Location != nil:
@@ -202,10 +201,10 @@ func (b *Bot) answerPlace(c *handlers.Conversation, m *handlers.Message, d draft
 	case m.Kind == handlers.KindReaction || m.Kind == handlers.KindRedaction:
 		return Place{}, false, nil // a stray reaction: keep waiting
 	case !m.IsText():
-		return Place{}, false, handlers.Errorf("Please type an address, or share a location (📎 → Location).")
+		return Place{}, false, handlers.Errorf("%s", b.tr(c, "address-please"))
 	}
 	if n, err := strconv.Atoi(strings.TrimRight(m.Text(), ".")); err == nil && len(d.Offer) > 0 {
-		return Place{}, false, handlers.Errorf("There is no option %d. Pick 1 to %d, type an address, or share a location.", n, len(d.Offer)+1)
+		return Place{}, false, handlers.Errorf("%s", b.tr(c, "no-option", n, len(d.Offer)+1))
 	}
 	p, err = b.placeFromText(c, m.Text())
 	return p, err == nil, err
@@ -239,7 +238,7 @@ func (b *Bot) destinationStep(ctx context.Context, c *handlers.Conversation, m *
 		return err
 	}
 	if d.Pickup != nil && p.same(*d.Pickup) {
-		return handlers.Errorf("That is where you are being picked up. Where do you want to go?")
+		return handlers.Errorf("%s", b.tr(c, "same-place"))
 	}
 	d.Destination = &p
 	return b.askWhen(c, d)
@@ -268,7 +267,7 @@ func (b *Bot) whenStep(ctx context.Context, c *handlers.Conversation, m *handler
 		at = now.Add(map[string]time.Duration{"now": 0, "in15": 15 * time.Minute, "in30": 30 * time.Minute}[m.Choice.Key])
 	case m.IsText():
 		var err error
-		if at, err = parseWhen(m.Text(), now, b.loc, b.cfg.MaxAdvance.D()); err != nil {
+		if at, err = b.parseWhen(c.Language(), m.Text(), now); err != nil {
 			var ue *handlers.UserError
 			if errors.Is(err, errNotATime) && errors.As(err, &ue) && c.Question() != nil {
 				c.Notice(ue.Text)
@@ -278,7 +277,7 @@ func (b *Bot) whenStep(ctx context.Context, c *handlers.Conversation, m *handler
 			return err
 		}
 	case m.Kind == handlers.KindMessage:
-		return handlers.Errorf("Please type when you need the taxi: \"now\", \"at 18:30\" or \"in 20 min\".")
+		return handlers.Errorf("%s", b.tr(c, "when-please"))
 	default:
 		return nil
 	}
@@ -290,11 +289,11 @@ func (b *Bot) whenStep(ctx context.Context, c *handlers.Conversation, m *handler
 }
 
 // when describes a draft's pickup time.
-func (b *Bot) when(at int64, now time.Time) string {
+func (b *Bot) when(lang string, at int64, now time.Time) string {
 	if at == 0 || time.UnixMilli(at).Sub(now) <= time.Minute {
-		return "now"
+		return b.trl(lang, "now-lc")
 	}
-	return atClock(time.UnixMilli(at), now, b.loc)
+	return b.atClock(lang, time.UnixMilli(at), now)
 }
 
 func (b *Bot) askConfirm(c *handlers.Conversation, d draft) error {
@@ -302,11 +301,12 @@ func (b *Bot) askConfirm(c *handlers.Conversation, d draft) error {
 		return err
 	}
 	e := b.cfg.estimate(*d.Pickup, *d.Destination)
+	lang := c.Language()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "From %s to %s, %s.\n", d.Pickup.Long(), d.Destination.Long(), b.when(d.At, c.Now()))
-	fmt.Fprintf(&sb, "About %s and %s: %s.", formatKm(e.DistanceM), plural(e.Minutes, "minute", "minutes"), formatMoney(e.Fare, b.cfg.Currency))
+	sb.WriteString(b.tr(c, "quote-trip", d.Pickup.Long(), d.Destination.Long(), b.when(lang, d.At, c.Now())) + "\n")
+	sb.WriteString(b.tr(c, "quote-fare", formatKm(e.DistanceM), b.count(lang, e.Minutes, "minute", "minutes"), formatMoney(e.Fare, b.cfg.Currency)))
 	if e.Guessed {
-		fmt.Fprintf(&sb, "\n(A typed address has no map position, so I count a typical %s city trip. Share locations for an exact quote.)", formatKm(e.DistanceM))
+		sb.WriteString("\n" + b.tr(c, "quote-guessed", formatKm(e.DistanceM)))
 	}
 	sb.WriteString("\n" + b.tr(c, "book-it?"))
 	c.Ask(sb.String(), handlers.Opt("yes", b.tr(c, "book-yes")), handlers.Opt("no", b.tr(c, "book-no")))
@@ -322,7 +322,7 @@ func (b *Bot) confirmStep(ctx context.Context, c *handlers.Conversation, m *hand
 		if c.RepeatQuestion(m) {
 			return nil
 		}
-		return handlers.Errorf("Shall I book it? Reply 1 for yes or 2 for no.")
+		return handlers.Errorf("%s", b.tr(c, "book-it-please"))
 	}
 	if m.Choice.Key != "yes" {
 		c.Clear()
@@ -341,17 +341,17 @@ func (b *Bot) confirmStep(ctx context.Context, c *handlers.Conversation, m *hand
 func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) error {
 	if d.Pickup == nil || d.Destination == nil {
 		c.Clear()
-		return handlers.Errorf("Sorry, I lost track of this booking. Say \"book\" to start again.")
+		return handlers.Errorf("%s", b.tr(c, "lost-track"))
 	}
 	if err := b.noOpenRide(ctx, c); err != nil {
 		return err
 	}
-	now := c.Now()
+	now, lang := c.Now(), c.Language()
 	at := now
 	if d.At != 0 {
 		at = time.UnixMilli(d.At)
 		if at.Before(now.Add(-time.Minute)) {
-			c.Replyf("The time you picked (%s) has passed in the meantime.", clockIn(at, now, b.loc))
+			c.Reply(b.tr(c, "time-passed", b.clock(lang, at, now)))
 			return b.askWhen(c, d)
 		}
 		if at.Before(now) {
@@ -363,7 +363,7 @@ func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) erro
 		Pickup: *d.Pickup, Destination: *d.Destination, Estimate: b.cfg.estimate(*d.Pickup, *d.Destination),
 		Currency: b.cfg.Currency, PickupAt: ms(at), CreatedAt: ms(now),
 	}
-	summary := fmt.Sprintf("%s → %s %s, quoted %s", r.Pickup.Short(), r.Destination.Short(), b.when(r.PickupAt, now), formatMoney(r.Fare, r.Currency))
+	summary := fmt.Sprintf("%s → %s %s, quoted %s", r.Pickup.Short(), r.Destination.Short(), b.when("en", r.PickupAt, now), formatMoney(r.Fare, r.Currency))
 	if at.Sub(now) > b.cfg.DispatchBefore.D() {
 		r.Status = statusScheduled
 		insertRide(c, r)
@@ -373,14 +373,14 @@ func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) erro
 			return err
 		}
 		var sb strings.Builder
-		fmt.Fprintf(&sb, "Booked: %s, from %s to %s. Quoted fare %s (ride %s).", b.when(r.PickupAt, now), r.Pickup.Long(), r.Destination.Long(), formatMoney(r.Fare, r.Currency), r.Ref)
+		sb.WriteString(b.tr(c, "booked-later", b.when(lang, r.PickupAt, now), r.Pickup.Long(), r.Destination.Long(), formatMoney(r.Fare, r.Currency), r.Ref) + "\n")
+		details := b.atClock(lang, at.Add(-b.cfg.DispatchBefore.D()), now)
 		if remind := at.Add(-b.cfg.ReminderBefore.D()); b.cfg.ReminderBefore > 0 && remind.After(now) {
-			fmt.Fprintf(&sb, "\nI'll remind you %s", atClock(remind, now, b.loc))
-			fmt.Fprintf(&sb, " and send your driver's details %s.", atClock(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			sb.WriteString(b.tr(c, "remind-and-driver", b.atClock(lang, remind, now), details))
 		} else {
-			fmt.Fprintf(&sb, "\nI'll send your driver's details %s.", atClock(at.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			sb.WriteString(b.tr(c, "driver-details", details))
 		}
-		sb.WriteString(" Say \"cancel\" to cancel, free of charge until the driver arrives.")
+		sb.WriteString(" " + b.tr(c, "cancel-free"))
 		c.Reply(sb.String())
 		return nil
 	}
@@ -392,7 +392,7 @@ func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) erro
 		if err := c.SetState(d); err != nil {
 			return err
 		}
-		c.Ask("Sorry, all our drivers are busy right now. Shall I try again?", handlers.Opt("retry", "Try again"), handlers.Opt("no", "No thanks"))
+		c.Ask(b.tr(c, "all-busy?"), handlers.Opt("retry", b.tr(c, "try-again")), handlers.Opt("no", b.tr(c, "no-thanks")))
 		b.flow.Goto(c, stepRetry)
 		return nil
 	}
@@ -403,7 +403,7 @@ func (b *Bot) place(ctx context.Context, c *handlers.Conversation, d draft) erro
 	if err := c.Record(kindBooking, summary, map[string]string{"ref": r.Ref}); err != nil {
 		return err
 	}
-	c.Replyf("Booked (ride %s), quoted fare %s. %s", r.Ref, formatMoney(r.Fare, r.Currency), b.driverLine(&r, now))
+	c.Reply(b.tr(c, "booked-now", r.Ref, formatMoney(r.Fare, r.Currency), b.driverLine(lang, &r, now)))
 	return nil
 }
 
@@ -417,7 +417,7 @@ func (b *Bot) retryStep(ctx context.Context, c *handlers.Conversation, m *handle
 	}
 	if m.Choice.Key != "retry" {
 		c.Clear()
-		c.Reply("OK. Say \"book\" when you need a taxi.")
+		c.Reply(b.tr(c, "ok-later"))
 		return nil
 	}
 	var d draft

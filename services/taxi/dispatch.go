@@ -79,28 +79,28 @@ func minutesUntil(t, now time.Time) int64 {
 }
 
 // driverLine introduces the driver: who, which car, when.
-func (b *Bot) driverLine(r *ride, now time.Time) string {
+func (b *Bot) driverLine(lang string, r *ride, now time.Time) string {
 	eta := time.UnixMilli(r.ETAAt)
-	return fmt.Sprintf("🚕 Your driver is %s: %s, plate %s. %s will be at %s in about %s (%s).",
-		r.Driver, r.Car, r.Plate, r.Driver, r.Pickup.Long(), plural(max(minutesUntil(eta, now), 1), "minute", "minutes"), clockIn(eta, now, b.loc))
+	return b.trl(lang, "driver-line",
+		r.Driver, r.Car, r.Plate, r.Driver, r.Pickup.Long(), b.count(lang, max(minutesUntil(eta, now), 1), "minute", "minutes"), b.clock(lang, eta, now))
 }
 
 // statusLine describes an open ride in one or two sentences.
-func (b *Bot) statusLine(r *ride, now time.Time) string {
+func (b *Bot) statusLine(lang string, r *ride, now time.Time) string {
 	switch r.Status {
 	case statusScheduled:
 		pickup := time.UnixMilli(r.PickupAt)
-		return fmt.Sprintf("Your ride from %s to %s is booked for %s (quoted %s). Your driver's details follow %s.",
-			r.Pickup.Long(), r.Destination.Long(), clockIn(pickup, now, b.loc), formatMoney(r.Fare, r.Currency),
-			atClock(pickup.Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+		return b.trl(lang, "status-scheduled",
+			r.Pickup.Long(), r.Destination.Long(), b.clock(lang, pickup, now), formatMoney(r.Fare, r.Currency),
+			b.atClock(lang, pickup.Add(-b.cfg.DispatchBefore.D()), now))
 	case statusAssigned:
-		return fmt.Sprintf("Your driver %s (%s, %s) is on the way to %s, arriving in about %s.",
-			r.Driver, r.Car, r.Plate, r.Pickup.Long(), plural(max(minutesUntil(time.UnixMilli(r.ETAAt), now), 1), "minute", "minutes"))
+		return b.trl(lang, "status-assigned",
+			r.Driver, r.Car, r.Plate, r.Pickup.Long(), b.count(lang, max(minutesUntil(time.UnixMilli(r.ETAAt), now), 1), "minute", "minutes"))
 	case statusArrived:
-		return fmt.Sprintf("Your driver %s is waiting for you at %s: %s, plate %s.", r.Driver, r.Pickup.Long(), r.Car, r.Plate)
+		return b.trl(lang, "status-arrived", r.Driver, r.Pickup.Long(), r.Car, r.Plate)
 	case statusOnTrip:
 		arrive := time.UnixMilli(r.StartedAt).Add(time.Duration(r.Minutes) * time.Minute)
-		return fmt.Sprintf("You're on your way to %s with %s, arriving around %s.", r.Destination.Long(), r.Driver, clockIn(arrive, now, b.loc))
+		return b.trl(lang, "status-on-trip", r.Destination.Long(), r.Driver, b.clock(lang, arrive, now))
 	}
 	return ""
 }
@@ -111,10 +111,10 @@ func (b *Bot) status(ctx context.Context, c *handlers.Conversation, m *handlers.
 		return err
 	}
 	if r == nil {
-		c.Reply("You have no ride booked. Say \"book\" to order a taxi.")
+		c.Reply(b.tr(c, "no-ride"))
 		return nil
 	}
-	c.Replyf("%s (ride %s)", b.statusLine(r, c.Now()), r.Ref)
+	c.Reply(b.tr(c, "status-line", b.statusLine(c.Language(), r, c.Now()), r.Ref))
 	return nil
 }
 
@@ -124,10 +124,10 @@ func (b *Bot) cancel(ctx context.Context, c *handlers.Conversation, m *handlers.
 	if step := c.Step(); step != "" && step != stepAgain {
 		c.Clear()
 		if step == stepCancelFee {
-			c.Reply("OK, your ride stays booked.")
+			c.Reply(b.tr(c, "ride-stays"))
 			return nil
 		}
-		c.Reply("OK, I dropped this booking; nothing was booked. Say \"book\" whenever you need a taxi.")
+		c.Reply(b.tr(c, "draft-dropped"))
 		return nil
 	}
 	c.Clear()
@@ -142,23 +142,23 @@ func (b *Bot) cancel(ctx context.Context, c *handlers.Conversation, m *handlers.
 			return err
 		}
 		if last != nil && last.Status == statusCancelled && now.Sub(time.UnixMilli(last.CancelledAt)) < 24*time.Hour {
-			c.Replyf("Your ride %s to %s is already cancelled, and you have no other ride booked.", last.Ref, last.Destination.Short())
+			c.Reply(b.tr(c, "already-cancelled", last.Ref, last.Destination.Short()))
 			return nil
 		}
-		c.Reply("You have no ride to cancel. Say \"book\" to order a taxi.")
+		c.Reply(b.tr(c, "nothing-to-cancel"))
 		return nil
 	}
 	switch {
 	case r.Status == statusOnTrip:
-		c.Replyf("Your trip to %s has already started, so it can't be cancelled any more. Ask %s to stop if you need to get out.", r.Destination.Short(), r.Driver)
+		c.Reply(b.tr(c, "trip-started-no", r.Destination.Short(), r.Driver))
 		return nil
 	case r.Status == statusArrived && b.cfg.Fare.CancellationFee > 0:
 		if err := c.SetState(draft{Ref: r.Ref}); err != nil {
 			return err
 		}
 		fee := formatMoney(b.cfg.Fare.CancellationFee, b.cfg.Currency)
-		c.Ask(fmt.Sprintf("%s is already waiting for you at %s, so cancelling now costs %s. Cancel anyway?", r.Driver, r.Pickup.Short(), fee),
-			handlers.Opt("yes", "Yes, cancel ("+fee+" fee)"), handlers.Opt("no", "No, keep my ride"))
+		c.Ask(b.tr(c, "fee?", r.Driver, r.Pickup.Short(), fee),
+			handlers.Opt("yes", b.tr(c, "fee-yes", fee)), handlers.Opt("no", b.tr(c, "fee-no")))
 		b.flow.Goto(c, stepCancelFee)
 		return nil
 	}
@@ -169,15 +169,15 @@ func (b *Bot) cancelRide(c *handlers.Conversation, r *ride, fee int64) error {
 	now := c.Now()
 	moveRide(c, r.Ref, r.Status, statusCancelled, ms(now), "cancelled_at", ms(now), "fee_minor", fee)
 	summary := fmt.Sprintf("%s → %s cancelled", r.Pickup.Short(), r.Destination.Short())
-	charge := "No charge."
+	charge := b.tr(c, "no-charge")
 	if fee > 0 {
 		summary += ", fee " + formatMoney(fee, r.Currency)
-		charge = fmt.Sprintf("A cancellation fee of %s applies.", formatMoney(fee, r.Currency))
+		charge = b.tr(c, "fee-applies", formatMoney(fee, r.Currency))
 	}
 	if err := c.Record(kindCancellation, summary, map[string]any{"ref": r.Ref, "fee": fee, "currency": r.Currency, "status": r.Status}); err != nil {
 		return err
 	}
-	c.Replyf("Your ride %s to %s is cancelled. %s", r.Ref, r.Destination.Short(), charge)
+	c.Reply(b.tr(c, "cancelled", r.Ref, r.Destination.Short(), charge))
 	return nil
 }
 
@@ -186,7 +186,7 @@ func (b *Bot) cancelFeeStep(ctx context.Context, c *handlers.Conversation, m *ha
 		if m.Kind != handlers.KindMessage {
 			return nil
 		}
-		return handlers.Errorf("Cancel with the fee? Reply 1 for yes or 2 for no.")
+		return handlers.Errorf("%s", b.tr(c, "fee-please"))
 	}
 	var d draft
 	if _, err := c.State(&d); err != nil {
@@ -194,7 +194,7 @@ func (b *Bot) cancelFeeStep(ctx context.Context, c *handlers.Conversation, m *ha
 	}
 	c.Clear()
 	if m.Choice.Key != "yes" {
-		c.Reply("OK, your ride stays booked.")
+		c.Reply(b.tr(c, "ride-stays"))
 		return nil
 	}
 	r, err := b.rideByRef(ctx, c.Bot, d.Ref)
@@ -203,10 +203,10 @@ func (b *Bot) cancelFeeStep(ctx context.Context, c *handlers.Conversation, m *ha
 	}
 	switch {
 	case r == nil || !r.open():
-		c.Reply("That ride has already ended; there is nothing to cancel.")
+		c.Reply(b.tr(c, "ride-ended"))
 		return nil
 	case r.Status == statusOnTrip:
-		c.Replyf("Your trip to %s has started in the meantime, so it can't be cancelled any more.", r.Destination.Short())
+		c.Reply(b.tr(c, "started-meantime", r.Destination.Short()))
 		return nil
 	case r.Status == statusArrived:
 		return b.cancelRide(c, r, b.cfg.Fare.CancellationFee)
@@ -228,7 +228,7 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	if r == nil || r.User != c.Customer.ID.String() {
 		return nil // erased on request
 	}
-	now := c.Now()
+	now, lang := c.Now(), c.Language()
 	// The simulated car keeps to its schedule even when the timer is
 	// handled late (after a restart): the trip's stages are timed from
 	// when the timer was due, not from when it was handled.
@@ -239,9 +239,9 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	switch m.Timer.Name {
 	case timerRemind:
 		if r.Status == statusScheduled {
-			c.Replyf("⏰ Reminder: your taxi from %s to %s is booked for %s. Your driver's details follow %s. Say \"cancel\" if you no longer need it.",
-				r.Pickup.Long(), r.Destination.Short(), clockIn(time.UnixMilli(r.PickupAt), now, b.loc),
-				atClock(time.UnixMilli(r.PickupAt).Add(-b.cfg.DispatchBefore.D()), now, b.loc))
+			c.Reply(b.tr(c, "reminder",
+				r.Pickup.Long(), r.Destination.Short(), b.clock(lang, time.UnixMilli(r.PickupAt), now),
+				b.atClock(lang, time.UnixMilli(r.PickupAt).Add(-b.cfg.DispatchBefore.D()), now)))
 		}
 	case timerDispatch:
 		if r.Status == statusScheduled {
@@ -254,7 +254,7 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		// A countdown that fired late (after a restart) is stale: a
 		// later one says it better.
 		if left := minutesUntil(time.UnixMilli(r.ETAAt), now); left > 0 && strconv.FormatInt(left, 10) == arg {
-			c.Replyf("Your driver %s is %s away.", r.Driver, plural(left, "minute", "minutes"))
+			c.Reply(b.tr(c, "driver-away", r.Driver, b.count(lang, left, "minute", "minutes")))
 		}
 	case timerArrive:
 		if r.Status != statusAssigned {
@@ -262,9 +262,9 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		}
 		moveRide(c, r.Ref, statusAssigned, statusArrived, ms(now), "arrived_at", ms(due))
 		at(c, due.Add(b.cfg.BoardingTime.D()), timerStart, r.Ref)
-		msg := fmt.Sprintf("🚕 Your driver has arrived at %s: %s, %s, plate %s.", r.Pickup.Long(), r.Driver, r.Car, r.Plate)
+		msg := b.tr(c, "driver-arrived", r.Pickup.Long(), r.Driver, r.Car, r.Plate)
 		if b.cfg.Fare.CancellationFee > 0 {
-			msg += fmt.Sprintf(" (Cancelling from now on costs %s.)", formatMoney(b.cfg.Fare.CancellationFee, b.cfg.Currency))
+			msg += " " + b.tr(c, "fee-from-now", formatMoney(b.cfg.Fare.CancellationFee, b.cfg.Currency))
 		}
 		c.Reply(msg)
 	case timerStart:
@@ -274,7 +274,7 @@ func (b *Bot) timer(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		moveRide(c, r.Ref, statusArrived, statusOnTrip, ms(now), "started_at", ms(due))
 		arrive := due.Add(time.Duration(r.Minutes) * time.Minute)
 		at(c, arrive, timerFinish, r.Ref)
-		c.Replyf("Trip started: on your way to %s, arriving around %s. Enjoy the ride!", r.Destination.Long(), clockIn(arrive, now, b.loc))
+		c.Reply(b.tr(c, "trip-started", r.Destination.Long(), b.clock(lang, arrive, now)))
 	case timerFinish:
 		if r.Status != statusOnTrip {
 			return nil
@@ -295,7 +295,7 @@ func (b *Bot) dispatchScheduled(ctx context.Context, c *handlers.Conversation, r
 		b.assign(c, r, d, now)
 		moveRide(c, r.Ref, statusScheduled, statusAssigned, ms(now),
 			"driver", r.Driver, "car", r.Car, "plate", r.Plate, "assigned_at", r.AssignedAt, "eta_at", r.ETAAt)
-		c.Reply(b.driverLine(r, now))
+		c.Reply(b.driverLine(c.Language(), r, now))
 		return nil
 	}
 	pickup := time.UnixMilli(r.PickupAt)
@@ -305,14 +305,12 @@ func (b *Bot) dispatchScheduled(ctx context.Context, c *handlers.Conversation, r
 			map[string]any{"ref": r.Ref, "fee": 0, "currency": r.Currency, "status": r.Status, "reason": "no driver"}); err != nil {
 			return err
 		}
-		c.Replyf("I'm very sorry: no driver became free for your %s ride to %s, so I had to cancel it. You won't be charged. Say \"book\" to try again.",
-			clockIn(pickup, now, b.loc), r.Destination.Short())
+		c.Reply(b.tr(c, "no-driver", b.clock(c.Language(), pickup, now), r.Destination.Short()))
 		return nil
 	}
 	// Tell the customer once, when the first attempt fails.
 	if !retry {
-		c.Replyf("All our drivers are busy at the moment. I'm still looking for one for your %s ride and will message you as soon as someone is free.",
-			clockIn(pickup, now, b.loc))
+		c.Reply(b.tr(c, "still-looking", b.clock(c.Language(), pickup, now)))
 	}
 	at(c, now.Add(dispatchRetry), timerDispatch, r.Ref+" retry")
 	return nil
@@ -331,21 +329,24 @@ func (b *Bot) finish(c *handlers.Conversation, r *ride, now time.Time) error {
 	if err := c.Record(kindTrip, summary, rec); err != nil {
 		return err
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "Trip done: you've arrived at %s. Thanks for riding with %s!\n", r.Destination.Long(), b.cfg.Company)
-	fmt.Fprintf(&sb, "Receipt %s\n", r.Ref)
-	fmt.Fprintf(&sb, "Fare: %s\n", formatMoney(r.Fare, r.Currency))
 	distance := formatKm(r.DistanceM)
 	if !r.Pickup.Geo || !r.Destination.Geo {
-		distance += " (estimated)"
+		distance += " " + b.tr(c, "estimated")
 	}
-	fmt.Fprintf(&sb, "Distance: %s\n", distance)
-	fmt.Fprintf(&sb, "Duration: %s\n", plural(took, "minute", "minutes"))
-	fmt.Fprintf(&sb, "Driver: %s (%s)", r.Driver, r.Plate)
+	lines := []string{
+		b.tr(c, "trip-done", r.Destination.Long(), b.cfg.Company),
+		b.tr(c, "receipt", r.Ref),
+		b.tr(c, "fare", formatMoney(r.Fare, r.Currency)),
+		b.tr(c, "distance", distance),
+		b.tr(c, "duration", b.count(c.Language(), took, "minute", "minutes")),
+		b.tr(c, "driver", r.Driver, r.Plate),
+	}
+	var sb strings.Builder
+	sb.WriteString(strings.Join(lines, "\n"))
 	if r.Destination.Fav == "" {
 		for _, f := range favourites {
 			if _, ok := favourite(c, f); !ok {
-				fmt.Fprintf(&sb, "\nTip: to book %s faster next time, say \"save this as %s\".", r.Destination.Short(), f)
+				sb.WriteString("\n" + b.tr(c, "tip-save", r.Destination.Short(), f))
 				break
 			}
 		}

@@ -83,10 +83,3 @@ func formatKm(meters int64) string {
 	tenths := (meters + 50) / 100
 	return fmt.Sprintf("%d.%d km", tenths/10, tenths%10)
 }
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}

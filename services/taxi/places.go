@@ -152,24 +152,23 @@ func (b *Bot) placeFromText(c *handlers.Conversation, text string) (Place, error
 	k := normPlace(text)
 	switch {
 	case k == "":
-		return Place{}, handlers.Errorf("Please type an address, or share a location (📎 → Location).")
+		return Place{}, handlers.Errorf("%s", b.tr(c, "address-please"))
 	case isFavourite(k):
 		if p, ok := favourite(c, k); ok {
 			return p, nil
 		}
-		return Place{}, handlers.Errorf("I don't know your %s address yet. Type the address; afterwards you can say \"save this as %s\".", k, k)
+		return Place{}, handlers.Errorf("%s", b.tr(c, "no-favourite", k, k))
 	case k == "here" || k == "my location" || k == "current location" || k == "location":
-		return Place{}, handlers.Errorf("I can't see where you are. Share your location (📎 → Location) or type the address.")
+		return Place{}, handlers.Errorf("%s", b.tr(c, "cant-see"))
 	}
 	if p, ok := b.known(text); ok {
 		return p, nil
 	}
 	if notAnAddress[k] {
-		return Place{}, handlers.Errorf("Sorry, %q doesn't look like an address. Type a street and number (e.g. \"Keizersgracht 123\"), a place such as \"%s\", or share a location.",
-			handlers.CapText(text, 40), b.cfg.examplePlace())
+		return Place{}, handlers.Errorf("%s", b.tr(c, "not-an-address", handlers.CapText(text, 40), b.cfg.examplePlace()))
 	}
 	if utf8.RuneCountInString(text) > maxAddressRunes {
-		return Place{}, handlers.Errorf("That address is too long (at most %d characters).", maxAddressRunes)
+		return Place{}, handlers.Errorf("%s", b.tr(c, "too-long", maxAddressRunes))
 	}
 	letters := 0
 	for _, r := range text {
@@ -178,8 +177,7 @@ func (b *Bot) placeFromText(c *handlers.Conversation, text string) (Place, error
 		}
 	}
 	if letters < 3 {
-		return Place{}, handlers.Errorf("Sorry, %q doesn't look like an address. Type a street and number (e.g. \"Keizersgracht 123\"), a place such as \"%s\", or share a location.",
-			handlers.CapText(text, 40), b.cfg.examplePlace())
+		return Place{}, handlers.Errorf("%s", b.tr(c, "not-an-address", handlers.CapText(text, 40), b.cfg.examplePlace()))
 	}
 	return Place{Name: text}, nil
 }

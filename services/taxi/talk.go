@@ -66,18 +66,18 @@ func (b *Bot) tripFrom(ctx context.Context, c *handlers.Conversation, from, to s
 		return err
 	}
 	if p.same(d) {
-		return handlers.Errorf("That is where you are being picked up. Where do you want to go?")
+		return handlers.Errorf("%s", b.tr(c, "same-place"))
 	}
 	dr := draft{Pickup: &p, Destination: &d}
 	if when != "" {
-		if at, err := parseWhen(when, c.Now(), b.loc, b.cfg.MaxAdvance.D()); err == nil {
+		if at, err := b.parseWhen(c.Language(), when, c.Now()); err == nil {
 			if at.After(c.Now()) {
 				dr.At = ms(at)
 			}
 			return b.askConfirm(c, dr)
 		}
 	}
-	c.Replyf("From %s to %s.", p.Long(), d.Long())
+	c.Reply(b.tr(c, "trip", p.Long(), d.Long()))
 	return b.askWhen(c, dr)
 }
 
@@ -87,7 +87,7 @@ func (b *Bot) thanks(ctx context.Context, c *handlers.Conversation, m *handlers.
 		return err
 	}
 	if r != nil {
-		c.Replyf("You're welcome! %s", b.statusLine(r, c.Now()))
+		c.Reply(b.tr(c, "welcome-ride", b.statusLine(c.Language(), r, c.Now())))
 		return nil
 	}
 	c.Reply(b.tr(c, "welcome"))

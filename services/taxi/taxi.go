@@ -83,7 +83,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		},
 		Expired: handlers.HandlerFunc(func(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 			if c.ExpiredStep() != stepAgain {
-				c.Notice("Your booking timed out, so I dropped it. Say \"book\" to start again.")
+				c.Notice(b.tr(c, "timed-out"))
 			}
 			return nil
 		}),
@@ -152,7 +152,7 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 		return err
 	}
 	if r != nil {
-		c.Replyf("Welcome back, %s. %s", name, b.statusLine(r, c.Now()))
+		c.Reply(b.tr(c, "welcome-back-ride", name, b.statusLine(c.Language(), r, c.Now())))
 		return nil
 	}
 	last, err := b.lastTrip(ctx, c)
@@ -164,8 +164,8 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 		if err := c.SetState(draft{Pickup: &from, Destination: &to}); err != nil {
 			return err
 		}
-		c.Ask(fmt.Sprintf("Welcome back, %s. %s to %s again?", name, from.Short(), to.Short()),
-			handlers.Opt("yes", "Yes, book it again"), handlers.Opt("no", "No, somewhere else"))
+		c.Ask(b.tr(c, "again?", name, from.Short(), to.Short()),
+			handlers.Opt("yes", b.tr(c, "again-yes")), handlers.Opt("no", b.tr(c, "again-no")))
 		b.flow.Goto(c, stepAgain)
 		return nil
 	}
@@ -178,15 +178,7 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 }
 
 func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
-	c.Markdown(fmt.Sprintf("I'm the %s bot. I can:\n\n"+
-		"- **book**: order a taxi, now or for later (\"at 18:30\", \"in 20 min\", \"tomorrow at 9\")\n"+
-		"- **status**: where your driver is\n"+
-		"- **cancel**: cancel your ride (free until the driver arrives)\n"+
-		"- **save this as home** / **save Keizersgracht 12 as work**: favourite places; then just say \"home\"\n"+
-		"- **trips**: your recent trips and receipts\n"+
-		"- **forget me**: erase what %s knows about you\n\n"+
-		"For a pickup or destination, type an address, pick a recent place, or share a location (📎 → Location).",
-		escapeMarkdown(b.cfg.Company), escapeMarkdown(b.cfg.Company)))
+	c.Markdown(b.tr(c, "help", escapeMarkdown(b.cfg.Company)))
 	return nil
 }
 
@@ -211,12 +203,12 @@ func (b *Bot) nonText(ctx context.Context, c *handlers.Conversation, m *handlers
 			return err
 		}
 		p := b.placeFromLocation(m.Location)
-		c.Replyf("Pickup: %s.", p.Long())
+		c.Reply(b.tr(c, "pickup-is", p.Long()))
 		return b.askDestination(ctx, c, draft{Pickup: &p})
 	case m.Kind == handlers.KindMessage && m.MsgType == "m.location":
 		return handlers.Errorf("I couldn't read that location. Try sharing it again, or type the address.")
 	case m.Kind == handlers.KindMessage:
-		c.Reply("I can only read text and shared locations. Say \"book\" to order a taxi.")
+		c.Reply(b.tr(c, "text-only"))
 	}
 	return nil
 }
@@ -255,7 +247,7 @@ func (b *Bot) save(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 			case last != nil:
 				p = last.Destination
 			default:
-				return handlers.Errorf("Save which place? Say for example \"save Keizersgracht 123 as %s\".", fav)
+				return handlers.Errorf("%s", b.tr(c, "save-which", fav))
 			}
 		}
 	default:
@@ -265,11 +257,11 @@ func (b *Bot) save(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 		}
 	}
 	if p.Fav == fav {
-		c.Replyf("That already is your %s.", fav)
+		c.Reply(b.tr(c, "already-fav", fav))
 		return nil
 	}
 	saveFavourite(c, fav, p)
-	c.Replyf("Saved %s as your %s. Next time, just say \"%s\".", p.Name, fav, fav)
+	c.Reply(b.tr(c, "saved-fav", p.Name, fav))
 	return nil
 }
 
@@ -280,11 +272,11 @@ func (b *Bot) trips(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		return err
 	}
 	if len(recs) == 0 {
-		c.Reply("You have no trips with us yet. Say \"book\" to order a taxi.")
+		c.Reply(b.tr(c, "no-trips"))
 		return nil
 	}
 	var sb strings.Builder
-	sb.WriteString("Your recent trips:")
+	sb.WriteString(b.tr(c, "recent-trips"))
 	for _, r := range recs {
 		fmt.Fprintf(&sb, "\n- %s: %s", r.Time.In(b.loc).Format("2 Jan 15:04"), r.Summary)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
@@ -69,7 +70,9 @@ func TestHaversine(t *testing.T) {
 func TestParseWhen(t *testing.T) {
 	loc, _ := time.LoadLocation("Europe/Amsterdam")
 	now := time.Date(2026, 1, 5, 12, 0, 20, 0, time.UTC) // 13:00:20 in Amsterdam
-	max := 48 * time.Hour
+	cfg := Defaults()
+	cfg.MaxAdvance = config.Duration(48 * time.Hour)
+	b := &Bot{cfg: cfg, loc: loc, texts: texts}
 	ok := map[string]string{
 		"now":              "13:00:20",
 		"ASAP":             "13:00:20",
@@ -91,7 +94,7 @@ func TestParseWhen(t *testing.T) {
 		"12am tomorrow":    "Tue 00:00:00",
 	}
 	for in, want := range ok {
-		got, err := parseWhen(in, now, loc, max)
+		got, err := b.parseWhen("en", in, now)
 		if err != nil {
 			t.Errorf("%q: %v", in, err)
 			continue
@@ -115,10 +118,10 @@ func TestParseWhen(t *testing.T) {
 		"in a":                       "couldn't read",
 		"in 3000 hours":              "up to 48 hours ahead",
 		"tomorrow at 18:00 tomorrow": "couldn't read",
-		"":                           "When do you need the taxi?",
+		"":                           "Please type when you need the taxi",
 	}
 	for in, want := range bad {
-		_, err := parseWhen(in, now, loc, max)
+		_, err := b.parseWhen("en", in, now)
 		var ue *handlers.UserError
 		if !errors.As(err, &ue) || !strings.Contains(ue.Text, want) {
 			t.Errorf("%q: want a user error with %q, got %v", in, want, err)
@@ -126,12 +129,12 @@ func TestParseWhen(t *testing.T) {
 	}
 	// Across midnight "tomorrow" is the next calendar day in the zone.
 	late := time.Date(2026, 1, 5, 22, 30, 0, 0, time.UTC) // 23:30 in Amsterdam
-	got, err := parseWhen("tomorrow at 0:30", late, loc, max)
+	got, err := b.parseWhen("en", "tomorrow at 0:30", late)
 	if err != nil || got.Sub(late) != time.Hour {
 		t.Fatalf("tomorrow at 0:30 from 23:30: %v %v", got, err)
 	}
-	if s := clockIn(got, late, loc); s != "tomorrow 00:30" {
-		t.Fatalf("clockIn: %q", s)
+	if s := b.clock("en", got, late); s != "tomorrow 00:30" {
+		t.Fatalf("clock: %q", s)
 	}
 }
 

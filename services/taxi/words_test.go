@@ -28,13 +28,13 @@ func TestWhatRidersActuallyType(t *testing.T) {
 // "at tomorrow 07:30" is tomorrow at 07:30, as is the Dutch "morgen om
 // 7:30".
 func TestTomorrowInAnyOrder(t *testing.T) {
-	for _, said := range []string{"at tomorrow 07:30", "tomorrow at 7:30", "morgen om 7:30"} {
+	for said, want := range map[string]string{"at tomorrow 07:30": "tomorrow at 07:30", "tomorrow at 7:30": "tomorrow at 07:30", "morgen om 7:30": "morgen om 07:30"} {
 		h, _ := newBot(t)
 		h.Open()
 		say(t, h, "book", "pick you up")
 		say(t, h, "Damrak 1", "Where to?")
 		say(t, h, "Museumplein 6", "When do you need")
-		say(t, h, said, "tomorrow at 07:30", "1. ") // "Book it?", or in Dutch for "morgen om 7:30"
+		say(t, h, said, want, "1. ") // "Book it?", or in Dutch for "morgen om 7:30"
 	}
 }
 
@@ -61,4 +61,34 @@ func TestGreetingUsesTheBotsName(t *testing.T) {
 	h := handlertest.New(t, bot, handlertest.Options{URI: uri})
 	h.Clock.Advance(time.Second)
 	expect(t, "greeting", h.Open(), "welcome to City Taxi!")
+}
+
+// A Dutch rider gets the whole ride in Dutch: the quote, the booking,
+// the driver, the status, the cancellation and the receipt.
+func TestARideInDutch(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			h, _ := newHarness(t, testConfig(), d)
+			h.Open()
+			say(t, h, "Ik wil een taxi van Centraal Station naar Museumplein 6", "Van Central Station naar Museumplein", "Wanneer heb je de taxi nodig?")
+			say(t, h, "nu", "Ongeveer", "minuten", "Zal ik hem boeken?")
+			say(t, h, "ja", "Geboekt (rit", "Je chauffeur is Jan", "kenteken")
+			say(t, h, "waar is de chauffeur?", "Je chauffeur Jan", "onderweg naar Central Station")
+			say(t, h, "annuleer", "is geannuleerd. Dit kost niets.")
+			say(t, h, "annuleer", "Je rit", "is al geannuleerd")
+
+			say(t, h, "taxi", "Waar mogen we je ophalen?")
+			say(t, h, "Damrak 1", "Waar wil je heen?")
+			say(t, h, "Museumplein 6", "Wanneer")
+			say(t, h, "gisteren", "kon ik niet lezen als tijd")
+			say(t, h, "morgen om 9:00", "morgen om 09:00", "Zal ik hem boeken?")
+			say(t, h, "ja", "Geboekt: morgen om 09:00, van Damrak 1 naar Museumplein 6", "Ik herinner je morgen om", `Zeg "annuleer" om te annuleren`)
+			say(t, h, "status", "Je rit van Damrak 1 naar Museumplein 6 is geboekt voor morgen 09:00")
+			var r []handlertest.Reply
+			for range 6 { // the reminder, the driver, the arrival, the trip and its end
+				r = append(r, h.Advance(24*time.Hour)...)
+			}
+			expect(t, "the ride, in Dutch", r, "Herinnering: je taxi", "Je chauffeur is", "Je chauffeur is er, bij Damrak 1", "De rit is begonnen", "Rit klaar", "Bon ", "Prijs: ", "Afstand: ", "(geschat)", "Duur: ", "Chauffeur: ")
+		})
+	}
 }
