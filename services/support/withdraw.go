@@ -16,7 +16,7 @@ import (
 
 // withdrawRe is a customer taking back their ticket ("never mind, solved
 // it", "close my ticket", "cancel my ticket", "ticket intrekken").
-var withdrawRe = regexp.MustCompile(`(?i)\b(withdraw|(close|cancel|delete|drop) (my|the|this) ticket|never ?mind|(problem|it'?s|is) (solved|fixed)|solved it|fixed it|ticket (sluiten|intrekken|annuleren)|laat maar|opgelost)\b`)
+var withdrawRe = regexp.MustCompile(`(?i)\b(withdraw|(close|cancel|delete|drop) (my|the|this) ticket|never ?mind|(problem|it'?s|is) (solved|fixed)|solved it|fixed it|ticket (sluiten|intrekken|annuleren)|(sluit|annuleer|verwijder) (mijn|het|dit) ticket|trek (mijn|het|dit) ticket in|laat maar|opgelost)\b`)
 
 // wantsWithdraw says whether a message with a ticket open takes it back.
 func wantsWithdraw(m *handlers.Message) bool {
