@@ -132,6 +132,9 @@ type Bot struct {
 	// Language is what the bot speaks to customers who have not chosen
 	// or written in one (en, nl; default en). Issue 14.
 	Language string `yaml:"language"`
+	// Polls asks a bot's questions as polls (MSC3381), with the numbered
+	// text as the fallback for clients without polls. Default off.
+	Polls bool `yaml:"polls"`
 }
 
 // Duration is a time.Duration written as "30s", "5m" in YAML.

@@ -67,8 +67,9 @@ func (c *Conversation) ask(q *Question) {
 		fmt.Fprintf(&rich, "<li>%s</li>", html.EscapeString(o.Label))
 	}
 	rich.WriteString("</ol>")
+	poll := c.polls && len(options) >= 2 && len(options) <= MaxReactionOptions
 	hint := c.text(msgReplyNumber)
-	if len(options) > 0 && len(options) <= MaxReactionOptions {
+	if !poll && len(options) > 0 && len(options) <= MaxReactionOptions {
 		hint = c.text(msgReplyNumberOrReaction)
 	}
 	plain.WriteString("\n" + hint + ".")
@@ -81,6 +82,12 @@ func (c *Conversation) ask(q *Question) {
 		content.RelatesTo = (&event.RelatesTo{}).SetThread(c.thread, c.thread)
 	}
 	meta, _ := json.Marshal(questionMeta{ID: q.ID, Options: options})
+	if poll {
+		c.push(Outgoing{Type: EventPollStart, Content: mustJSON(pollStart(prompt, options, content)), Parent: -1, Meta: meta})
+		c.question = q
+		c.questionDirty = true
+		return
+	}
 	idx := c.push(Outgoing{Type: event.EventMessage, Content: mustJSON(content), Parent: -1, Meta: meta})
 	for i := range options {
 		if i >= MaxReactionOptions {

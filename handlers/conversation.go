@@ -125,6 +125,7 @@ type Conversation struct {
 	question      *Question
 	questionDirty bool
 	language      string
+	polls         bool
 
 	facts   map[string]*string
 	consent map[string]bool
@@ -160,6 +161,8 @@ type Loaded struct {
 	Now      func() time.Time
 	// Language is the bot's language for customers who chose none.
 	Language string
+	// Polls asks questions as polls (the bot's `polls: true`).
+	Polls bool
 }
 
 // Load fills the conversation with its stored state (framework use). An
@@ -169,7 +172,7 @@ func (c *Conversation) Load(l Loaded) {
 	if l.Now != nil {
 		c.now = l.Now
 	}
-	c.backend, c.thread, c.language = l.Backend, l.Thread, l.Language
+	c.backend, c.thread, c.language, c.polls = l.Backend, l.Thread, l.Language, l.Polls
 	c.step, c.state, c.stateExpires, c.question = l.Step, l.State, l.Expires, l.Question
 	if !l.Expires.IsZero() && !c.now().Before(l.Expires) {
 		c.expiredStep = l.Step

@@ -176,6 +176,15 @@ func FromEvent(evt *event.Event) (m *Message, ok bool) {
 		m.Reaction = CapText(r.RelatesTo.Key, 64)
 		m.RelatesTo = r.RelatesTo.EventID
 		return m, true
+	case EventPollResponse, EventPollResponseV1_7, event.Type{Type: EventPollResponseV1_7.Type}: // (unknown to mautrix: no class)
+		poll, key, ok := pollVote(evt)
+		if !ok {
+			return nil, false
+		}
+		m.Kind = KindReaction // a vote answers like a tap on the option's reaction
+		m.Reaction = key
+		m.RelatesTo = id.EventID(poll)
+		return m, true
 	case event.EventRedaction:
 		m.Kind = KindRedaction
 		m.Redacts = evt.Redacts

@@ -45,7 +45,8 @@ type Options struct {
 	Start time.Time
 	// URI selects the database ("" is SQLite in a temp dir); pass a
 	// storetest.URI to run on Postgres.
-	URI string
+	URI   string // Polls asks questions as polls (the bot's `polls: true`).
+	Polls bool
 }
 
 // Harness is one bot under test and the customer talking to it.
@@ -93,7 +94,7 @@ func NewWith(t testing.TB, build func(db *store.DB) handlers.Handler, opts ...Op
 		t.Fatalf("handlertest: migrate: %v", err)
 	}
 	clock := playground.NewClock(o.Start)
-	bot := &dispatcher.Bot{UserID: o.Bot, Config: config.Bot{Localpart: o.Bot.Localpart(), Welcome: o.Welcome}, Handler: build(db)}
+	bot := &dispatcher.Bot{UserID: o.Bot, Config: config.Bot{Localpart: o.Bot.Localpart(), Welcome: o.Welcome, Polls: o.Polls}, Handler: build(db)}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	s := playground.New(db, []*dispatcher.Bot{bot}, playground.Options{Clock: clock.Now, Log: log})
 	return &Harness{t: t, ctx: ctx, DB: db, Session: s, Clock: clock, Bot: o.Bot, Customer: DefaultCustomer, name: "Alice"}
