@@ -97,7 +97,7 @@ func (d *Dispatcher) routePlain(ctx context.Context, evt *event.Event, log zerol
 		return refused("reserved_type", "reserved event type sent by someone else"), nil
 	case evt.Type == event.EventMessage, evt.Type == event.EventSticker:
 		return d.routeMessage(ctx, evt, log)
-	case evt.Type == event.EventReaction:
+	case evt.Type == event.EventReaction, handlers.IsPollResponse(evt.Type):
 		return d.routeReaction(ctx, evt, log)
 	case evt.Type == event.EventRedaction:
 		return d.routeRedaction(ctx, evt, log)

@@ -60,7 +60,7 @@ func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m ha
 	}
 	conv := handlers.NewConversation(bot.UserID, room, cust, m.ID)
 	conv.Direct = direct
-	loaded := handlers.Loaded{Backend: d, Thread: m.ThreadRoot, Now: d.opts.Clock, Language: bot.Config.Language}
+	loaded := handlers.Loaded{Backend: d, Thread: m.ThreadRoot, Now: d.opts.Clock, Language: bot.Config.Language, Polls: bot.Config.Polls}
 	if st != nil {
 		loaded.Step, loaded.State = st.Step, st.State
 		if st.ExpiresAt > 0 {
