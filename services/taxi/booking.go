@@ -197,7 +197,7 @@ func (b *Bot) answerPlace(c *handlers.Conversation, m *handlers.Message, d draft
 		}
 		return d.Offer[i], true, nil
 	case m.Location != nil:
-		return b.placeFromLocation(m.Location), true, nil
+		return b.placeFromLocation(c, m.Location), true, nil
 	case m.Kind == handlers.KindReaction || m.Kind == handlers.KindRedaction:
 		return Place{}, false, nil // a stray reaction: keep waiting
 	case !m.IsText():

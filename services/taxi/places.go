@@ -2,7 +2,6 @@ package taxi
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -192,13 +191,13 @@ func (cfg *Config) examplePlace() string {
 
 // placeFromLocation reads a shared m.location. Without a usable
 // description it is named by the nearest of the company's own places, and
-// by its coordinates only when none is near.
-func (b *Bot) placeFromLocation(loc *handlers.Location) Place {
+// by its coordinates only when none is near, in the customer's language.
+func (b *Bot) placeFromLocation(c *handlers.Conversation, loc *handlers.Location) Place {
 	name := strings.Join(strings.Fields(loc.Description), " ")
 	if name == "" || strings.Contains(name, "geo:") || utf8.RuneCountInString(name) > 80 ||
 		strings.EqualFold(name, "location") || strings.EqualFold(name, "my location") {
-		name = fmt.Sprintf("the pinned location (%.5f, %.5f)", loc.Latitude, loc.Longitude)
-		if near, ok := b.nearestPlace(loc.Latitude, loc.Longitude); ok {
+		name = b.tr(c, "pinned", loc.Latitude, loc.Longitude)
+		if near, ok := b.nearestPlace(c.Language(), loc.Latitude, loc.Longitude); ok {
 			name = near
 		}
 	}

@@ -2,7 +2,6 @@ package taxi
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -130,7 +129,7 @@ func normalizeWhen(text string) string {
 
 // nearestPlace names a shared location by the closest of the company's
 // own places when it is within reach ("near Central Station").
-func (b *Bot) nearestPlace(lat, lon float64) (string, bool) {
+func (b *Bot) nearestPlace(lang string, lat, lon float64) (string, bool) {
 	const reach = 300 // meters
 	best, bestM := "", float64(reach)
 	for _, p := range b.cfg.Places {
@@ -147,5 +146,5 @@ func (b *Bot) nearestPlace(lat, lon float64) (string, bool) {
 	if bestM < 50 {
 		return best, true
 	}
-	return fmt.Sprintf("near %s", best), true
+	return b.trl(lang, "near", best), true
 }

@@ -202,7 +202,7 @@ func (b *Bot) nonText(ctx context.Context, c *handlers.Conversation, m *handlers
 		if err := b.noOpenRide(ctx, c); err != nil {
 			return err
 		}
-		p := b.placeFromLocation(m.Location)
+		p := b.placeFromLocation(c, m.Location)
 		c.Reply(b.tr(c, "pickup-is", p.Long()))
 		return b.askDestination(ctx, c, draft{Pickup: &p})
 	case m.Kind == handlers.KindMessage && m.MsgType == "m.location":

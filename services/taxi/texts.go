@@ -118,6 +118,8 @@ var texts = handlers.Texts{
 			"- **trips**: your recent trips and receipts\n" +
 			"- **forget me**: erase what %[1]s knows about you\n\n" +
 			"For a pickup or destination, type an address, pick a recent place, or share a location (📎 → Location).",
+		"pinned": "the pinned location (%.5f, %.5f)",
+		"near":   "near %s",
 		// Words for times and amounts.
 		"minute":   "minute",
 		"minutes":  "minutes",
@@ -235,6 +237,8 @@ var texts = handlers.Texts{
 			"- **trips**: je laatste ritten en bonnen\n" +
 			"- **vergeet mij**: wissen wat %[1]s van je weet\n\n" +
 			"Voor ophalen of bestemming: typ een adres, kies een recente plek, of deel een locatie (📎 → Locatie).",
+		"pinned":   "de gedeelde locatie (%.5f, %.5f)",
+		"near":     "bij %s",
 		"minute":   "minuut",
 		"minutes":  "minuten",
 		"hour":     "uur",

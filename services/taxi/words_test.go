@@ -92,3 +92,14 @@ func TestARideInDutch(t *testing.T) {
 		})
 	}
 }
+
+// A shared location is named in the rider's language.
+func TestSharedLocationIsNamedInDutch(t *testing.T) {
+	h, _ := newBot(t)
+	h.Open()
+	say(t, h, "ik wil een taxi", "Waar mogen we je ophalen?")
+	r := h.Send("m.room.message", map[string]any{"msgtype": "m.location", "body": "", "geo_uri": "geo:52.2000,5.1000"})
+	expect(t, "far location", r, "Waar wil je heen?")
+	say(t, h, "Museumplein 6", "Wanneer")
+	say(t, h, "nu", "Van de gedeelde locatie (52.20000, 5.10000) naar Museumplein 6, nu.")
+}
