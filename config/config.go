@@ -48,6 +48,7 @@ type Config struct {
 	Bots       []Bot      `yaml:"bots"`
 	// Encryption: end-to-end encrypted rooms (config/encryption.go).
 	Encryption Encryption `yaml:"encryption"`
+	Console    Console    `yaml:"console"`
 
 	// Path is the file this config was loaded from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -135,6 +136,8 @@ type Bot struct {
 	// Polls asks a bot's questions as polls (MSC3381), with the numbered
 	// text as the fallback for clients without polls. Default off.
 	Polls bool `yaml:"polls"`
+	// Console: who may use the business console for this bot (console.go).
+	Console BotConsole `yaml:"console"`
 }
 
 // Duration is a time.Duration written as "30s", "5m" in YAML.
@@ -349,6 +352,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Encryption.applyDefaults()
 	c.SendAPI.applyDefaults()
+	c.Console.applyDefaults()
 	for i := range c.Bots {
 		if c.Bots[i].Service == "" {
 			c.Bots[i].Service = "echo"
@@ -510,6 +514,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Encryption.validate(add)
+	errs = append(errs, c.validateConsole()...)
 	if len(errs) > 0 {
 		return &ValidationError{Problems: errs}
 	}

@@ -381,6 +381,9 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 			return out, err
 		}
 	}
+	if bots, err = d.withoutAgents(ctx, bots, evt.RoomID); err != nil || len(bots) == 0 {
+		return &outcome{outcome: "agent", note: heldNote}, err
+	}
 	m, ok := handlers.FromEvent(evt)
 	if !ok {
 		return &outcome{outcome: "ignored", note: "not a message a handler can use"}, nil
@@ -453,6 +456,9 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 	}
 	if len(target) == 0 {
 		return &outcome{outcome: "ignored", note: "reaction to no bot's message"}, nil
+	}
+	if target, err = d.withoutAgents(ctx, target, evt.RoomID); err != nil || len(target) == 0 {
+		return &outcome{outcome: "agent", note: heldNote}, err
 	}
 	return d.runTurns(ctx, target, evt.RoomID, m, direct, log)
 }
