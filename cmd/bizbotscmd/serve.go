@@ -186,6 +186,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	runConsole, err := listenConsole(cfg, db, send.Wake, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -213,6 +218,18 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	go func() { defer wg.Done(); business.run(runCtx, log) }()
+	if runConsole != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := runConsole(runCtx); err != nil {
+				select {
+				case errs <- fmt.Errorf("business console: %w", err):
+				default:
+				}
+			}
+		}()
+	}
 	log.Info().Str("listen", ln.Addr().String()).Str("homeserver", cfg.Homeserver.URL).
 		Int("bots", len(bots)).Str("database", string(db.Dialect)).Msg("bizbots is running")
 
