@@ -216,8 +216,12 @@ func summarise(ctx context.Context, q Querier, bot string, c *ConsoleConversatio
 		WHERE room_id = $1 AND sender = $2 AND event_type = 'm.room.message'`, c.RoomID, c.Customer).Scan(&lastIn); err != nil {
 		return fmt.Errorf("read last customer message: %w", err)
 	}
+	// A notice ("a person is answering you now", an apology) tells the
+	// customer about the conversation; it does not answer them. Contents
+	// are compact JSON written by encoding/json, hence the plain LIKE.
 	if err := q.QueryRowContext(ctx, `SELECT max(created_at) FROM outbox
-		WHERE room_id = $1 AND bot_user_id = $2 AND event_type = 'm.room.message'`, c.RoomID, bot).Scan(&lastOut); err != nil {
+		WHERE room_id = $1 AND bot_user_id = $2 AND event_type = 'm.room.message'
+		  AND content NOT LIKE '%"msgtype":"m.notice"%'`, c.RoomID, bot).Scan(&lastOut); err != nil {
 		return fmt.Errorf("read last bot message: %w", err)
 	}
 	c.LastActivity = max(lastIn.Int64, lastOut.Int64, since)

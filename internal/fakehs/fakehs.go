@@ -75,6 +75,9 @@ type HS struct {
 	txnReqs   map[string]int // user|txn → send requests, duplicates and failures included
 	pingError *Failure
 	changed   chan struct{}
+	// passwords and logins serve password sign-in (login.go).
+	passwords map[string]string
+	logins    map[string]string // access token → user
 
 	// OnSend may inject a failure for a send; nil means accept. Set it
 	// before the server is used, or with SetOnSend while it runs.
@@ -289,6 +292,10 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet && r.URL.Path == "/_matrix/client/v3/login" {
 		writeJSON(w, 200, map[string]any{"flows": []map[string]string{{"type": "m.login.password"}, {"type": "m.login.application_service"}}})
+		return
+	}
+	if r.URL.Path == "/_matrix/client/v3/login" || r.URL.Path == "/_matrix/client/v3/logout" {
+		h.passwordLogin(w, r) // user tokens, not the appservice's
 		return
 	}
 	auth := r.Header.Get("Authorization")
