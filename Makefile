@@ -19,11 +19,12 @@ build: ## build ./bizbots
 demo: ## Dendrite + bizbots on loopback with SQLite; prints how to log in
 	bash scripts/demo.sh
 
-deps: ## everything the test suite needs: Postgres running, Dendrite built, the Matrix client
+deps: ## everything the test suite needs: Postgres running, Dendrite built, the Matrix client, Chromium for the console's browser tests
 	bash scripts/ensure-postgres.sh
 	bash scripts/build-dendrite.sh >/dev/null
 	bash scripts/install-client-deps.sh
 	bash scripts/install-js-client.sh
+	bash scripts/install-browser.sh
 
 test: deps ## the whole suite: vet, then every test with -race on SQLite and Postgres, end to end on Dendrite
 	$(GO) vet ./...
