@@ -482,6 +482,32 @@ func TestLiveStreamSaysWhenSomethingChanges(t *testing.T) {
 	})
 }
 
+// After "forget me", the console shows nothing the customer wrote or was
+// told.
+func TestForgottenCustomerIsGoneFromTheConsole(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := start(t, db)
+		c, csrf := e.signIn(t, alice)
+		c.post(t, convPath("pizza", room)+"/take", url.Values{"csrf": {csrf}})
+		_, page := c.get(t, convPath("pizza", room))
+		c.post(t, convPath("pizza", room)+"/reply", url.Values{"csrf": {csrf}, "token": {hidden(t, page, "token")}, "text": {"Your order 77 is on its way"}})
+		err := db.Tx(context.Background(), func(tx store.Tx) error {
+			return store.ForgetCustomer(context.Background(), tx, pizza, cust, nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/b/pizza/", convPath("pizza", room)} {
+			_, page := c.get(t, path)
+			for _, secret := range []string{"hello, is anyone there?", "Your order 77", cust, "Cust<"} {
+				if strings.Contains(page, secret) {
+					t.Errorf("%s still shows %q after forget me", path, secret)
+				}
+			}
+		}
+	})
+}
+
 func count(t *testing.T, db *store.DB, q string) int {
 	t.Helper()
 	var n int

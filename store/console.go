@@ -271,9 +271,10 @@ func ConsoleMessages(ctx context.Context, q Querier, bot, room, customer string,
 				Body string `json:"body"`
 			} `json:"content"`
 		}
-		_ = json.Unmarshal([]byte(raw), &ev) // intake stored it parsed; a bad one shows as empty
-		m.Text = ev.Content.Body
-		out = append(out, m)
+		_ = json.Unmarshal([]byte(raw), &ev) // intake stored it parsed; a bad one is left out
+		if m.Text = ev.Content.Body; m.Text != "" {
+			out = append(out, m)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -296,7 +297,9 @@ func ConsoleMessages(ctx context.Context, q Querier, bot, room, customer string,
 		}
 		_ = json.Unmarshal([]byte(raw), &c)
 		m.Text, m.Pending, m.Failed = c.Body, status == "pending", status == "failed"
-		out = append(out, m)
+		if m.Text != "" { // "forget me" empties the rows it keeps
+			out = append(out, m)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
