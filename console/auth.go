@@ -123,7 +123,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
 	uid, err := s.opts.Auth.Login(ctx, user, password)
-	log := s.opts.Log.With().Str("part", "console").Logger()
+	log := s.opts.Log
 	switch {
 	case errors.Is(err, ErrBadCredentials):
 		s.renderLogin(w, r, http.StatusUnauthorized, user, "Wrong user name or password.")

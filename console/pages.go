@@ -269,7 +269,7 @@ func (s *Server) act(status string) http.HandlerFunc {
 			s.internal(w, r, err)
 			return
 		}
-		s.opts.Log.Info().Str("part", "console").Str("bot", b.UserID.String()).Str("room_id", c.RoomID).
+		s.opts.Log.Info().Str("bot", b.UserID.String()).Str("room_id", c.RoomID).
 			Str("staff", sess.User.String()).Str("status", status).Bool("changed", queued).Msg("conversation status set")
 		s.wake(queued)
 		http.Redirect(w, r, "/b/"+url.PathEscape(b.Localpart)+"/c/"+url.PathEscape(c.RoomID)+"?done="+done, http.StatusSeeOther)
@@ -331,7 +331,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	s.opts.Log.Info().Str("part", "console").Str("bot", b.UserID.String()).Str("room_id", c.RoomID).
+	s.opts.Log.Info().Str("bot", b.UserID.String()).Str("room_id", c.RoomID).
 		Str("staff", sess.User.String()).Bool("duplicate", !fresh).Msg("agent reply queued")
 	s.wake(fresh)
 	done := "reply"

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/e2e/harness"
 )
 
@@ -72,6 +73,7 @@ func run() int {
 	logf("starting Dendrite %s and bizbots in %s ...", harness.DendriteVersion, *dir)
 	start := time.Now()
 	var staff *staffSide
+	var consoleURL string
 	s, err := harness.StartStack(ctx, harness.StackOptions{
 		BizbotsBin: *bizbots,
 		Dir:        *dir,
@@ -84,6 +86,9 @@ func run() int {
 			}
 			var err error
 			staff, err = setUpStaff(ctx, s, *staffUser, *staffPass)
+			if err == nil {
+				consoleURL, err = enableConsole(s.ConfigPath, staff.user.UserID)
+			}
 			return err
 		},
 	})
@@ -153,6 +158,10 @@ Log in with any Matrix client (Element: "Sign in" > "Edit" homeserver >
 %s). These two accounts are the only ones: registration from clients
 is disabled on this homeserver.
 
+The business console (docs/console.md): %s
+  sign in there as the staff user to see the bots' conversations, take
+  one over from the bot and answer the customer yourself.
+
 Files and logs:   %s
   bizbots log:    %s
   Dendrite log:   %s
@@ -160,7 +169,7 @@ Files and logs:   %s
 Press Ctrl-C to stop.
 `, s.Dendrite.URL, userID, *user, *password, strings.Join(bots, "\n  "),
 		staff.user.UserID, *staffUser, *staffPass, staff.kitchenName, staff.deskName,
-		s.Dendrite.URL, s.Dir, s.Bizbots.LogPath, s.Dendrite.LogPath)
+		s.Dendrite.URL, consoleURL, s.Dir, s.Bizbots.LogPath, s.Dendrite.LogPath)
 
 	select {
 	case <-ctx.Done():
@@ -283,6 +292,39 @@ func waitJoined(ctx context.Context, s *harness.Stack, token, room, user string)
 		case <-tick.C:
 		}
 	}
+}
+
+// enableConsole turns the business console on in the demo config, on a
+// free loopback port, with staff as owner of the pizza, taxi and support
+// bots. It returns the console's address.
+func enableConsole(path, staff string) (string, error) {
+	if _, err := config.Load(path); err != nil {
+		return "", err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	text := string(data)
+	line := fmt.Sprintf("    console: {staff: [{user: %q, role: owner}]}\n", staff)
+	for _, bot := range []string{"pizza", "taxi", "support"} {
+		entry := "  - localpart: " + bot + "\n"
+		if !strings.Contains(text, entry) {
+			return "", fmt.Errorf("demo: no bot %q in %s", bot, path)
+		}
+		text = strings.Replace(text, entry, entry+line, 1)
+	}
+	text += fmt.Sprintf("\nconsole:\n  listen: %q\n", addr)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", err
+	}
+	return "http://" + addr, nil
 }
 
 func portFree(port int) bool {
