@@ -186,6 +186,17 @@ func (e *env) signIn(t *testing.T, user string) (*client, string) {
 	return c, hidden(t, home, "csrf")
 }
 
+// takeOver takes the pizza conversation over and returns the reply
+// form's token.
+func (c *client) takeOver(t *testing.T, csrf string) string {
+	t.Helper()
+	if status, _ := c.post(t, convPath("pizza", room)+"/take", url.Values{"csrf": {csrf}}); status != 200 {
+		t.Fatalf("take over: %d", status)
+	}
+	_, page := c.get(t, convPath("pizza", room))
+	return hidden(t, page, "token")
+}
+
 func convPath(bot, room string) string { return "/b/" + bot + "/c/" + url.PathEscape(room) }
 
 func TestSignIn(t *testing.T) {
@@ -424,9 +435,7 @@ func TestReplyInputIsChecked(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := start(t, db)
 		c, csrf := e.signIn(t, alice)
-		c.post(t, convPath("pizza", room)+"/take", url.Values{"csrf": {csrf}})
-		_, page := c.get(t, convPath("pizza", room))
-		token := hidden(t, page, "token")
+		token := c.takeOver(t, csrf)
 		for name, tc := range map[string]struct {
 			text, token string
 			status      int
@@ -488,9 +497,8 @@ func TestForgottenCustomerIsGoneFromTheConsole(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := start(t, db)
 		c, csrf := e.signIn(t, alice)
-		c.post(t, convPath("pizza", room)+"/take", url.Values{"csrf": {csrf}})
-		_, page := c.get(t, convPath("pizza", room))
-		c.post(t, convPath("pizza", room)+"/reply", url.Values{"csrf": {csrf}, "token": {hidden(t, page, "token")}, "text": {"Your order 77 is on its way"}})
+		token := c.takeOver(t, csrf)
+		c.post(t, convPath("pizza", room)+"/reply", url.Values{"csrf": {csrf}, "token": {token}, "text": {"Your order 77 is on its way"}})
 		err := db.Tx(context.Background(), func(tx store.Tx) error {
 			return store.ForgetCustomer(context.Background(), tx, pizza, cust, nil)
 		})

@@ -247,11 +247,7 @@ func customerNotice(status, business string) string {
 func (s *Server) act(status string) http.HandlerFunc {
 	done := map[string]string{store.ConvAgent: "take", store.ConvBot: "handback", store.ConvClosed: "close"}[status]
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, sess, ok := s.staff(w, r)
-		if !ok || !s.checkForm(w, r, sess) {
-			return
-		}
-		c, ok := s.conversationOf(w, r, b)
+		b, sess, c, ok := s.postTo(w, r)
 		if !ok {
 			return
 		}
@@ -272,8 +268,26 @@ func (s *Server) act(status string) http.HandlerFunc {
 		s.opts.Log.Info().Str("bot", b.UserID.String()).Str("room_id", c.RoomID).
 			Str("staff", sess.User.String()).Str("status", status).Bool("changed", queued).Msg("conversation status set")
 		s.wake(queued)
-		http.Redirect(w, r, "/b/"+url.PathEscape(b.Localpart)+"/c/"+url.PathEscape(c.RoomID)+"?done="+done, http.StatusSeeOther)
+		backTo(w, r, b, c, done)
 	}
+}
+
+// postTo checks a form posted to a conversation: signed in, staff of the
+// bot, the session's CSRF token, and a conversation of that bot.
+func (s *Server) postTo(w http.ResponseWriter, r *http.Request) (*bot, *session, *store.ConsoleConversation, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	b, sess, ok := s.staff(w, r)
+	if !ok || !s.checkForm(w, r, sess) {
+		return nil, nil, nil, false
+	}
+	c, ok := s.conversationOf(w, r, b)
+	return b, sess, c, ok
+}
+
+// backTo shows the conversation again after a form, saying what was done
+// (post/redirect/get: a reload does not post again).
+func backTo(w http.ResponseWriter, r *http.Request, b *bot, c *store.ConsoleConversation, done string) {
+	http.Redirect(w, r, "/b/"+url.PathEscape(b.Localpart)+"/c/"+url.PathEscape(c.RoomID)+"?done="+done, http.StatusSeeOther)
 }
 
 func (s *Server) message(b *bot, room, msgtype, text string) store.OutgoingEvent {
@@ -291,12 +305,7 @@ func (s *Server) wake(queued bool) {
 // the form's token and the outbox row commit in one transaction, so a
 // double submit or a retried POST finds the token used and sends nothing.
 func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	b, sess, ok := s.staff(w, r)
-	if !ok || !s.checkForm(w, r, sess) {
-		return
-	}
-	c, ok := s.conversationOf(w, r, b)
+	b, sess, c, ok := s.postTo(w, r)
 	if !ok {
 		return
 	}
@@ -338,7 +347,7 @@ func (s *Server) reply(w http.ResponseWriter, r *http.Request) {
 	if !fresh {
 		done = "again"
 	}
-	http.Redirect(w, r, "/b/"+url.PathEscape(b.Localpart)+"/c/"+url.PathEscape(c.RoomID)+"?done="+done, http.StatusSeeOther)
+	backTo(w, r, b, c, done)
 }
 
 // live streams a "change" event whenever something the console shows may
