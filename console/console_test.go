@@ -44,7 +44,7 @@ type env struct {
 	cfg *config.Config
 }
 
-func testConfig(t *testing.T, publicURL string) *config.Config {
+func testConfig(t testing.TB, publicURL string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(`homeserver: {url: "http://localhost:8008", domain: example.org}
 appservice: {as_token: `+asToken+`, hs_token: `+hsToken+`}
@@ -69,7 +69,7 @@ bots:
 
 // start runs a console on db with a fake homeserver that knows the staff's
 // passwords, and a customer who wrote to the pizza bot.
-func start(t *testing.T, db *store.DB) *env {
+func start(t testing.TB, db *store.DB) *env {
 	t.Helper()
 	hs := fakehs.New(asToken)
 	t.Cleanup(hs.Close)
@@ -94,7 +94,7 @@ func start(t *testing.T, db *store.DB) *env {
 
 // conversation makes a direct room between bot and customer with one
 // message from the customer, as intake and the dispatcher record them.
-func (e *env) conversation(t *testing.T, bot, room, customer, name, text string) {
+func (e *env) conversation(t testing.TB, bot, room, customer, name, text string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := store.SetBotMembership(ctx, e.db, bot, room, "join", true, customer); err != nil {
@@ -109,7 +109,7 @@ func (e *env) conversation(t *testing.T, bot, room, customer, name, text string)
 var seq int
 
 // say stores a customer message in the inbox.
-func (e *env) say(t *testing.T, room, customer, text string) {
+func (e *env) say(t testing.TB, room, customer, text string) {
 	t.Helper()
 	seq++
 	ev := fakehs.Message(room, customer, text)
@@ -130,12 +130,12 @@ type client struct {
 	base string
 }
 
-func (e *env) client(t *testing.T) *client {
+func (e *env) client(t testing.TB) *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{Client: &http.Client{Jar: jar}, base: e.url}
 }
 
-func (c *client) get(t *testing.T, path string) (int, string) {
+func (c *client) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(c.base + path)
 	if err != nil {
@@ -146,7 +146,7 @@ func (c *client) get(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (c *client) post(t *testing.T, path string, form url.Values) (int, string) {
+func (c *client) post(t testing.TB, path string, form url.Values) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -163,7 +163,7 @@ func (c *client) post(t *testing.T, path string, form url.Values) (int, string) 
 var hiddenRe = regexp.MustCompile(`name="(csrf|token)" value="([^"]+)"`)
 
 // hidden reads a hidden form field of a page.
-func hidden(t *testing.T, page, name string) string {
+func hidden(t testing.TB, page, name string) string {
 	t.Helper()
 	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
 		if m[1] == name {
@@ -175,7 +175,7 @@ func hidden(t *testing.T, page, name string) string {
 }
 
 // signIn signs user in and returns the client and the session's CSRF token.
-func (e *env) signIn(t *testing.T, user string) (*client, string) {
+func (e *env) signIn(t testing.TB, user string) (*client, string) {
 	t.Helper()
 	c := e.client(t)
 	_, page := c.get(t, "/login")
@@ -188,7 +188,7 @@ func (e *env) signIn(t *testing.T, user string) (*client, string) {
 
 // takeOver takes the pizza conversation over and returns the reply
 // form's token.
-func (c *client) takeOver(t *testing.T, csrf string) string {
+func (c *client) takeOver(t testing.TB, csrf string) string {
 	t.Helper()
 	if status, _ := c.post(t, convPath("pizza", room)+"/take", url.Values{"csrf": {csrf}}); status != 200 {
 		t.Fatalf("take over: %d", status)
@@ -463,9 +463,19 @@ func TestLiveStreamSaysWhenSomethingChanges(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := start(t, db)
 		c, _ := e.signIn(t, alice)
+		// As the page's script does: the stream named in the page,
+		// starting from the version the page shows.
+		_, page := c.get(t, "/b/pizza/")
+		m := regexp.MustCompile(`data-live="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no live stream in the page:\n%s", page)
+		}
+		live := strings.ReplaceAll(m[1], "&amp;", "&")
+		// A change while the page loads, before the stream opens.
+		e.conversation(t, pizza, "!new:example.org", "@new:example.org", "Newcomer", "first!")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"/b/pizza/live", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+live, nil)
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -479,7 +489,6 @@ func TestLiveStreamSaysWhenSomethingChanges(t *testing.T) {
 		if !strings.Contains(string(buf[:n]), "retry:") {
 			t.Fatalf("first frame %q", buf[:n])
 		}
-		e.conversation(t, pizza, "!new:example.org", "@new:example.org", "Newcomer", "first!")
 		var got strings.Builder
 		for !strings.Contains(got.String(), "event: change") {
 			n, err := resp.Body.Read(buf)
@@ -516,7 +525,7 @@ func TestForgottenCustomerIsGoneFromTheConsole(t *testing.T) {
 	})
 }
 
-func count(t *testing.T, db *store.DB, q string) int {
+func count(t testing.TB, db *store.DB, q string) int {
 	t.Helper()
 	var n int
 	if err := db.QueryRow(q).Scan(&n); err != nil {
@@ -526,7 +535,7 @@ func count(t *testing.T, db *store.DB, q string) int {
 }
 
 // outbox lists "msgtype|body" of what was queued for room, in order.
-func outbox(t *testing.T, db *store.DB, room string) []string {
+func outbox(t testing.TB, db *store.DB, room string) []string {
 	t.Helper()
 	rows, err := db.Query(`SELECT bot_user_id, content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
 	if err != nil {

@@ -128,12 +128,17 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	pg, err := s.pageFor(r, b, sess, b.Name+": conversations")
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	convs, err := store.ConsoleConversations(r.Context(), s.opts.DB, b.UserID.String())
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	v := inboxView{page: s.pageFor(b, sess, b.Name+": conversations"), Conversations: convs}
+	v := inboxView{page: pg, Conversations: convs}
 	for _, c := range convs {
 		if c.WaitingSince > 0 && c.Status != store.ConvClosed {
 			v.Waiting++
@@ -142,8 +147,16 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "inbox.html", v)
 }
 
-func (s *Server) pageFor(b *bot, sess *session, title string) page {
-	return page{Title: title, User: sess.User, CSRF: sess.CSRF, Bot: b, Live: "/b/" + url.PathEscape(b.Localpart) + "/live"}
+// pageFor starts a live page of bot b. It reads the live version before
+// the page's data, and the page's stream starts from it, so a change made
+// while the page loads still refreshes it.
+func (s *Server) pageFor(r *http.Request, b *bot, sess *session, title string) (page, error) {
+	v, err := store.ConsoleVersion(r.Context(), s.opts.DB)
+	if err != nil {
+		return page{}, err
+	}
+	live := "/b/" + url.PathEscape(b.Localpart) + "/live?since=" + url.QueryEscape(v)
+	return page{Title: title, User: sess.User, CSRF: sess.CSRF, Bot: b, Live: live}, nil
 }
 
 type conversationView struct {
@@ -174,6 +187,11 @@ func (s *Server) conversationOf(w http.ResponseWriter, r *http.Request, b *bot) 
 func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 	b, sess, ok := s.staff(w, r)
 	if !ok {
+		return
+	}
+	pg, err := s.pageFor(r, b, sess, "")
+	if err != nil {
+		s.internal(w, r, err)
 		return
 	}
 	c, ok := s.conversationOf(w, r, b)
@@ -207,7 +225,8 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = c.Customer
 	}
-	v := conversationView{page: s.pageFor(b, sess, name+" – "+b.Name), Conv: c, Messages: msgs, Customer: cust,
+	pg.Title = name + " – " + b.Name
+	v := conversationView{page: pg, Conv: c, Messages: msgs, Customer: cust,
 		History: records, Token: randomToken(), Notice: noticeText(r.URL.Query().Get("done"))}
 	s.render(w, r, http.StatusOK, "conversation.html", v)
 }
@@ -367,7 +386,8 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	tick := time.NewTicker(s.opts.LivePoll)
 	defer tick.Stop()
-	last, beat := "", time.Now()
+	// since is the version the page was rendered at (empty: now).
+	last, beat := r.URL.Query().Get("since"), time.Now()
 	for {
 		v, err := store.ConsoleVersion(r.Context(), s.opts.DB)
 		if err == nil && v != last {

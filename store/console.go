@@ -152,10 +152,22 @@ type ConsoleMessage struct {
 const consoleRoomLimit = 200
 
 // ConsoleConversations lists bot's one-to-one conversations, newest
-// activity first.
+// activity first. One query reads every conversation's summary (each
+// part an index range scan of the room); only conversations waiting for
+// an answer need one more.
 func ConsoleConversations(ctx context.Context, q Querier, bot string) ([]ConsoleConversation, error) {
+	// A notice ("a person is answering you now", an apology) tells the
+	// customer about the conversation; it does not answer them. Contents
+	// are compact JSON written by encoding/json, hence the plain LIKE.
+	const fromCustomer = `i.room_id = br.room_id AND i.sender = rm.user_id AND i.event_type = 'm.room.message'`
+	const fromBot = `o.room_id = br.room_id AND o.bot_user_id = br.bot_user_id AND o.event_type = 'm.room.message'`
 	rows, err := q.QueryContext(ctx, `SELECT br.room_id, rm.user_id, rm.display_name,
-			COALESCE(cr.status, 'bot'), COALESCE(cr.agent, ''), COALESCE(cr.updated_at, 0)
+			COALESCE(cr.status, 'bot'), COALESCE(cr.agent, ''), COALESCE(cr.updated_at, 0),
+			(SELECT max(i.origin_ts) FROM inbox i WHERE `+fromCustomer+`),
+			(SELECT i.event FROM inbox i WHERE `+fromCustomer+` ORDER BY i.seq DESC LIMIT 1),
+			(SELECT max(o.created_at) FROM outbox o WHERE `+fromBot+`),
+			(SELECT o.content FROM outbox o WHERE `+fromBot+` ORDER BY o.id DESC LIMIT 1),
+			(SELECT max(o.created_at) FROM outbox o WHERE `+fromBot+` AND o.content NOT LIKE '%"msgtype":"m.notice"%')
 		FROM bot_rooms br
 		JOIN room_members rm ON rm.room_id = br.room_id AND rm.membership = 'join'
 		LEFT JOIN console_rooms cr ON cr.bot_user_id = br.bot_user_id AND cr.room_id = br.room_id
@@ -165,29 +177,50 @@ func ConsoleConversations(ctx context.Context, q Querier, bot string) ([]Console
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
-	type held struct {
-		ConsoleConversation
-		since int64
-	}
-	var list []held
+	var out []ConsoleConversation
+	var answered []int64 // per conversation: the bot's last answer (ms)
 	for rows.Next() {
-		var c held
-		if err := rows.Scan(&c.RoomID, &c.Customer, &c.CustomerName, &c.Status, &c.Agent, &c.since); err != nil {
+		var c ConsoleConversation
+		var since int64
+		var lastIn, lastOut, lastAnswer sql.NullInt64
+		var inEvent, outContent sql.NullString
+		if err := rows.Scan(&c.RoomID, &c.Customer, &c.CustomerName, &c.Status, &c.Agent, &since,
+			&lastIn, &inEvent, &lastOut, &outContent, &lastAnswer); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list conversations: %w", err)
 		}
-		list = append(list, c)
+		c.LastActivity = max(lastIn.Int64, lastOut.Int64, since)
+		if lastIn.Int64 >= lastOut.Int64 && inEvent.Valid {
+			c.LastText = eventBody(inEvent.String)
+		} else if outContent.Valid {
+			c.LastText, c.LastFromBot = contentBody(outContent.String), true
+		}
+		if lastIn.Int64 > lastAnswer.Int64 {
+			c.WaitingSince = -1 // read below
+		}
+		if c.Status == ConvClosed && lastIn.Int64 > since {
+			c.Status = ConvBot // the customer wrote again: the bot has it
+		}
+		out = append(out, c)
+		answered = append(answered, lastAnswer.Int64)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
-	out := make([]ConsoleConversation, 0, len(list))
-	for _, c := range list {
-		if err := summarise(ctx, q, bot, &c.ConsoleConversation, c.since); err != nil {
-			return nil, err
+	for i := range out {
+		c := &out[i]
+		if c.WaitingSince == 0 {
+			continue
 		}
-		out = append(out, c.ConsoleConversation)
+		if err := q.QueryRowContext(ctx, `SELECT min(origin_ts) FROM inbox
+			WHERE room_id = $1 AND sender = $2 AND event_type = 'm.room.message' AND origin_ts > $3`,
+			c.RoomID, c.Customer, answered[i]).Scan(&c.WaitingSince); err != nil {
+			return nil, fmt.Errorf("read waiting time: %w", err)
+		}
+		if c.Status == ConvAgent {
+			c.Status = ConvWaiting
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastActivity > out[j].LastActivity })
 	return out, nil
@@ -208,44 +241,25 @@ func ConsoleConversationIn(ctx context.Context, q Querier, bot, room string) (*C
 	return nil, nil
 }
 
-// summarise fills in the last message, the activity time, what waits and
-// the status shown. since is when the console status last changed.
-func summarise(ctx context.Context, q Querier, bot string, c *ConsoleConversation, since int64) error {
-	var lastIn, lastOut sql.NullInt64
-	if err := q.QueryRowContext(ctx, `SELECT max(origin_ts) FROM inbox
-		WHERE room_id = $1 AND sender = $2 AND event_type = 'm.room.message'`, c.RoomID, c.Customer).Scan(&lastIn); err != nil {
-		return fmt.Errorf("read last customer message: %w", err)
+// eventBody is the body of a stored event ("" when it has none or does
+// not parse: intake stored it parsed, "forget me" empties it).
+func eventBody(raw string) string {
+	var ev struct {
+		Content struct {
+			Body string `json:"body"`
+		} `json:"content"`
 	}
-	// A notice ("a person is answering you now", an apology) tells the
-	// customer about the conversation; it does not answer them. Contents
-	// are compact JSON written by encoding/json, hence the plain LIKE.
-	if err := q.QueryRowContext(ctx, `SELECT max(created_at) FROM outbox
-		WHERE room_id = $1 AND bot_user_id = $2 AND event_type = 'm.room.message'
-		  AND content NOT LIKE '%"msgtype":"m.notice"%'`, c.RoomID, bot).Scan(&lastOut); err != nil {
-		return fmt.Errorf("read last bot message: %w", err)
+	_ = json.Unmarshal([]byte(raw), &ev)
+	return ev.Content.Body
+}
+
+// contentBody is the body of an outbox row's content.
+func contentBody(raw string) string {
+	var c struct {
+		Body string `json:"body"`
 	}
-	c.LastActivity = max(lastIn.Int64, lastOut.Int64, since)
-	if lastIn.Int64 > lastOut.Int64 {
-		if err := q.QueryRowContext(ctx, `SELECT min(origin_ts) FROM inbox
-			WHERE room_id = $1 AND sender = $2 AND event_type = 'm.room.message' AND origin_ts > $3`,
-			c.RoomID, c.Customer, lastOut.Int64).Scan(&c.WaitingSince); err != nil {
-			return fmt.Errorf("read waiting time: %w", err)
-		}
-	}
-	msgs, err := ConsoleMessages(ctx, q, bot, c.RoomID, c.Customer, 1)
-	if err != nil {
-		return err
-	}
-	if len(msgs) == 1 {
-		c.LastText, c.LastFromBot = msgs[0].Text, msgs[0].FromBot
-	}
-	switch {
-	case c.Status == ConvAgent && c.WaitingSince > 0:
-		c.Status = ConvWaiting
-	case c.Status == ConvClosed && lastIn.Int64 > since:
-		c.Status = ConvBot // the customer wrote again: the bot has it
-	}
-	return nil
+	_ = json.Unmarshal([]byte(raw), &c)
+	return c.Body
 }
 
 // ConsoleMessages returns the last limit messages between bot and
@@ -266,13 +280,7 @@ func ConsoleMessages(ctx context.Context, q Querier, bot, room, customer string,
 			rows.Close()
 			return nil, fmt.Errorf("read customer messages: %w", err)
 		}
-		var ev struct {
-			Content struct {
-				Body string `json:"body"`
-			} `json:"content"`
-		}
-		_ = json.Unmarshal([]byte(raw), &ev) // intake stored it parsed; a bad one is left out
-		if m.Text = ev.Content.Body; m.Text != "" {
+		if m.Text = eventBody(raw); m.Text != "" {
 			out = append(out, m)
 		}
 	}
@@ -292,11 +300,7 @@ func ConsoleMessages(ctx context.Context, q Querier, bot, room, customer string,
 			rows.Close()
 			return nil, fmt.Errorf("read bot messages: %w", err)
 		}
-		var c struct {
-			Body string `json:"body"`
-		}
-		_ = json.Unmarshal([]byte(raw), &c)
-		m.Text, m.Pending, m.Failed = c.Body, status == "pending", status == "failed"
+		m.Text, m.Pending, m.Failed = contentBody(raw), status == "pending", status == "failed"
 		if m.Text != "" { // "forget me" empties the rows it keeps
 			out = append(out, m)
 		}

@@ -34,3 +34,9 @@ CREATE TABLE console_replies (
     outbox_id  BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- A room's history, newest first, for the inbox and conversation pages:
+-- without these each page read the whole inbox and outbox once per
+-- conversation (200 conversations of 10 messages: 0.8 s on Postgres).
+CREATE INDEX console_inbox_room_idx ON inbox (room_id, seq);
+CREATE INDEX console_outbox_room_idx ON outbox (room_id, id);
