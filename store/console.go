@@ -156,6 +156,12 @@ const consoleRoomLimit = 200
 // part an index range scan of the room); only conversations waiting for
 // an answer need one more.
 func ConsoleConversations(ctx context.Context, q Querier, bot string) ([]ConsoleConversation, error) {
+	return consoleConversations(ctx, q, bot, "")
+}
+
+// consoleConversations lists bot's conversations, or only the one in room
+// when room is not "".
+func consoleConversations(ctx context.Context, q Querier, bot, room string) ([]ConsoleConversation, error) {
 	// A notice ("a person is answering you now", an apology) tells the
 	// customer about the conversation; it does not answer them. Contents
 	// are compact JSON written by encoding/json, hence the plain LIKE.
@@ -171,9 +177,9 @@ func ConsoleConversations(ctx context.Context, q Querier, bot string) ([]Console
 		FROM bot_rooms br
 		JOIN room_members rm ON rm.room_id = br.room_id AND rm.membership = 'join'
 		LEFT JOIN console_rooms cr ON cr.bot_user_id = br.bot_user_id AND cr.room_id = br.room_id
-		WHERE br.bot_user_id = $1 AND br.membership = 'join'
+		WHERE br.bot_user_id = $1 AND br.membership = 'join' AND ($2 = '' OR br.room_id = $2)
 		  AND (SELECT count(*) FROM room_members x WHERE x.room_id = br.room_id AND x.membership = 'join') = 1
-		ORDER BY br.updated_at DESC LIMIT $2`, bot, consoleRoomLimit)
+		ORDER BY br.updated_at DESC LIMIT $3`, bot, room, consoleRoomLimit)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
@@ -229,16 +235,14 @@ func ConsoleConversations(ctx context.Context, q Querier, bot string) ([]Console
 // ConsoleConversationIn returns bot's conversation in room, or nil when
 // the room is not one of bot's one-to-one conversations.
 func ConsoleConversationIn(ctx context.Context, q Querier, bot, room string) (*ConsoleConversation, error) {
-	all, err := ConsoleConversations(ctx, q, bot)
-	if err != nil {
+	if room == "" {
+		return nil, nil
+	}
+	one, err := consoleConversations(ctx, q, bot, room)
+	if err != nil || len(one) == 0 {
 		return nil, err
 	}
-	for i := range all {
-		if all[i].RoomID == room {
-			return &all[i], nil
-		}
-	}
-	return nil, nil
+	return &one[0], nil
 }
 
 // eventBody is the body of a stored event ("" when it has none or does
