@@ -484,19 +484,24 @@ func TestLiveStreamSaysWhenSomethingChanges(t *testing.T) {
 		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 			t.Fatalf("content type %q", ct)
 		}
-		buf := make([]byte, 256)
-		n, _ := resp.Body.Read(buf) // the retry hint
-		if !strings.Contains(string(buf[:n]), "retry:") {
-			t.Fatalf("first frame %q", buf[:n])
-		}
 		var got strings.Builder
-		for !strings.Contains(got.String(), "event: change") {
-			n, err := resp.Body.Read(buf)
-			if err != nil {
-				t.Fatalf("stream ended before a change event: %v (read %q)", err, got.String())
+		buf := make([]byte, 256)
+		waitChanges := func(n int) {
+			t.Helper()
+			for strings.Count(got.String(), "event: change") < n {
+				k, err := resp.Body.Read(buf)
+				if err != nil {
+					t.Fatalf("stream ended before change event %d: %v (read %q)", n, err, got.String())
+				}
+				got.Write(buf[:k])
 			}
-			got.Write(buf[:n])
 		}
+		waitChanges(1) // the change made while the page loaded
+		if !strings.HasPrefix(got.String(), "retry:") {
+			t.Fatalf("stream starts %q, want the retry hint", got.String())
+		}
+		e.say(t, "!new:example.org", "@new:example.org", "second!")
+		waitChanges(2) // a change while the stream is open
 	})
 }
 
