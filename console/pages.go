@@ -30,7 +30,9 @@ type page struct {
 }
 
 var funcs = template.FuncMap{
-	"roomPath": func(b *bot, room string) string { return "/b/" + url.PathEscape(b.Localpart) + "/c/" + url.PathEscape(room) },
+	"roomPath": func(b *bot, room string) string {
+		return "/b/" + url.PathEscape(b.Localpart) + "/c/" + url.PathEscape(room)
+	},
 	"when": func(ms int64, loc *time.Location) string {
 		if ms == 0 {
 			return ""
