@@ -1,4 +1,4 @@
--- The business console (issue 16; numbered 15 on main, 09 on its branch
+-- The business console (issue 16; numbered 15 on main, 10 on its branch
 -- only so the files stay gapless). Staff sign-ins, and who answers a
 -- conversation: the bot or a person. The console reads the framework's own
 -- inbox and outbox for a room's history; it adds nothing to them but the
