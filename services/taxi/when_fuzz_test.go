@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bizbots/bizbots/config"
 )
 
 // FuzzParseWhen: whatever a customer types for "when", the answer is a
@@ -18,8 +20,11 @@ func FuzzParseWhen(f *testing.F) {
 	loc := time.FixedZone("test", 3600)
 	now := time.Date(2026, 12, 29, 15, 0, 0, 0, loc)
 	const maxAdvance = 7 * 24 * time.Hour
+	cfg := Defaults()
+	cfg.MaxAdvance = config.Duration(maxAdvance)
+	b := &Bot{cfg: cfg, loc: loc, texts: texts}
 	f.Fuzz(func(t *testing.T, text string) {
-		got, err := parseWhen(text, now, loc, maxAdvance)
+		got, err := b.parseWhen("en", text, now)
 		if err != nil {
 			if strings.TrimSpace(err.Error()) == "" {
 				t.Fatalf("parseWhen(%q): an empty error", text)
