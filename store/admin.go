@@ -15,12 +15,12 @@ import (
 // is what `bizbots status --json` prints (and what an admin API serves).
 type Status struct {
 	// At is when the snapshot was taken (Unix ms); ages are relative to it.
-	At     int64         `json:"at"`
-	Inbox  QueueSummary  `json:"inbox"`
-	Outbox QueueSummary  `json:"outbox"`
-	Bots   []BotStatus   `json:"bots"`
-	Parked []StuckRow    `json:"parked_events"`
-	Failed []StuckRow    `json:"failed_replies"`
+	At     int64        `json:"at"`
+	Inbox  QueueSummary `json:"inbox"`
+	Outbox QueueSummary `json:"outbox"`
+	Bots   []BotStatus  `json:"bots"`
+	Parked []StuckRow   `json:"parked_events"`
+	Failed []StuckRow   `json:"failed_replies"`
 	// Limit is how many parked events and failed replies are listed at
 	// most (the newest); the counts are always complete.
 	Limit int `json:"limit"`
@@ -114,12 +114,16 @@ func (db *DB) Status(ctx context.Context, bots []string, limit int) (*Status, er
 			func(b string, n int, _ int64) { bot(b).Customers = n }},
 		{`SELECT COALESCE(r.bot_user_id, ''), count(*), min(i.received_at) FROM inbox i
 			LEFT JOIN bot_rooms r ON r.room_id = i.room_id WHERE i.status = 'pending' GROUP BY COALESCE(r.bot_user_id, '')`,
-			func(b string, n int, oldest int64) { bot(b).EventsWaiting, bot(b).OldestEventWaitSeconds = n, age(oldest) }},
+			func(b string, n int, oldest int64) {
+				bot(b).EventsWaiting, bot(b).OldestEventWaitSeconds = n, age(oldest)
+			}},
 		{`SELECT COALESCE(r.bot_user_id, ''), count(*), 0 FROM inbox i
 			LEFT JOIN bot_rooms r ON r.room_id = i.room_id WHERE i.status = 'parked' GROUP BY COALESCE(r.bot_user_id, '')`,
 			func(b string, n int, _ int64) { bot(b).ParkedEvents = n }},
 		{`SELECT bot_user_id, count(*), min(created_at) FROM outbox WHERE status = 'pending' GROUP BY bot_user_id`,
-			func(b string, n int, oldest int64) { bot(b).RepliesWaiting, bot(b).OldestReplyWaitSeconds = n, age(oldest) }},
+			func(b string, n int, oldest int64) {
+				bot(b).RepliesWaiting, bot(b).OldestReplyWaitSeconds = n, age(oldest)
+			}},
 		{`SELECT bot_user_id, count(*), 0 FROM outbox WHERE status = 'failed' GROUP BY bot_user_id`,
 			func(b string, n int, _ int64) { bot(b).FailedReplies = n }},
 	} {

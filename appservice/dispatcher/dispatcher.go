@@ -92,15 +92,15 @@ type Presence interface {
 
 // Options tune the dispatcher.
 type Options struct {
-	Workers      int
-	MaxAttempts  int
+	Workers     int
+	MaxAttempts int
 	// MaxDeaths is how many tries of one event may end with the process
 	// gone (killed, out of memory, a fatal error) before the event is
 	// parked as a poison event without running again. It is larger than
 	// MaxAttempts because a process stopped from outside (a deploy, an
 	// operator, an OOM kill caused elsewhere) takes every event in hand
 	// with it; default max(2×MaxAttempts, 10).
-	MaxDeaths int
+	MaxDeaths    int
 	LeaseTimeout time.Duration
 	PollInterval time.Duration
 	// HandlerTimeout bounds one handler call.

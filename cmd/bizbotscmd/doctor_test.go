@@ -157,7 +157,9 @@ func TestDoctorEncryption(t *testing.T) {
 		}
 	}))
 	defer noLogin.Close()
-	r = doctorOn(t, noLogin.URL, "example.org", func(p paths) { editConfig(t, p.cfg, "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: false", "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: true") })
+	r = doctorOn(t, noLogin.URL, "example.org", func(p paths) {
+		editConfig(t, p.cfg, "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: false", "encryption:\n  # Every bot gets a device and takes part in encrypted rooms.\n  allow: true")
+	})
 	if r.code != 1 || !strings.Contains(r.stdout, "✗ the homeserver gives bots devices (appservice login): GET /_matrix/client/v3/login does not offer m.login.application_service") {
 		t.Errorf("exit %d:\n%s", r.code, r.stdout)
 	}
