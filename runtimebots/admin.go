@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -37,6 +38,40 @@ func (a *Admin) Mount(mux *http.ServeMux) {
 	mux.Handle("POST "+AdminPath+"/bots", a.guard(a.add))
 	mux.Handle("DELETE "+AdminPath+"/bots/{localpart}", a.guard(a.remove))
 	mux.Handle("POST "+AdminPath+"/bots/{localpart}/rotate-secret", a.guard(a.rotate))
+	mux.Handle("GET "+AdminPath+"/status", a.guard(a.status))
+}
+
+// status answers what `bizbots status --json` prints, for every bot this
+// bizbots runs (the config's and those added at run time): rooms,
+// customers, waiting work and its age, parked events, failed replies.
+func (a *Admin) status(w http.ResponseWriter, r *http.Request) {
+	limit := store.DefaultStatusLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			sendapi.WriteError(w, http.StatusBadRequest, "M_INVALID_PARAM", "limit must be a whole number from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	var bots []string
+	for _, b := range a.Config.Bots {
+		bots = append(bots, a.Config.UserID(b.Localpart).String())
+	}
+	added, err := List(r.Context(), a.DB, a.Config)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	for _, b := range added {
+		bots = append(bots, b.UserID.String())
+	}
+	st, err := a.DB.Status(r.Context(), bots, limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *Admin) guard(fn http.HandlerFunc) http.Handler {

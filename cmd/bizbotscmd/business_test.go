@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -182,6 +183,17 @@ func TestWebhookBotAddedAtRunTime(t *testing.T) {
 		t.Fatalf("first event: %+v", first)
 	}
 
+	// The admin API's status covers the run-time bot too (what `bizbots
+	// status --json` prints for the config's bots).
+	if s, st := call("GET", "/_bizbots/v1/admin/status", adminToken, nil); s != 200 || !strings.Contains(fmt.Sprint(st["bots"]), bot) {
+		t.Fatalf("admin status: %d %v", s, st)
+	}
+	if s, out := call("GET", "/_bizbots/v1/admin/status?limit=0", adminToken, nil); s != 400 || out["errcode"] != "M_INVALID_PARAM" {
+		t.Fatalf("admin status with a bad limit: %d %v", s, out)
+	}
+	if s, out := call("GET", "/_bizbots/v1/admin/status", "", nil); s != 401 || out["errcode"] != "M_MISSING_TOKEN" {
+		t.Fatalf("admin status without a token: %d %v", s, out)
+	}
 	if r := runCmd(t, "bots", "list", "--config", p.cfg); r.code != 0 || !strings.Contains(r.stdout, bot) || !strings.Contains(r.stdout, "flowers") {
 		t.Fatalf("bots list: %+v", r)
 	}
