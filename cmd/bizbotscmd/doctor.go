@@ -82,6 +82,7 @@ func (d *doctor) run(cfgPath string, timeout time.Duration) {
 	d.database(cfg, timeout)
 	d.homeserver(cfg, timeout)
 	d.encryption(cfg, timeout)
+	d.webhooks(cfg, timeout)
 }
 
 // private warns when a file holding the tokens is readable by others.

@@ -11,6 +11,7 @@ import (
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/internal/fakehs"
 	"github.com/bizbots/bizbots/registration"
+	"github.com/bizbots/bizbots/services/webhook"
 )
 
 // doctorOn writes a config for a homeserver at hsURL with domain, lets
@@ -176,5 +177,49 @@ func editConfig(t *testing.T, path, old, new string) {
 	}
 	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Each webhook bot's server gets a signed test event; one that does not
+// answer is a ✗ with the fix.
+func TestDoctorWebhooks(t *testing.T) {
+	hs := fakehs.New("")
+	defer hs.Close()
+	business := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"replies":[]}`))
+	}))
+	defer business.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bots := func(url string) string {
+		return "bots:\n  - localpart: shop_up\n    service: webhook\n    config:\n      url: " + business.URL + "\n      secret: " + secret +
+			"\n  - localpart: shop_down\n    service: webhook\n    config:\n      url: " + url + "\n      secret: " + secret + "\n"
+	}
+	r := doctorOn(t, hs.URL(), "example.org", func(p paths) {
+		cfg, err := config.Load(p.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs.ASToken = cfg.AppService.ASToken
+		editConfig(t, p.cfg, "bots:\n", bots(downURL))
+		// The registration must cover the new bots.
+		if r := runCmd(t, "generate-registration", "--force", "--config", p.cfg); r.code != 0 {
+			t.Fatalf("generate-registration: %s", r.stderr)
+		}
+	})
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	for _, want := range []string{"✓ webhook of @shop_up:example.org: " + business.URL + " answered HTTP 200",
+		"✗ webhook of @shop_down:example.org: " + downURL + " does not answer", "fix: start the business's server"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.stdout)
+		}
 	}
 }
