@@ -217,6 +217,9 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
+	wg.Add(1)
+	rl := &reloader{cfg: cfg, bots: cfg.Bots, db: db, disp: disp, prov: prov, log: log.With().Str("part", "reload").Logger()}
+	go func() { defer wg.Done(); rl.run(runCtx) }()
 	go func() { defer wg.Done(); business.run(runCtx, log) }()
 	if runConsole != nil {
 		wg.Add(1)
