@@ -156,4 +156,3 @@ func sameBot(a, b config.Bot) bool {
 	yb, err2 := yaml.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ya, yb)
 }
-
