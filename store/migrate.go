@@ -115,6 +115,9 @@ func (db *DB) UpgradeTo(ctx context.Context, target int) (from, to int, err erro
 		defer db.readTimeout.Store(prev)
 	}
 	for to < target {
+		if db.UpgradeProgress != nil {
+			db.UpgradeProgress(to-from, target-from)
+		}
 		u := ups[to]
 		err := db.Tx(ctx, func(tx *sql.Tx) error {
 			if db.Dialect == Postgres {
@@ -154,6 +157,9 @@ func (db *DB) UpgradeTo(ctx context.Context, target int) (from, to int, err erro
 			return from, to, fmt.Errorf("upgrade to v%d (%s): %w", u.Version, u.Name, err)
 		}
 		to = u.Version
+	}
+	if db.UpgradeProgress != nil && to > from {
+		db.UpgradeProgress(to-from, target-from)
 	}
 	if err := db.loadInstallID(ctx); err != nil {
 		return from, to, err

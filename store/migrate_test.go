@@ -123,3 +123,21 @@ func TestIsUniqueViolation(t *testing.T) {
 		}
 	})
 }
+
+// A migration reports its steps as it goes (bizbots migrate shows them).
+func TestUpgradeReportsProgress(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := storetest.Empty(t, d)
+			var seen [][2]int
+			db.UpgradeProgress = func(done, total int) { seen = append(seen, [2]int{done, total}) }
+			if _, _, err := db.Upgrade(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			n := store.LatestVersion()
+			if len(seen) != n+1 || seen[0] != [2]int{0, n} || seen[n] != [2]int{n, n} {
+				t.Errorf("progress %v, want 0/%d … %d/%d", seen, n, n, n)
+			}
+		})
+	}
+}

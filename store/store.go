@@ -38,6 +38,10 @@ type DB struct {
 	// InstallID is a random id made when the schema was created; it
 	// namespaces the Matrix transaction ids the sender uses.
 	InstallID string
+	// UpgradeProgress, if set, is told before each migration step and at
+	// the end how many of the steps are done (`bizbots migrate` shows it
+	// on a terminal: a step may rewrite a big table).
+	UpgradeProgress func(done, total int)
 	// Timeout bounds one database call (Options.Timeout); callers that
 	// answer someone (intake) use it as their deadline.
 	Timeout time.Duration

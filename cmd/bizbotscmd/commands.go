@@ -149,7 +149,10 @@ func cmdMigrate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	p := newProgress(stderr, "migrate")
+	db.UpgradeProgress = func(done, total int) { p.update(done, total, "steps") }
 	from, to, err := db.Upgrade(ctx)
+	p.done()
 	if err != nil {
 		return err
 	}
