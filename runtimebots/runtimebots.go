@@ -14,7 +14,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"regexp"
 	"strings"
@@ -32,11 +31,7 @@ import (
 var schemaFiles embed.FS
 
 func init() {
-	sub, err := fs.Sub(schemaFiles, "schema")
-	if err != nil {
-		panic(err)
-	}
-	store.RegisterSchema("runtimebots", sub)
+	store.RegisterSchema("runtimebots", schemaFiles, "schema")
 }
 
 // Spec is what an admin gives to add a bot.

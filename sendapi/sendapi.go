@@ -16,7 +16,6 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"math"
 	"net/http"
 	"strconv"
@@ -34,11 +33,7 @@ import (
 var schemaFiles embed.FS
 
 func init() {
-	sub, err := fs.Sub(schemaFiles, "schema")
-	if err != nil {
-		panic(err)
-	}
-	store.RegisterSchema("sendapi", sub)
+	store.RegisterSchema("sendapi", schemaFiles, "schema")
 }
 
 // BasePath is where the API lives.

@@ -32,11 +32,12 @@ var (
 	schemas   = map[string]Schema{}
 )
 
-// RegisterSchema makes the upgrade files at the root of files the schema
-// of part name. Registering a name twice, or files badly named or
-// numbered, is a programming error and panics.
-func RegisterSchema(name string, files fs.FS) {
-	ups, err := readUpgrades(files, ".")
+// RegisterSchema makes the upgrade files in dir of files (typically an
+// embed.FS and "schema") the schema of part name. Registering a name
+// twice, or files badly named or numbered, is a programming error and
+// panics.
+func RegisterSchema(name string, files fs.FS, dir string) {
+	ups, err := readUpgrades(files, dir)
 	if err != nil {
 		panic(fmt.Sprintf("store: schema %s: %v", name, err))
 	}

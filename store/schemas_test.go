@@ -19,7 +19,7 @@ func init() {
 		"02-tags.sql": {Data: []byte(`ALTER TABLE schematest_notes ADD COLUMN tag TEXT NOT NULL DEFAULT '';
 CREATE INDEX schematest_notes_tag ON schematest_notes (tag); -- only: postgres
 CREATE INDEX schematest_notes_tag2 ON schematest_notes (tag); -- only: sqlite`)},
-	})
+	}, ".")
 }
 
 func TestServiceSchemaAppliedWithItsOwnVersion(t *testing.T) {
@@ -93,5 +93,5 @@ func TestRegisterSchemaRefusesBadFiles(t *testing.T) {
 			t.Fatalf("want a panic about the numbering, got %v", p)
 		}
 	}()
-	store.RegisterSchema("gappy", fstest.MapFS{"01-a.sql": {Data: []byte("")}, "03-c.sql": {Data: []byte("")}})
+	store.RegisterSchema("gappy", fstest.MapFS{"01-a.sql": {Data: []byte("")}, "03-c.sql": {Data: []byte("")}}, ".")
 }

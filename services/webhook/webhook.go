@@ -21,7 +21,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"strings"
 	"time"
@@ -39,11 +38,7 @@ import (
 var schemaFiles embed.FS
 
 func init() {
-	sub, err := fs.Sub(schemaFiles, "schema")
-	if err != nil {
-		panic(err)
-	}
-	store.RegisterSchema("webhook", sub)
+	store.RegisterSchema("webhook", schemaFiles, "schema")
 	services.Register("webhook", func(env services.Env) (handlers.Handler, error) {
 		cfg, err := ConfigOf(env)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"io/fs"
 
 	"maunium.net/go/mautrix/id"
 
@@ -21,8 +20,7 @@ import (
 var schema embed.FS
 
 func init() {
-	sub, _ := fs.Sub(schema, "schema")
-	store.RegisterSchema("shop-visits", sub)
+	store.RegisterSchema("shop-visits", schema, "schema")
 	services.Register("shop-visits", func(env services.Env) (handlers.Handler, error) {
 		return &counter{db: env.DB}, nil
 	})
