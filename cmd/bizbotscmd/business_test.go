@@ -85,20 +85,7 @@ func TestWebhookBotAddedAtRunTime(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	serveUntil(t, ctx)
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run([]string{"serve", "--config", p.cfg}, &stdout, &stderr) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	stderr := startServe(t, p.cfg).stderr
 	api := "http://" + apiListen
 	call := func(method, path, token string, body any) (int, map[string]any) {
 		t.Helper()

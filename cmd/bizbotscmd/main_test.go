@@ -614,15 +614,19 @@ type running struct {
 	once   sync.Once
 }
 
-// stop ends serve and waits for it (also run at the test's end).
-func (r *running) stop() {
+// stop ends serve and waits for it (also run at the test's end); false
+// when it did not stop within 30 s.
+func (r *running) stop() bool {
+	stopped := true
 	r.once.Do(func() {
 		r.cancel()
 		select {
 		case <-r.done:
 		case <-time.After(30 * time.Second):
+			stopped = false
 		}
 	})
+	return stopped
 }
 
 // startServe runs `serve --config cfg` in the background until stop or
@@ -633,7 +637,11 @@ func startServe(t *testing.T, cfg string) *running {
 	serveUntil(t, ctx)
 	r := &running{stderr: &syncBuffer{}, done: make(chan int, 1), cancel: cancel}
 	go func() { r.done <- run([]string{"serve", "--config", cfg}, io.Discard, r.stderr) }()
-	t.Cleanup(r.stop)
+	t.Cleanup(func() {
+		if !r.stop() {
+			t.Error("serve did not stop within 30 s")
+		}
+	})
 	return r
 }
 
@@ -895,7 +903,9 @@ func TestServeNamesHomeserverMisconfiguration(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	sv.stop()
+	if !sv.stop() {
+		t.Error("serve did not stop within 30 s")
+	}
 	if logs := sv.stderr.String(); strings.Contains(logs, "bot users registered") || strings.Contains(logs, "M_UNKNOWN_TOKEN") {
 		t.Errorf("misleading log lines:\n%s", logs)
 	}
