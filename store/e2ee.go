@@ -11,18 +11,6 @@ import (
 // bizbots' own tables. The Olm and Megolm state itself lives in the
 // mautrix crypto store's tables (crypto_*), which that store migrates.
 
-// DeferInboxEvent puts a pending event back until retryAt without counting
-// a failed attempt: it is waiting for something outside (an encrypted
-// message's room key), not failing. Its room waits with it, in order.
-func DeferInboxEvent(ctx context.Context, q Querier, seq, retryAt int64, reason string) error {
-	_, err := q.ExecContext(ctx, `UPDATE inbox SET retry_at = $1, last_error = $2
-		WHERE seq = $3 AND status = 'pending'`, retryAt, reason, seq)
-	if err != nil {
-		return fmt.Errorf("defer inbox event: %w", err)
-	}
-	return nil
-}
-
 // WakeEncrypted makes a room's deferred encrypted events due now (a room
 // key arrived) and reports whether there were any.
 func (db *DB) WakeEncrypted(ctx context.Context, roomID string) (bool, error) {
