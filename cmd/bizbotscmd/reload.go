@@ -85,11 +85,11 @@ func (r *reloader) reload(ctx context.Context) error {
 		if o, ok := old[b.Localpart]; ok && sameBot(o, b) {
 			continue
 		}
-		built, err := buildBots(&config.Config{Homeserver: next.Homeserver, SendAPI: next.SendAPI, Bots: []config.Bot{b}, Path: next.Path}, r.db, r.log)
+		built, err := buildBot(next, b, r.db, r.log)
 		if err != nil {
 			return err
 		}
-		changed = append(changed, built[0])
+		changed = append(changed, built)
 	}
 	for _, b := range changed {
 		if err := r.prov.AddBot(ctx, b.Config); err != nil {

@@ -259,17 +259,26 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatcher.Bot, error) {
 	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
 	for _, b := range cfg.Bots {
-		uid := cfg.UserID(b.Localpart)
-		h, err := services.Build(services.Env{
-			Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
-			Log: log.With().Str("bot", uid.String()).Logger(), SendAPIURL: sendAPIURL(cfg),
-		})
+		bot, err := buildBot(cfg, b, db, log)
 		if err != nil {
 			return nil, err
 		}
-		bots = append(bots, &dispatcher.Bot{UserID: uid, Config: b, Handler: h})
+		bots = append(bots, bot)
 	}
 	return bots, nil
+}
+
+// buildBot builds one bot of cfg from its service.
+func buildBot(cfg *config.Config, b config.Bot, db *store.DB, log zerolog.Logger) (*dispatcher.Bot, error) {
+	uid := cfg.UserID(b.Localpart)
+	h, err := services.Build(services.Env{
+		Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
+		Log: log.With().Str("bot", uid.String()).Logger(), SendAPIURL: sendAPIURL(cfg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &dispatcher.Bot{UserID: uid, Config: b, Handler: h}, nil
 }
 
 // provisionLoop registers the bots and sets their profiles, retrying with
