@@ -98,6 +98,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	defer startPprof(log)()
 	from, to, err := db.Upgrade(ctx)
 	if err != nil {
 		return err
