@@ -30,9 +30,9 @@ type Server struct {
 	// MaxBodyBytes caps a transaction body.
 	MaxBodyBytes int64
 	Users        UserProvisioner
-	// Stored is called after a transaction added new events (wakes the
-	// dispatcher). May be nil.
-	Stored func()
+	// Stored is called after a transaction added new events, with the
+	// rooms they are in (wakes the dispatcher). May be nil.
+	Stored func(rooms ...string)
 	Log    zerolog.Logger
 	// Extra serves paths outside the Matrix API (health, metrics); may be nil.
 	Extra http.Handler

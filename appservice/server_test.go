@@ -93,7 +93,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	}}}
 	s := &appservice.Server{
 		DB: db, HSToken: hsToken, MaxBodyBytes: maxBody, Users: e.users,
-		Stored: func() { e.stored.Add(1) },
+		Stored: func(...string) { e.stored.Add(1) },
 		Log:    zerolog.New(e.logs).Level(zerolog.TraceLevel),
 	}
 	e.srv = httptest.NewServer(s)

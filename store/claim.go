@@ -20,7 +20,12 @@ const (
 // nil when the room has nothing pending, and the head event unclaimed
 // (RetryAt > now, Attempts unchanged) when it waits for a retry.
 func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*InboxEvent, error) {
-	e, err := ClaimDueInboxEvent(ctx, db, roomID, now)
+	var e *InboxEvent
+	// The claim is committed with other rooms' work of the moment.
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) (err error) {
+		e, err = ClaimDueInboxEvent(ctx, tx, roomID, now)
+		return err
+	})
 	if err != nil || e != nil {
 		return e, err
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // The queues rooms are leased for.
@@ -11,14 +12,14 @@ const (
 	QueueOutbox = "outbox"
 )
 
-// AcquireLease takes the room for owner until now+ttl, if it is free or
-// its lease expired. Several processes may race here; the primary key
-// makes exactly one win.
+// AcquireLease takes the room for owner until now+ttl, if it is free, its
+// lease expired or owner holds it already (then it is renewed). Several
+// processes may race here; the primary key makes exactly one win.
 func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttlMillis int64) (bool, error) {
 	now := Now()
 	res, err := db.ExecContext(ctx, `INSERT INTO room_lease (queue, room_id, owner, expires_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (queue, room_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-		WHERE room_lease.expires_at < $5`, queue, roomID, owner, now+ttlMillis, now)
+		WHERE room_lease.expires_at < $5 OR room_lease.owner = excluded.owner`, queue, roomID, owner, now+ttlMillis, now)
 	if err != nil {
 		return false, fmt.Errorf("acquire %s lease: %w", queue, err)
 	}
@@ -36,6 +37,49 @@ func RenewLease(ctx context.Context, tx Querier, queue, roomID, owner string, tt
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return ErrLeaseLost
+	}
+	return nil
+}
+
+// RenewLeases extends every lease owner holds in queue and returns the
+// rooms it still holds.
+func (db *DB) RenewLeases(ctx context.Context, queue, owner string, ttlMillis int64) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `UPDATE room_lease SET expires_at = $1 WHERE queue = $2 AND owner = $3
+		RETURNING room_id`, Now()+ttlMillis, queue, owner)
+	if err != nil {
+		return nil, fmt.Errorf("renew %s leases: %w", queue, err)
+	}
+	defer rows.Close()
+	kept := map[string]bool{}
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("renew %s leases: %w", queue, err)
+		}
+		kept[r] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("renew %s leases: %w", queue, err)
+	}
+	return kept, nil
+}
+
+// ReleaseLeases gives back the rooms owner holds among rooms.
+func (db *DB) ReleaseLeases(ctx context.Context, queue, owner string, rooms []string) error {
+	for start := 0; start < len(rooms); start += 500 {
+		batch := rooms[start:min(start+500, len(rooms))]
+		args := []any{queue, owner}
+		var in strings.Builder
+		for i, r := range batch {
+			if i > 0 {
+				in.WriteString(", ")
+			}
+			args = append(args, r)
+			fmt.Fprintf(&in, "$%d", len(args))
+		}
+		if _, err := db.ExecContext(ctx, `DELETE FROM room_lease WHERE queue = $1 AND owner = $2 AND room_id IN (`+in.String()+`)`, args...); err != nil {
+			return fmt.Errorf("release %s leases: %w", queue, err)
+		}
 	}
 	return nil
 }

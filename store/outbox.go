@@ -84,10 +84,45 @@ func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, err
 	return &r, nil
 }
 
+// PendingOutboxRows returns up to limit of a room's pending rows, oldest
+// first, each with its parent's sent event id when the parent was sent.
+func (db *DB) PendingOutboxRows(ctx context.Context, roomID string, limit int) ([]*OutboxRow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT o.id, o.room_id, o.bot_user_id, o.event_type, o.content, o.parent_id,
+			p.event_id, p.status, o.cause_event_id, o.attempts, o.retry_at, o.created_at
+		FROM outbox o LEFT JOIN outbox p ON p.id = o.parent_id
+		WHERE o.room_id = $1 AND o.status = 'pending' ORDER BY o.id LIMIT $2`, roomID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read pending outbox rows: %w", err)
+	}
+	defer rows.Close()
+	var out []*OutboxRow
+	for rows.Next() {
+		var r OutboxRow
+		var content string
+		var parentEvent, parentStatus sql.NullString
+		if err := rows.Scan(&r.ID, &r.RoomID, &r.BotUserID, &r.Type, &content, &r.ParentID,
+			&parentEvent, &parentStatus, &r.CauseEventID, &r.Attempts, &r.RetryAt, &r.CreatedAt); err != nil {
+			return nil, fmt.Errorf("read pending outbox rows: %w", err)
+		}
+		r.Content = []byte(content)
+		r.ParentEventID = parentEvent.String
+		r.ParentStatus = parentStatus.String
+		out = append(out, &r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read pending outbox rows: %w", err)
+	}
+	return out, nil
+}
+
 // MarkOutboxAttempt counts a send attempt before it is made, so after a
 // crash the sender knows an earlier attempt's outcome is unknown.
 func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, id)
+	// Committed with other rooms' sender bookkeeping of the moment.
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("count outbox attempt: %w", err)
 	}
@@ -96,8 +131,12 @@ func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
 
 // MarkOutboxSent records the event id the homeserver gave a sent row.
 func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
-		WHERE id = $3 AND status = 'pending'`, eventID, Now(), id)
+	now := Now()
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
+			WHERE id = $3 AND status = 'pending'`, eventID, now, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)
 	}

@@ -48,6 +48,8 @@ type DB struct {
 	// readTimeout is the deadline of every Postgres network read, in ns
 	// (0: none); shared with the connections' dialer.
 	readTimeout *atomic.Int64
+	// group gathers GroupTx work into shared transactions.
+	group group
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; query helpers take it so

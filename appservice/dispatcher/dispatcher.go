@@ -129,12 +129,13 @@ type Dispatcher struct {
 	owner  string
 	log    zerolog.Logger
 	queue  *roomqueue.Queue
+	leases *roomqueue.Leases
 	// bg owns best-effort background calls (receipts, typing).
 	bg sync.WaitGroup
 
-	// OnOutbox is called after a commit added outbox rows (wakes the
-	// sender). May be nil.
-	OnOutbox func()
+	// OnOutbox is called after a commit added outbox rows, with the rooms
+	// they go to when known (wakes the sender). May be nil.
+	OnOutbox func(rooms ...string)
 	// Users registers bots on demand. Nil: bots are taken as registered.
 	Users Registrar
 }
@@ -188,6 +189,7 @@ func New(db *store.DB, bots []*Bot, sender id.UserID, hs Homeserver, opts Option
 	for _, b := range bots {
 		d.AddBot(b)
 	}
+	d.leases = &roomqueue.Leases{DB: db, Queue: store.QueueInbox, Owner: d.owner, TTL: opts.LeaseTimeout, Log: log}
 	d.queue = &roomqueue.Queue{
 		Name: "inbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log, Grace: opts.ShutdownGrace,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
@@ -249,10 +251,21 @@ func (d *Dispatcher) handlerOf(uid id.UserID) handlers.Handler {
 // Wake tells the dispatcher new work may be waiting. It never blocks.
 func (d *Dispatcher) Wake() { d.queue.Wake() }
 
+// WakeRooms tells the dispatcher these rooms have new events (none named:
+// look everywhere, as Wake). It never blocks.
+func (d *Dispatcher) WakeRooms(rooms ...string) {
+	if len(rooms) == 0 {
+		d.Wake()
+		return
+	}
+	d.queue.WakeRooms(rooms...)
+}
+
 // Drain handles, in the caller's goroutine, everything due now.
 func (d *Dispatcher) Drain(ctx context.Context) error {
 	// A handled event may set a timer that is already due (a timer turn
 	// chaining the next one); keep going until none fires. Bounded.
+	defer d.leases.ReleaseAll(ctx)
 	for range 100 {
 		if err := d.queue.Drain(ctx); err != nil {
 			return err
@@ -283,12 +296,17 @@ func (d *Dispatcher) fireTimers(ctx context.Context) (int, error) {
 // returns.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.Info().Int("workers", d.opts.Workers).Str("owner", d.owner).Msg("dispatcher started")
-	d.bg.Add(1)
+	d.bg.Add(2)
 	go func() {
 		defer d.bg.Done()
 		d.timerLoop(ctx)
 	}()
+	go func() {
+		defer d.bg.Done()
+		d.leases.Run(ctx)
+	}()
 	d.queue.Run(ctx)
+	d.leases.ReleaseAll(ctx)
 	d.bg.Wait()
 	return nil
 }
@@ -354,18 +372,20 @@ func (d *Dispatcher) background(fn func(ctx context.Context) error) {
 // room goes back to the queue, so a busy room cannot starve others.
 const roomBatch = 50
 
-// processRoom handles a room's due events in order. It returns false when
-// the room cannot move now (another process holds it, an event waits for
-// its retry, the lease was lost or the database failed), so the queue
-// leaves the room alone until its next poll.
-func (d *Dispatcher) processRoom(ctx context.Context, room string) bool {
-	return roomqueue.Leased(ctx, d.db, store.QueueInbox, room, d.owner, d.opts.LeaseTimeout, d.log,
-		func() bool { return d.processLeasedRoom(ctx, room) })
+// processRoom handles a room's due events in order. It is Stuck when the
+// room cannot move now (another process holds it, an event waits for its
+// retry, the lease was lost or the database failed), so the queue leaves
+// the room alone until its next poll.
+func (d *Dispatcher) processRoom(ctx context.Context, room string) roomqueue.Outcome {
+	if !d.leases.Hold(ctx, room) {
+		return roomqueue.Stuck
+	}
+	return d.processLeasedRoom(ctx, room)
 }
 
 // processLeasedRoom handles a room's due events while this process holds
 // its lease. Once the run is stopping it takes no new event.
-func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) (ok bool) {
+func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomqueue.Outcome {
 	// next is the room's following event, claimed by the commit of the
 	// one before; given back if the loop ends before running it.
 	var next *store.InboxEvent
@@ -374,7 +394,10 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) (ok boo
 			d.unclaim(ctx, next, 0, "", d.log.With().Str("room_id", room).Str("event_id", next.EventID).Logger())
 		}
 	}()
-	for i := 0; i < roomBatch && !roomqueue.Stopping(ctx); i++ {
+	for i := 0; i < roomBatch; i++ {
+		if roomqueue.Stopping(ctx) {
+			return roomqueue.Stuck
+		}
 		ev := next
 		next = nil
 		if ev == nil {
@@ -385,20 +408,21 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) (ok boo
 				if ctx.Err() == nil {
 					d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room's next event")
 				}
-				return false
+				return roomqueue.Stuck
 			}
 			if ev == nil {
-				return true
+				return roomqueue.Emptied
 			}
 			if ev.RetryAt > now {
-				return false
+				return roomqueue.Stuck
 			}
 		}
+		var ok bool
 		if ok, next = d.processEvent(ctx, ev); !ok {
-			return false
+			return roomqueue.Stuck
 		}
 	}
-	return true
+	return roomqueue.Again
 }
 
 // errGaveUp is the cause recorded for an event whose earlier attempts all
@@ -435,7 +459,9 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 		return d.fail(ctx, ev, out, err, log), nil
 	}
 	var next *store.InboxEvent
-	err = d.db.Tx(ctx, func(tx store.Tx) (err error) {
+	// The commit shares its transaction with other rooms' commits of the
+	// moment (group commit): one fsync for many events.
+	err = d.db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) (err error) {
 		// Commit code runs services' closures (OnCommit, ForgetCustomer):
 		// a panic there is a failed attempt, rolled back, not a crash.
 		defer catch(&err, "commit")
@@ -457,6 +483,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 		log.Debug().Msg("event was already handled elsewhere")
 		return true, nil
 	case errors.Is(err, store.ErrLeaseLost):
+		d.leases.Lost(ev.RoomID)
 		log.Warn().Msg("room lease lost before commit; another process will handle the event")
 		return false, nil
 	default:
@@ -470,7 +497,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 	handleSeconds.Observe(time.Since(start).Seconds())
 	log.Debug().Str("outcome", out.outcome).Int("replies", out.sent).Dur("took", time.Since(start)).Msg("event handled")
 	if out.sent > 0 && d.OnOutbox != nil {
-		d.OnOutbox()
+		d.OnOutbox(out.rooms...)
 	}
 	return true, next
 }
@@ -561,6 +588,9 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			d.leases.Lost(ev.RoomID)
+		}
 		log.Error().Err(err).AnErr("cause", cause).Msg("cannot record failed event; it stays pending")
 		return false
 	}
@@ -630,11 +660,14 @@ func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, out *
 				return err
 			}
 		}
-		n, err := t.commit(ctx, tx, now, log)
-		sent = n
+		rooms, err := t.commit(ctx, tx, now, log)
+		sent = len(rooms)
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			d.leases.Lost(ev.RoomID)
+		}
 		if ctx.Err() == nil {
 			log.Error().Err(err).AnErr("cause", later.Err).Msg("cannot defer the event; it stays pending")
 		}

@@ -96,9 +96,9 @@ func startBenchFlow(b *testing.B, dbs ...*store.DB) *benchFlow {
 	for i, db := range dbs {
 		disp := dispatcher.New(db, bots, "@bizbots:example.org", cli, dispatcher.Options{Workers: 8, PollInterval: time.Second}, log)
 		snd := sender.New(db, cli, sender.Options{Workers: 8, PollInterval: time.Second}, log)
-		disp.OnOutbox = snd.Wake
+		disp.OnOutbox = snd.WakeRooms
 		if i == 0 {
-			srv := httptest.NewServer(&appservice.Server{DB: db, HSToken: benchHS, MaxBodyBytes: 10 << 20, Stored: disp.Wake, Log: log})
+			srv := httptest.NewServer(&appservice.Server{DB: db, HSToken: benchHS, MaxBodyBytes: 10 << 20, Stored: disp.WakeRooms, Log: log})
 			b.Cleanup(srv.Close)
 			f.asURL = srv.URL
 		}

@@ -111,11 +111,11 @@ func startFlow(t *testing.T, db *store.DB, options ...flowOption) *flow {
 		}
 		disp := dispatcher.New(pdb, cfg.bots(i), senderID, cli, cfg.opts, plog)
 		snd := sender.New(pdb, cli, sender.Options{Workers: 4, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, MaxBackoff: time.Second}, plog)
-		disp.OnOutbox = snd.Wake
+		disp.OnOutbox = snd.WakeRooms
 		if cfg.users != nil {
 			disp.Users = cfg.users(hs, pdb)
 		}
-		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.Wake, Log: plog})
+		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.WakeRooms, Log: plog})
 		t.Cleanup(srv.Close)
 		f.asURLs = append(f.asURLs, srv.URL)
 		wg.Add(2)

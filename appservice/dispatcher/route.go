@@ -29,29 +29,32 @@ type outcome struct {
 	// deferred is the turn whose handler asked for the event again later
 	// (handlers.RetryAt); only its effects are committed meanwhile.
 	deferred *turn
-	// sent counts the outbox rows apply added.
-	sent int
+	// sent counts the outbox rows apply added; rooms are where they go.
+	sent  int
+	rooms []string
 }
 
 func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) error {
-	o.sent = 0
+	o.sent, o.rooms = 0, nil
 	for _, w := range o.writes {
 		if err := w(ctx, tx); err != nil {
 			return err
 		}
 	}
 	for _, t := range o.turns {
-		n, err := t.commit(ctx, tx, now, log)
+		rooms, err := t.commit(ctx, tx, now, log)
 		if err != nil {
 			return err
 		}
-		o.sent += n
+		o.sent += len(rooms)
+		o.rooms = append(o.rooms, rooms...)
 	}
 	if len(o.replies) > 0 {
 		if _, err := store.AppendOutbox(ctx, tx, o.replies); err != nil {
 			return err
 		}
 		o.sent += len(o.replies)
+		o.rooms = append(o.rooms, roomsOf(o.replies)...)
 	}
 	return nil
 }

@@ -143,20 +143,20 @@ func (d *Dispatcher) PowerLevel(ctx context.Context, bot id.UserID, room id.Room
 }
 
 // commit writes a turn's effects inside the event's transaction.
-func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) (replies int, err error) {
+func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) (rooms []string, err error) {
 	e := t.conv.Effects()
 	bot, user, room := t.bot.UserID.String(), t.conv.Customer.ID.String(), t.conv.Room.String()
 	ms := now.UnixMilli()
 	if t.touch || len(e.Facts) > 0 || len(e.Consent) > 0 {
 		if err := store.TouchCustomer(ctx, tx, bot, user, t.conv.Customer.DisplayName, ms); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if t.logText && t.msg.Text() != "" {
 		data, _ := json.Marshal(map[string]string{"event_id": t.msg.ID.String()})
 		summary := handlers.CapText(t.msg.Text(), historySummaryRunes)
 		if err := store.AddHistory(ctx, tx, bot, user, "message", summary, data, ms); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if e.StateChanged || e.QuestionChanged {
@@ -168,15 +168,15 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			row.Question, _ = json.Marshal(e.Question)
 		}
 		if err := store.SaveState(ctx, tx, bot, room, user, row, ms); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if err := store.UpdateCustomerFacts(ctx, tx, bot, user, e.Facts, e.Consent); err != nil {
-		return 0, err
+		return nil, err
 	}
 	for _, r := range e.Records {
 		if err := store.AddHistory(ctx, tx, bot, user, r.Kind, r.Summary, r.Data, r.Time.UnixMilli()); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	for _, tm := range e.Timers {
@@ -185,12 +185,12 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			tRoom, tUser = tm.Room.String(), tm.Customer.String()
 		}
 		if err := store.AddTimer(ctx, tx, bot, tRoom, tUser, tm.Name, tm.Payload, tm.At.UnixMilli()); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	for _, fn := range e.Commits {
 		if err := fn(ctx, tx); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if e.Forget {
@@ -201,16 +201,16 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			staffRoom = func(room string) bool { return w.Watches(id.RoomID(room)) }
 		}
 		if err := store.ForgetCustomer(ctx, tx, bot, user, staffRoom); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if f, ok := t.bot.Handler.(handlers.Forgetter); ok {
 			if err := f.ForgetCustomer(ctx, tx, t.bot.UserID, t.conv.Customer.ID); err != nil {
-				return 0, fmt.Errorf("service's own erasure: %w", err)
+				return nil, fmt.Errorf("service's own erasure: %w", err)
 			}
 		}
 		if t.crypto != nil {
 			if err := t.crypto.ForgetCustomer(ctx, tx, t.bot.UserID, t.conv.Customer.ID); err != nil {
-				return 0, err
+				return nil, err
 			}
 		}
 		// No customer id: the log must not keep a list of who asked.
@@ -218,14 +218,14 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 	}
 	rows, err := outboxRows(ctx, tx, t.conv, t.conv.Cause(), log)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(rows) > 0 {
 		if _, err := store.AppendOutbox(ctx, tx, rows); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	return len(rows), nil
+	return roomsOf(rows), nil
 }
 
 // outboxRows turns what a conversation queued into outbox rows, resolving
@@ -299,4 +299,13 @@ func (d *Dispatcher) Notify(ctx context.Context, bot, customer id.UserID, text s
 		d.OnOutbox()
 	}
 	return err
+}
+
+// roomsOf lists the rooms rows go to (a room once per row).
+func roomsOf(rows []store.OutgoingEvent) []string {
+	rooms := make([]string, len(rows))
+	for i, r := range rows {
+		rooms[i] = r.RoomID
+	}
+	return rooms
 }

@@ -155,8 +155,8 @@ func startEncFlow(b *testing.B, db *store.DB, encrypted bool) *encFlow {
 	}
 	disp := dispatcher.New(db, bots, "@bizbots:example.org", cli, dopts, log)
 	snd := sender.New(db, cli, sopts, log)
-	disp.OnOutbox = snd.Wake
-	srv := httptest.NewServer(&appservice.Server{DB: db, HSToken: encBenchHS, MaxBodyBytes: 10 << 20, Stored: disp.Wake, Log: log})
+	disp.OnOutbox = snd.WakeRooms
+	srv := httptest.NewServer(&appservice.Server{DB: db, HSToken: encBenchHS, MaxBodyBytes: 10 << 20, Stored: disp.WakeRooms, Log: log})
 	b.Cleanup(srv.Close)
 	f.asURL = srv.URL
 	rctx, cancel := context.WithCancel(ctx)

@@ -29,11 +29,11 @@ func TestQuickWorkIsHandedOutAgain(t *testing.T) {
 			}
 			return []string{"!a:x", "!b:x"}, nil
 		},
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) roomqueue.Outcome {
 			if n.Add(1) >= rounds {
 				once.Do(func() { close(done) })
 			}
-			return true
+			return roomqueue.Again
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -31,7 +31,7 @@ func TestPanicInWorkKeepsOtherRoomsFlowing(t *testing.T) {
 			}
 			return []string{"!poison"}, nil
 		},
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) Outcome {
 			if room == "!poison" {
 				panics.Add(1)
 				panic("handler exploded")
@@ -41,7 +41,7 @@ func TestPanicInWorkKeepsOtherRoomsFlowing(t *testing.T) {
 			if left--; left == 0 {
 				close(done)
 			}
-			return true
+			return Again
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,24 +73,24 @@ func TestGraceLetsRoomsInHandFinish(t *testing.T) {
 	q := &Queue{
 		Name: "test", Workers: 1, Poll: 10 * time.Millisecond, Log: zerolog.Nop(), Grace: time.Minute,
 		Pending: func(ctx context.Context, limit int) ([]string, error) { return []string{"!busy"}, nil },
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) Outcome {
 			first := false
 			once.Do(func() { first = true })
 			if !first {
-				return true
+				return Emptied
 			}
 			if Stopping(ctx) {
 				finished <- context.Canceled
-				return true
+				return Emptied
 			}
 			close(started)
 			<-release
 			if !Stopping(ctx) {
 				finished <- nil
-				return true
+				return Emptied
 			}
 			finished <- ctx.Err() // nil: still alive within the grace
-			return true
+			return Emptied
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,14 +116,14 @@ func TestGraceEnds(t *testing.T) {
 	q := &Queue{
 		Name: "test", Workers: 1, Poll: 10 * time.Millisecond, Log: zerolog.Nop(), Grace: 50 * time.Millisecond,
 		Pending: func(ctx context.Context, limit int) ([]string, error) { return []string{"!stuck"}, nil },
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) Outcome {
 			select {
 			case <-started:
 			default:
 				close(started)
 			}
 			<-ctx.Done()
-			return false
+			return Stuck
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())

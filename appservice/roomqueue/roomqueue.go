@@ -25,19 +25,38 @@ import (
 	"github.com/bizbots/bizbots/store"
 )
 
+// Outcome is what one Work call left behind in its room.
+type Outcome int
+
+const (
+	// Emptied: the room has nothing due now.
+	Emptied Outcome = iota
+	// Again: the room has more due work (Work stopped at its batch limit
+	// to let other rooms in); it is handed out again soon.
+	Again
+	// Stuck: the room cannot move now (another process holds its lease,
+	// its work waits for a retry, the database failed). It is not handed
+	// out again before the next poll or the next Wake, instead of being
+	// claimed and given back in a busy loop.
+	Stuck
+)
+
 // Queue hands rooms with pending work to workers.
+//
+// Rooms reach it in memory, from whoever stored their work (WakeRooms:
+// intake, the dispatcher's commits), and from the database, which is
+// listed at start, at every poll and on a bare Wake: the database is what
+// survives a crash and what other processes write, memory is only the
+// fast path.
 type Queue struct {
 	Name    string
 	Workers int
 	Poll    time.Duration
 	// Pending lists rooms that have work due, oldest first.
 	Pending func(ctx context.Context, limit int) ([]string, error)
-	// Work processes one room until it has nothing due (or a batch limit).
-	// It returns false when the room cannot move now (another process
-	// holds its lease, its work waits for a retry, the database failed):
-	// the room is then not handed out again before the next poll or the
-	// next Wake, instead of being claimed and given back in a busy loop.
-	Work func(ctx context.Context, room string) bool
+	// Work processes one room until it has nothing due or hits a batch
+	// limit, and says which (see Outcome).
+	Work func(ctx context.Context, room string) Outcome
 	Log  zerolog.Logger
 	// Grace is how long, once Run's ctx is cancelled, the rooms in hand
 	// may take to finish what they hold: the ctx Work gets stays alive
@@ -46,29 +65,87 @@ type Queue struct {
 	Grace time.Duration
 
 	wake chan struct{}
-	// fresh is set by Wake: new work was stored, so rooms that could not
-	// move are worth another try (their holder may be done with them).
-	fresh atomic.Bool
-	once  sync.Once
+	// list is set by Wake: new work was stored somewhere, so the database
+	// is listed and rooms that could not move are worth another try
+	// (their holder may be done with them).
+	list atomic.Bool
+	// hinted holds rooms WakeRooms named since the loop last looked.
+	hintMu sync.Mutex
+	hinted []string
+	once   sync.Once
 }
 
 func (q *Queue) init() {
 	q.once.Do(func() { q.wake = make(chan struct{}, 1) })
 }
 
-// Wake makes an idle queue look for work now, rooms that could not move
-// included. It never blocks.
+// Wake makes the queue list the database for work now, rooms that could
+// not move included. It never blocks.
 func (q *Queue) Wake() {
-	q.fresh.Store(true)
+	q.list.Store(true)
 	q.signal()
 }
 
-// signal makes the queue look for work, skipping rooms that could not move.
+// WakeRooms tells the queue these rooms have new work, without a look at
+// the database. It never blocks.
+func (q *Queue) WakeRooms(rooms ...string) {
+	if len(rooms) == 0 {
+		return
+	}
+	q.hintMu.Lock()
+	q.hinted = append(q.hinted, rooms...)
+	q.hintMu.Unlock()
+	q.signal()
+}
+
+func (q *Queue) takeHints() []string {
+	q.hintMu.Lock()
+	defer q.hintMu.Unlock()
+	h := q.hinted
+	q.hinted = nil
+	return h
+}
+
+// signal makes the queue look at what it knows, without listing.
 func (q *Queue) signal() {
 	q.init()
 	select {
 	case q.wake <- struct{}{}:
 	default:
+	}
+}
+
+// rooms is the loop's bookkeeping: which rooms are in a worker's hands,
+// which could not move, and which wait for a worker, in order.
+type rooms struct {
+	mu    sync.Mutex
+	busy  map[string]bool
+	again map[string]bool // woken while busy: hand out again when done
+	// blocked holds rooms whose last Work was Stuck; cleared at each poll
+	// and by Wake.
+	blocked map[string]bool
+	ready   []string
+	queued  map[string]bool
+	// finished counts Work calls done since the last listing.
+	finished int
+}
+
+// add queues room unless it is queued already. A room named by new work
+// (hint) gets a try even if it was Stuck, and when busy goes again once
+// its worker is done; a listed busy room is left to its worker.
+func (r *rooms) add(room string, hint bool) {
+	if hint {
+		delete(r.blocked, room)
+	}
+	switch {
+	case r.busy[room]:
+		if hint {
+			r.again[room] = true
+		}
+	case r.queued[room], r.blocked[room]:
+	default:
+		r.queued[room] = true
+		r.ready = append(r.ready, room)
 	}
 }
 
@@ -81,26 +158,26 @@ func (q *Queue) Run(ctx context.Context) {
 	workCtx, cancelWork := graceContext(ctx, q.Grace)
 	defer cancelWork()
 	work := make(chan string)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		busy = map[string]bool{}
-		// blocked holds rooms whose last Work returned false; cleared at
-		// each poll.
-		blocked = map[string]bool{}
-	)
+	var wg sync.WaitGroup
+	r := &rooms{busy: map[string]bool{}, again: map[string]bool{}, blocked: map[string]bool{}, queued: map[string]bool{}}
 	for i := 0; i < q.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for room := range work {
-				ok := q.safeWork(workCtx, room)
-				mu.Lock()
-				delete(busy, room)
-				if !ok {
-					blocked[room] = true
+				out := q.safeWork(workCtx, room)
+				r.mu.Lock()
+				delete(r.busy, room)
+				again := r.again[room]
+				delete(r.again, room)
+				switch {
+				case out == Stuck && !again:
+					r.blocked[room] = true
+				case out == Again || again:
+					r.add(room, again)
 				}
-				mu.Unlock()
+				r.finished++
+				r.mu.Unlock()
 				q.signal()
 			}
 		}()
@@ -111,47 +188,80 @@ func (q *Queue) Run(ctx context.Context) {
 	}()
 	ticker := time.NewTicker(q.Poll)
 	defer ticker.Stop()
+	limit := q.Workers * 4
+	list := true      // list the database before handing out
+	listFull := false // the last listing hit its limit: more rooms may wait
 	for {
-		rooms, err := q.safePending(ctx, q.Workers*4)
-		if err != nil && ctx.Err() == nil {
-			q.Log.Error().Err(err).Str("queue", q.Name).Msg("cannot list pending work; will retry")
-		}
-	hand:
-		for _, room := range rooms {
-			// Mark the room busy before handing it over: a worker that
-			// finishes before this loop runs again must find the mark
-			// to clear, or the room would stay "busy" for good.
-			mu.Lock()
-			taken := busy[room] || blocked[room]
-			if !taken {
-				busy[room] = true
+		if list {
+			list = false
+			listed, err := q.safePending(ctx, limit)
+			if err != nil && ctx.Err() == nil {
+				q.Log.Error().Err(err).Str("queue", q.Name).Msg("cannot list pending work; will retry")
 			}
-			mu.Unlock()
-			if taken {
+			listFull = len(listed) >= limit
+			r.mu.Lock()
+			r.finished = 0
+			for _, room := range listed {
+				r.add(room, false)
+			}
+			r.mu.Unlock()
+		}
+		r.mu.Lock()
+		for _, room := range q.takeHints() {
+			r.add(room, true)
+		}
+		idle := true // a worker was free for the last room offered
+		handed := 0
+		for len(r.ready) > 0 {
+			room := r.ready[0]
+			if r.busy[room] || r.blocked[room] {
+				r.ready = r.ready[1:]
+				delete(r.queued, room)
+				if r.busy[room] {
+					r.again[room] = true
+				}
 				continue
 			}
+			// Mark the room busy before handing it over: a worker that
+			// finishes first must find the mark to clear.
+			r.busy[room] = true
 			select {
 			case work <- room:
+				r.ready = r.ready[1:]
+				delete(r.queued, room)
+				handed++
+				continue
 			default:
-				mu.Lock()
-				delete(busy, room)
-				mu.Unlock()
-				break hand // every worker is busy; the next to finish wakes us
+				delete(r.busy, room)
+				idle = false
 			}
+			break // every worker is busy; the next to finish signals
+		}
+		// Rooms beyond the last listing's limit: list again once workers
+		// are free for them and something moved since (else the listing
+		// would return the same busy rooms in a loop).
+		relist := listFull && len(r.ready) == 0 && idle && (handed > 0 || r.finished > 0)
+		r.mu.Unlock()
+		if relist {
+			list = true
+			listFull = false
+			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.wake:
-			if q.fresh.Swap(false) {
-				mu.Lock()
-				clear(blocked)
-				mu.Unlock()
+			if q.list.Swap(false) {
+				r.mu.Lock()
+				clear(r.blocked)
+				r.mu.Unlock()
+				list = true
 			}
 		case <-ticker.C:
-			mu.Lock()
-			clear(blocked)
-			mu.Unlock()
+			r.mu.Lock()
+			clear(r.blocked)
+			r.mu.Unlock()
+			list = true
 		}
 	}
 }
@@ -189,13 +299,13 @@ func Stopping(ctx context.Context) bool {
 	return ctx.Err() != nil
 }
 
-// safeWork runs Work, turning a panic into "the room cannot move now".
-func (q *Queue) safeWork(ctx context.Context, room string) (ok bool) {
+// safeWork runs Work, turning a panic into Stuck.
+func (q *Queue) safeWork(ctx context.Context, room string) (out Outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			q.Log.Error().Str("queue", q.Name).Str("room_id", room).Interface("panic", p).
 				Bytes("stack", debug.Stack()).Msg("room worker panicked; the room waits for the next poll")
-			ok = false
+			out = Stuck
 		}
 	}()
 	return q.Work(ctx, room)
@@ -238,7 +348,7 @@ func (q *Queue) Drain(ctx context.Context) error {
 		}
 		moved := false
 		for _, room := range rooms {
-			if q.safeWork(ctx, room) {
+			if q.safeWork(ctx, room) != Stuck {
 				moved = true
 			}
 		}

@@ -27,16 +27,18 @@ func TestBlockedRoomWaitsForThePoll(t *testing.T) {
 			}
 			return []string{"!blocked"}, nil
 		},
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) Outcome {
 			if room == "!blocked" {
 				blockedCalls.Add(1)
-				return false
+				return Stuck
 			}
 			movingCalls.Add(1)
 			mu.Lock()
-			left--
-			mu.Unlock()
-			return true
+			defer mu.Unlock()
+			if left--; left > 0 {
+				return Again
+			}
+			return Emptied
 		},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 550*time.Millisecond)
@@ -62,9 +64,9 @@ func TestWakeRetriesBlockedRoomOnce(t *testing.T) {
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
 			return []string{"!blocked"}, nil
 		},
-		Work: func(ctx context.Context, room string) bool {
+		Work: func(ctx context.Context, room string) Outcome {
 			calls.Add(1)
-			return false
+			return Stuck
 		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -94,6 +94,7 @@ type Sender struct {
 	owner   string
 	log     zerolog.Logger
 	queue   *roomqueue.Queue
+	leases  *roomqueue.Leases
 	backoff backoff.Policy
 	// retrying holds a token for each worker busy with a row that failed
 	// before. Retries may use only half the workers: a homeserver that
@@ -126,6 +127,7 @@ func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send"),
 		backoff:  backoff.Policy{Base: opts.RetryBase, Max: opts.MaxBackoff},
 		retrying: make(chan struct{}, max(1, opts.Workers/2))}
+	s.leases = &roomqueue.Leases{DB: db, Queue: store.QueueOutbox, Owner: s.owner, TTL: opts.LeaseTimeout, Log: log}
 	s.queue = &roomqueue.Queue{
 		Name: "outbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
@@ -139,70 +141,91 @@ func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 // Wake tells the sender new rows may be waiting. It never blocks.
 func (s *Sender) Wake() { s.queue.Wake() }
 
+// WakeRooms tells the sender these rooms have new rows (none named: look
+// everywhere, as Wake). It never blocks.
+func (s *Sender) WakeRooms(rooms ...string) {
+	if len(rooms) == 0 {
+		s.Wake()
+		return
+	}
+	s.queue.WakeRooms(rooms...)
+}
+
 // Drain handles, in the caller's goroutine, everything due now.
-func (s *Sender) Drain(ctx context.Context) error { return s.queue.Drain(ctx) }
+func (s *Sender) Drain(ctx context.Context) error {
+	defer s.leases.ReleaseAll(ctx)
+	return s.queue.Drain(ctx)
+}
 
 // Run sends until ctx is cancelled, then waits for in-flight sends.
 func (s *Sender) Run(ctx context.Context) error {
 	s.log.Info().Int("workers", s.opts.Workers).Dur("request_timeout", s.opts.RequestTimeout).Msg("sender started")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.leases.Run(ctx)
+	}()
 	s.queue.Run(ctx)
+	<-done
+	s.leases.ReleaseAll(ctx)
 	return nil
 }
 
 const roomBatch = 50
 
-// sendRoom sends a room's due rows in order. It returns false when the
-// room cannot move now (another process holds it, a row waits for its
-// retry, or the database failed), so the queue leaves the room alone until
-// its next poll.
-func (s *Sender) sendRoom(ctx context.Context, room string) bool {
-	return roomqueue.Leased(ctx, s.db, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout, s.log,
-		func() bool { return s.sendLeasedRoom(ctx, room) })
-}
-
-// sendLeasedRoom sends a room's due rows while this process holds its
-// lease.
-func (s *Sender) sendLeasedRoom(ctx context.Context, room string) bool {
-	for i := 0; i < roomBatch && ctx.Err() == nil; i++ {
+// sendRoom sends a room's due rows in order, read in one batch. It is
+// Stuck when the room cannot move now (another process holds it, a row
+// waits for its retry, or the database failed), so the queue leaves the
+// room alone until its next poll.
+func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
+	if !s.leases.Hold(ctx, room) {
+		return roomqueue.Stuck
+	}
+	rows, err := s.db.PendingOutboxRows(ctx, room, roomBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next replies")
+		}
+		return roomqueue.Stuck
+	}
+	// Rows sent in this batch, for the rows after them that relate to
+	// them (the parent's event id was not known when they were read).
+	sent := map[int64]id.EventID{}
+	for _, row := range rows {
 		// Sends can be slow; keep the room ours for the whole batch.
-		if i > 0 {
-			if err := store.RenewLease(ctx, s.db, store.QueueOutbox, room, s.owner, s.opts.LeaseTimeout.Milliseconds()); err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn().Err(err).Str("room_id", room).Msg("lost the room's send lease; another process continues")
-				}
-				return false
-			}
-		}
-		row, err := s.db.NextOutboxRow(ctx, room)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next reply")
-			}
-			return false
-		}
-		if row == nil {
-			return true
+		if ctx.Err() != nil || !s.leases.Hold(ctx, room) {
+			return roomqueue.Stuck
 		}
 		if row.RetryAt > store.Now() {
-			return false
+			return roomqueue.Stuck
 		}
-		if !s.sendRow(ctx, row) {
-			return false
+		if row.ParentID != nil && row.ParentEventID == "" {
+			if ev, ok := sent[*row.ParentID]; ok {
+				row.ParentEventID, row.ParentStatus = ev.String(), "sent"
+			}
 		}
+		eventID, ok := s.sendRow(ctx, row)
+		if !ok {
+			return roomqueue.Stuck
+		}
+		sent[row.ID] = eventID
 	}
-	return true
+	if len(rows) == roomBatch {
+		return roomqueue.Again
+	}
+	return roomqueue.Emptied
 }
 
 // sendRow sends a row, first taking a retry token if it failed before. A
 // retry that finds every token taken gives the room back (false): it is
 // listed again at the next poll, and the worker goes to another room.
-func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow) bool {
+func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow) (id.EventID, bool) {
 	if row.Attempts > 0 {
 		select {
 		case s.retrying <- struct{}{}:
 			defer func() { <-s.retrying }()
 		default:
-			return false
+			return "", false
 		}
 	}
 	return s.send(ctx, row)
@@ -214,23 +237,24 @@ type SentFinder interface {
 	FindSent(ctx context.Context, bot id.UserID, room id.RoomID, txnID string) (id.EventID, bool, error)
 }
 
-// send delivers one row and records the result. It returns false when the
-// room must wait (a retry is scheduled, or the result could not be
+// send delivers one row and records the result, and returns the event id
+// the homeserver gave it ("" if it failed for good). It returns false when
+// the room must wait (a retry is scheduled, or the result could not be
 // recorded).
-func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
 	content, err := s.content(row, txnID)
 	if err != nil {
-		return s.failed(ctx, log, row, err.Error())
+		return "", s.failed(ctx, log, row, err.Error())
 	}
 	if s.opts.Encrypter != nil && row.Type != encryptedType {
 		sctx, cancel := s.requestContext(ctx)
 		sealed, err := s.seal(sctx, row, content, txnID, log)
 		cancel()
 		if err != nil {
-			return s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
+			return "", s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
 		}
 		content = sealed
 	}
@@ -246,15 +270,15 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 				log.Debug().Str("reason", hsclient.Classify(err).Reason).Msg("cannot check for an earlier delivery; relying on the txn id")
 			case found:
 				if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
-					return false
+					return "", false
 				}
 				log.Info().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply was already delivered by an earlier attempt")
-				return true
+				return eventID, true
 			}
 		}
 	}
 	if !s.record(ctx, log, "attempt", func(c context.Context) error { return s.db.MarkOutboxAttempt(c, row.ID) }) {
-		return false
+		return "", false
 	}
 	attempt := row.Attempts + 1
 	start := time.Now()
@@ -266,19 +290,19 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) bool {
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
 		if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
-			return false
+			return "", false
 		}
 		log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
-		return true
+		return eventID, true
 	}
 	v := hsclient.Classify(err)
 	if timedOut {
 		v = hsclient.Verdict{Retry: true, Reason: fmt.Sprintf("no answer from the homeserver within %s", s.opts.RequestTimeout)}
 	}
 	if !v.Retry {
-		return s.failed(ctx, log, row, v.Reason)
+		return "", s.failed(ctx, log, row, v.Reason)
 	}
-	return s.retryLater(ctx, log, row, attempt, v)
+	return "", s.retryLater(ctx, log, row, attempt, v)
 }
 
 // retryLater schedules a row's next attempt after failures failures (with

@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		crypt.OnRoomKey = disp.Wake
 	}
 	send := sender.New(db, hs, sendOpts, log.With().Str("part", "sender").Logger())
-	disp.OnOutbox = send.Wake
+	disp.OnOutbox = send.WakeRooms
 	disp.Users = prov // a bot's events wait for it to be registered
 
 	check := &hscheck.Checker{URL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain, ASToken: cfg.AppService.ASToken}
@@ -171,7 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	defer registerDBStats(db)()
 	srv := &appservice.Server{
 		DB: db, HSToken: cfg.AppService.HSToken, MaxBodyBytes: cfg.AppService.MaxBodyBytes,
-		Users: prov, Stored: disp.Wake, Log: log.With().Str("part", "intake").Logger(),
+		Users: prov, Stored: disp.WakeRooms, Log: log.With().Str("part", "intake").Logger(),
 		Extra: extraRoutes(db, ready),
 	}
 	if crypt != nil && cfg.Encryption.Appservice {

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+)
+
+// maxGroup bounds how many callers' work one group transaction holds.
+const maxGroup = 64
+
+// group is the state of GroupTx: work waiting for the next transaction,
+// and how many committers run.
+type group struct {
+	mu      sync.Mutex
+	queue   []*groupReq
+	running int
+}
+
+// committers is how many group transactions may be open at once: one on
+// SQLite, which has one writer anyway; a few on Postgres, which runs
+// transactions side by side (each still gathers what waits).
+func (db *DB) committers() int {
+	if db.Dialect == Postgres {
+		return 4
+	}
+	return 1
+}
+
+type groupReq struct {
+	fn   func(ctx context.Context, tx Tx) error
+	err  error
+	done chan struct{}
+}
+
+// GroupTx runs fn in a transaction that commits it, like Tx, but shares
+// that transaction, and its commit (the fsync that makes it durable), with
+// the work other callers hand in meanwhile: while one group commits, the
+// next gathers (group commit). The answer is fn's own: GroupTx returns nil
+// only once fn's writes are committed, and fn's error (with its writes
+// rolled back) otherwise, never another caller's.
+//
+// fn may run more than once (when a group fails, each member is run again
+// alone to learn its own outcome), so it must act only through tx and the
+// ctx it is given, and keep no other state between runs. A panic in fn is
+// returned as an error.
+func (db *DB) GroupTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &groupReq{fn: fn, done: make(chan struct{})}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, req)
+	if g.running < db.committers() {
+		g.running++
+		go db.commitGroups(context.WithoutCancel(ctx))
+	}
+	g.mu.Unlock()
+	// The committer answers every request; statements are bounded by the
+	// database timeouts, so this wait is too.
+	<-req.done
+	return req.err
+}
+
+// commitGroups commits groups until no work is waiting, then ends (the
+// next GroupTx starts another).
+func (db *DB) commitGroups(ctx context.Context) {
+	g := &db.group
+	for {
+		g.mu.Lock()
+		n := min(len(g.queue), maxGroup)
+		if n == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		batch := make([]*groupReq, n)
+		copy(batch, g.queue)
+		g.queue = append(g.queue[:0], g.queue[n:]...)
+		g.mu.Unlock()
+		db.commitGroup(ctx, batch)
+	}
+}
+
+// commitGroup runs batch in one transaction. When a member fails, the
+// transaction is rolled back, that member is run alone for its own
+// outcome and the rest are tried again together; when the commit itself
+// fails, every member is run alone.
+func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
+	for len(batch) > 0 {
+		if len(batch) == 1 {
+			db.runAlone(ctx, batch[0])
+			return
+		}
+		failed := -1
+		err := db.Tx(ctx, func(tx Tx) error {
+			for i, r := range batch {
+				if err := safeRun(ctx, tx, r.fn); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			for _, r := range batch {
+				close(r.done)
+			}
+			return
+		case failed >= 0:
+			db.runAlone(ctx, batch[failed])
+			batch = append(batch[:failed:failed], batch[failed+1:]...)
+		default:
+			for _, r := range batch {
+				db.runAlone(ctx, r)
+			}
+			return
+		}
+	}
+}
+
+// runAlone runs one request in its own transaction and answers it.
+func (db *DB) runAlone(ctx context.Context, r *groupReq) {
+	r.err = db.Tx(ctx, func(tx Tx) error { return safeRun(ctx, tx, r.fn) })
+	close(r.done)
+}
+
+// safeRun calls fn, turning a panic into an error.
+func safeRun(ctx context.Context, tx Tx, fn func(ctx context.Context, tx Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("transaction panicked: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(ctx, tx)
+}
