@@ -23,7 +23,7 @@ func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*I
 	var e *InboxEvent
 	// The claim is committed with other rooms' work of the moment.
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) (err error) {
-		e, err = ClaimDueInboxEvent(ctx, tx, roomID, now)
+		e, err = db.ClaimDueInboxEvent(ctx, tx, roomID, now)
 		return err
 	})
 	if err != nil || e != nil {
@@ -31,7 +31,7 @@ func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*I
 	}
 	// Nothing claimed: the room is empty or its head waits for a retry.
 	e, err = scanInboxEvent(db.QueryRowContext(ctx, `SELECT `+inboxColumns+`
-		FROM inbox WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID))
+		FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID))
 	if err != nil {
 		return nil, fmt.Errorf("read next inbox event: %w", err)
 	}
@@ -42,9 +42,9 @@ func (db *DB) ClaimInboxEvent(ctx context.Context, roomID string, now int64) (*I
 // pending event, if it is due at now, with its attempt counted; nil
 // otherwise. The dispatcher runs it in the transaction that commits the
 // room's previous event, so counting attempts costs no commit of its own.
-func ClaimDueInboxEvent(ctx context.Context, q Querier, roomID string, now int64) (*InboxEvent, error) {
+func (db *DB) ClaimDueInboxEvent(ctx context.Context, q Querier, roomID string, now int64) (*InboxEvent, error) {
 	e, err := scanInboxEvent(q.QueryRowContext(ctx, `UPDATE inbox SET attempts = attempts + 1
-		WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $1 AND status = 'pending')
+		WHERE seq = (SELECT min(seq) FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending')
 			AND status = 'pending' AND retry_at <= $2
 		RETURNING `+inboxColumns, roomID, now))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // WakeEncrypted makes a room's deferred encrypted events due now (a room
 // key arrived) and reports whether there were any.
 func (db *DB) WakeEncrypted(ctx context.Context, roomID string) (bool, error) {
-	res, err := db.ExecContext(ctx, `UPDATE inbox SET retry_at = 0
+	res, err := db.ExecContext(ctx, `UPDATE inbox`+db.indexedBy("inbox_pending_idx")+` SET retry_at = 0
 		WHERE room_id = $1 AND status = 'pending' AND event_type = 'm.room.encrypted' AND retry_at > 0`, roomID)
 	if err != nil {
 		return false, fmt.Errorf("wake encrypted events: %w", err)

@@ -49,7 +49,8 @@ const insertBatch = 100
 // were new and whether the txn id had been seen before.
 func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []IncomingEvent) (added int, replay bool, err error) {
 	now := Now()
-	err = db.Tx(ctx, func(tx *sql.Tx) error {
+	// Shared with the dispatcher's and sender's commits of the moment.
+	err = db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
 		added, replay = 0, false
 		res, err := tx.ExecContext(ctx, `INSERT INTO as_txn (txn_id, received_at, event_count) VALUES ($1, $2, $3)
 			ON CONFLICT (txn_id) DO NOTHING`, txnID, now, len(events))
@@ -106,11 +107,11 @@ func (db *DB) PendingRoomsAt(ctx context.Context, queue string, now int64, limit
 	switch queue {
 	case QueueInbox:
 		q = `SELECT i.room_id FROM inbox i WHERE i.status = 'pending' AND i.retry_at <= $1
-			AND i.seq = (SELECT min(j.seq) FROM inbox j WHERE j.room_id = i.room_id AND j.status = 'pending')
+			AND i.seq = (SELECT min(j.seq) FROM inbox j`+db.indexedBy("inbox_pending_idx")+` WHERE j.room_id = i.room_id AND j.status = 'pending')
 			ORDER BY i.seq LIMIT $2`
 	case QueueOutbox:
 		q = `SELECT o.room_id FROM outbox o WHERE o.status = 'pending' AND o.retry_at <= $1
-			AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.room_id = o.room_id AND p.status = 'pending')
+			AND o.id = (SELECT min(p.id) FROM outbox p`+db.indexedBy("outbox_pending_idx")+` WHERE p.room_id = o.room_id AND p.status = 'pending')
 			ORDER BY o.id LIMIT $2`
 	default:
 		return nil, fmt.Errorf("unknown queue %q", queue)
@@ -137,7 +138,7 @@ func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, e
 	var js string
 	err := db.QueryRowContext(ctx, `SELECT seq, event_id, room_id, sender, event_type, state_key, origin_ts, event,
 			txn_id, received_at, attempts, retry_at
-		FROM inbox WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID).
+		FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID).
 		Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Sender, &e.Type, &e.StateKey, &e.OriginTS, &js,
 			&e.TxnID, &e.ReceivedAt, &e.Attempts, &e.RetryAt)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -68,7 +68,7 @@ func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, err
 	var parentEvent, parentStatus sql.NullString
 	err := db.QueryRowContext(ctx, `SELECT o.id, o.room_id, o.bot_user_id, o.event_type, o.content, o.parent_id,
 			p.event_id, p.status, o.cause_event_id, o.attempts, o.retry_at, o.created_at
-		FROM outbox o LEFT JOIN outbox p ON p.id = o.parent_id
+		FROM outbox o`+db.indexedBy("outbox_pending_idx")+` LEFT JOIN outbox p ON p.id = o.parent_id
 		WHERE o.room_id = $1 AND o.status = 'pending' ORDER BY o.id LIMIT 1`, roomID).
 		Scan(&r.ID, &r.RoomID, &r.BotUserID, &r.Type, &content, &r.ParentID,
 			&parentEvent, &parentStatus, &r.CauseEventID, &r.Attempts, &r.RetryAt, &r.CreatedAt)
@@ -89,7 +89,7 @@ func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, err
 func (db *DB) PendingOutboxRows(ctx context.Context, roomID string, limit int) ([]*OutboxRow, error) {
 	rows, err := db.QueryContext(ctx, `SELECT o.id, o.room_id, o.bot_user_id, o.event_type, o.content, o.parent_id,
 			p.event_id, p.status, o.cause_event_id, o.attempts, o.retry_at, o.created_at
-		FROM outbox o LEFT JOIN outbox p ON p.id = o.parent_id
+		FROM outbox o`+db.indexedBy("outbox_pending_idx")+` LEFT JOIN outbox p ON p.id = o.parent_id
 		WHERE o.room_id = $1 AND o.status = 'pending' ORDER BY o.id LIMIT $2`, roomID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending outbox rows: %w", err)

@@ -474,7 +474,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 		if err := out.apply(ctx, tx, now, log); err != nil {
 			return err
 		}
-		next, err = store.ClaimDueInboxEvent(ctx, tx, ev.RoomID, d.opts.Clock().UnixMilli())
+		next, err = d.db.ClaimDueInboxEvent(ctx, tx, ev.RoomID, d.opts.Clock().UnixMilli())
 		return err
 	})
 	switch {
