@@ -107,15 +107,18 @@ func (db *DB) PendingRoomsAt(ctx context.Context, queue string, now int64, limit
 	switch queue {
 	case QueueInbox:
 		q = `SELECT i.room_id FROM inbox i WHERE i.status = 'pending' AND i.retry_at <= $1
-			AND i.seq = (SELECT min(j.seq) FROM inbox j`+db.indexedBy("inbox_pending_idx")+` WHERE j.room_id = i.room_id AND j.status = 'pending')
+			AND i.seq = (SELECT min(j.seq) FROM inbox j WHERE j.room_id = i.room_id AND j.status = 'pending')
 			ORDER BY i.seq LIMIT $2`
 	case QueueOutbox:
 		q = `SELECT o.room_id FROM outbox o WHERE o.status = 'pending' AND o.retry_at <= $1
-			AND o.id = (SELECT min(p.id) FROM outbox p`+db.indexedBy("outbox_pending_idx")+` WHERE p.room_id = o.room_id AND p.status = 'pending')
+			AND o.id = (SELECT min(p.id) FROM outbox p WHERE p.room_id = o.room_id AND p.status = 'pending')
 			ORDER BY o.id LIMIT $2`
 	default:
 		return nil, fmt.Errorf("unknown queue %q", queue)
 	}
+	// A room's head comes from the pending index (see indexedBy).
+	q = strings.Replace(q, "FROM inbox j", "FROM inbox j"+db.indexedBy("inbox_pending_idx"), 1)
+	q = strings.Replace(q, "FROM outbox p", "FROM outbox p"+db.indexedBy("outbox_pending_idx"), 1)
 	rows, err := db.QueryContext(ctx, q, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list rooms with %s work: %w", queue, err)

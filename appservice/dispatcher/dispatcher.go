@@ -334,15 +334,13 @@ func (d *Dispatcher) timerLoop(ctx context.Context) {
 // typingDelay is how long a handler runs before the bot shows as typing.
 const typingDelay = 300 * time.Millisecond
 
-// presence sends a read receipt for the customer's event and, if the
-// handler takes a while, a typing notification; the returned func ends
-// it. Both are best effort and never delay the handler.
+// presence shows the bot typing if the handler takes a while; the
+// returned func ends it. Best effort: it never delays the handler.
 func (d *Dispatcher) presence(bot id.UserID, room id.RoomID, m *handlers.Message) (stop func()) {
 	p, ok := d.hs.(Presence)
 	if !ok || m.ID == "" || m.Kind == handlers.KindTimer {
 		return func() {}
 	}
-	d.background(func(ctx context.Context) error { return p.MarkRead(ctx, bot, room, m.ID) })
 	var typing atomic.Bool
 	timer := time.AfterFunc(typingDelay, func() {
 		typing.Store(true)
@@ -383,9 +381,24 @@ func (d *Dispatcher) processRoom(ctx context.Context, room string) roomqueue.Out
 	return d.processLeasedRoom(ctx, room)
 }
 
+// markRead sends, in the background, each bot's read receipt for the last
+// customer event it handled in room (one per bot per visit, not one per
+// message). Best effort.
+func (d *Dispatcher) markRead(room string, reads map[id.UserID]id.EventID) {
+	p, ok := d.hs.(Presence)
+	if !ok {
+		return
+	}
+	for bot, ev := range reads {
+		d.background(func(ctx context.Context) error { return p.MarkRead(ctx, bot, id.RoomID(room), ev) })
+	}
+}
+
 // processLeasedRoom handles a room's due events while this process holds
 // its lease. Once the run is stopping it takes no new event.
 func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomqueue.Outcome {
+	reads := map[id.UserID]id.EventID{}
+	defer d.markRead(room, reads)
 	// next is the room's following event, claimed by the commit of the
 	// one before; given back if the loop ends before running it.
 	var next *store.InboxEvent
@@ -418,7 +431,7 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomque
 			}
 		}
 		var ok bool
-		if ok, next = d.processEvent(ctx, ev); !ok {
+		if ok, next = d.processEvent(ctx, ev, reads); !ok {
 			return roomqueue.Stuck
 		}
 	}
@@ -434,7 +447,8 @@ var errGaveUp = errors.New("earlier attempts ended without an outcome (the proce
 // and commits the outcome. It returns false when the room must stop for
 // now (a retry is scheduled, the lease was lost, or the database failed),
 // and the room's next event when the commit could claim it.
-func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bool, *store.InboxEvent) {
+// Once committed, the customer events it handled are noted in reads.
+func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, reads map[id.UserID]id.EventID) (bool, *store.InboxEvent) {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
 	if ev.Attempts > max(d.opts.MaxDeaths, d.opts.MaxAttempts) {
@@ -492,6 +506,9 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent) (bo
 			return false, nil
 		}
 		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil
+	}
+	for _, r := range out.reads {
+		reads[r.bot] = r.event
 	}
 	eventsHandled.WithLabelValues(out.outcome).Inc()
 	handleSeconds.Observe(time.Since(start).Seconds())

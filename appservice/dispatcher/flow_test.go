@@ -318,3 +318,35 @@ func TestInviteWelcomeAndRepliesInOrder(t *testing.T) {
 		}
 	})
 }
+
+// A customer's messages handled in one go get one read receipt, for the
+// last of them, after they were handled: a receipt per message doubled
+// the requests the homeserver takes for each reply.
+func TestOneReadReceiptPerBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := startFlow(t, db)
+		room := "!receipts:example.org"
+		f.dm(t, room, alice, "Alice", botID)
+		var evs []map[string]any
+		for i := range 5 {
+			evs = append(evs, fakehs.Message(room, alice, fmt.Sprintf("msg %d", i)))
+		}
+		f.deliver(t, evs...)
+		f.waitReply(t, room, "echo: msg 4")
+		last := evID(evs[4])
+		if !f.hs.WaitFor(waitLimit, func() bool {
+			r := f.hs.Receipts(room)
+			return len(r) > 0 && r[len(r)-1].EventID == last
+		}) {
+			t.Fatalf("no read receipt for the last message; receipts %+v", f.hs.Receipts(room))
+		}
+		for _, r := range f.hs.Receipts(room) {
+			if r.EventID != last {
+				t.Errorf("receipt for %s (not the last message of the batch): %+v", r.EventID, f.hs.Receipts(room))
+			}
+			if r.User != botID.String() || r.Type != "m.read" {
+				t.Errorf("receipt %+v, want m.read from the bot", r)
+			}
+		}
+	})
+}

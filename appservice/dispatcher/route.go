@@ -32,6 +32,13 @@ type outcome struct {
 	// sent counts the outbox rows apply added; rooms are where they go.
 	sent  int
 	rooms []string
+	// reads are the customer events the bots read (for receipts).
+	reads []read
+}
+
+type read struct {
+	bot   id.UserID
+	event id.EventID
 }
 
 func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) error {
@@ -432,6 +439,9 @@ func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, 
 			out.note = t.conv.Failed()
 		}
 		out.turns = append(out.turns, t)
+		if t.msg.ID != "" && t.msg.Kind != handlers.KindTimer {
+			out.reads = append(out.reads, read{bot.UserID, t.msg.ID})
+		}
 	}
 	return out, nil
 }

@@ -66,6 +66,7 @@ type HS struct {
 	users     map[string]bool
 	profiles  map[string]map[string]string
 	joins     []string // "user room"
+	receipts  []Receipt
 	members   map[string]map[string]string
 	power     map[string]map[string]int // m.room.power_levels users per room (none: 404)
 	sends     []Sent
@@ -99,6 +100,7 @@ const (
 	EndpointJoinedMembers = "joined_members"
 	EndpointSend          = "send"
 	EndpointPing          = "ping"
+	EndpointReceipt       = "receipt"
 )
 
 // New starts a fake homeserver on loopback.
@@ -198,6 +200,22 @@ func (h *HS) SendsTo(room string) []Sent {
 	for _, s := range h.Sends() {
 		if s.Room == room {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Receipt is a read receipt a user sent.
+type Receipt struct{ User, Room, Type, EventID string }
+
+// Receipts returns the read receipts sent to room, in order.
+func (h *HS) Receipts(room string) []Receipt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Receipt
+	for _, r := range h.receipts {
+		if r.Room == room {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -376,6 +394,12 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"users": users})
+	case r.Method == http.MethodPost && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "receipt":
+		h.mu.Lock()
+		h.receipts = append(h.receipts, Receipt{User: user, Room: parts[2], Type: parts[4], EventID: parts[5]})
+		h.notify()
+		h.mu.Unlock()
+		writeJSON(w, 200, map[string]any{})
 	case r.Method == http.MethodGet && len(parts) == 4 && parts[1] == "rooms" && parts[3] == "messages":
 		h.messages(w, parts[2], r.URL.Query().Get("filter"))
 	case r.Method == http.MethodPut && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "send":
@@ -410,6 +434,8 @@ func endpoint(method string, parts []string) string {
 		return EndpointSend
 	case method == http.MethodPost && len(parts) == 4 && parts[0] == "v1" && parts[1] == "appservice" && parts[3] == "ping":
 		return EndpointPing
+	case method == http.MethodPost && len(parts) == 6 && parts[1] == "rooms" && parts[3] == "receipt":
+		return EndpointReceipt
 	}
 	return ""
 }
