@@ -23,7 +23,7 @@ type group struct {
 // transactions side by side (each still gathers what waits).
 func (db *DB) committers() int {
 	if db.Dialect == Postgres {
-		return 4
+		return 12
 	}
 	return 1
 }

@@ -139,7 +139,7 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		connector = c
 		db.Dialect = Postgres
 		if maxOpen == 0 {
-			maxOpen = 20
+			maxOpen = 40
 		}
 	default:
 		return nil, fmt.Errorf("database uri: use sqlite:<file> or postgres://…")
