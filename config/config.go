@@ -323,7 +323,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	d := &c.Dispatcher
 	if d.Workers == 0 {
-		d.Workers = 8
+		d.Workers = 32
 	}
 	if d.MaxAttempts == 0 {
 		d.MaxAttempts = 5
@@ -342,7 +342,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	s := &c.Sender
 	if s.Workers == 0 {
-		s.Workers = 8
+		s.Workers = 32
 	}
 	if s.MaxBackoff == 0 {
 		s.MaxBackoff = Duration(5 * time.Minute)

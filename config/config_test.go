@@ -79,7 +79,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("sender.max_backoff = %s", cfg.Sender.MaxBackoff.D())
 	}
 	// Left out: defaults.
-	if cfg.Dispatcher.MaxAttempts != 5 || cfg.Sender.Workers != 8 || cfg.Sender.RequestTimeout.D() != 20*time.Second {
+	if cfg.Dispatcher.MaxAttempts != 5 || cfg.Sender.Workers != 32 || cfg.Sender.RequestTimeout.D() != 20*time.Second {
 		t.Errorf("defaults not applied: dispatcher %+v sender %+v", cfg.Dispatcher, cfg.Sender)
 	}
 	if cfg.AppService.MaxBodyBytes != 10<<20 {
@@ -123,7 +123,7 @@ bots: [{localpart: pizza}]
 	if cfg.Database.URI != "sqlite:bizbots.db" || cfg.Logging.Level != "info" || cfg.Logging.Format != "auto" {
 		t.Errorf("database/logging defaults: %+v %+v", cfg.Database, cfg.Logging)
 	}
-	if cfg.Dispatcher.Workers != 8 || cfg.Dispatcher.LeaseTimeout.D() != 2*time.Minute || cfg.Dispatcher.PollInterval.D() != time.Second {
+	if cfg.Dispatcher.Workers != 32 || cfg.Dispatcher.LeaseTimeout.D() != 2*time.Minute || cfg.Dispatcher.PollInterval.D() != time.Second {
 		t.Errorf("dispatcher defaults: %+v", cfg.Dispatcher)
 	}
 	if cfg.Sender.MaxBackoff.D() != 5*time.Minute {

@@ -75,7 +75,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	// A change that needs a restart is refused; the bots keep working.
-	editConfig(t, p.cfg, "  workers: 8", "  workers: 4")
+	editConfig(t, p.cfg, "  workers: 32", "  workers: 4")
 	hup <- syscall.SIGHUP
 	logged("config reload refused, still running the previous config: dispatcher changed; that needs a restart")
 	if !chat("@shop_new:example.org", "!new2:example.org", "still here") {
