@@ -85,7 +85,18 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 			n, _ := res.RowsAffected()
 			added += int(n)
 		}
-		return nil
+		if added == 0 {
+			return nil
+		}
+		rooms := make([]string, 0, len(events))
+		seen := make(map[string]bool, len(events))
+		for _, e := range events {
+			if !seen[e.RoomID] {
+				seen[e.RoomID] = true
+				rooms = append(rooms, e.RoomID)
+			}
+		}
+		return db.notifyRooms(ctx, tx, ChannelInbox, rooms)
 	})
 	return added, replay, err
 }

@@ -52,6 +52,11 @@ type DB struct {
 	group group
 	// writer, on SQLite, is held by the one write transaction open.
 	writer chan struct{}
+	// uri is what the DB was opened with (Listen opens its own
+	// connection).
+	uri string
+	// instance tells this handle's notifications from other processes'.
+	instance string
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; query helpers take it so
@@ -149,6 +154,8 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 	sqlDB.SetMaxIdleConns(maxOpen)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	db.DB = sqlDB
+	db.uri = uri
+	db.instance = strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.Itoa(os.Getpid())
 	pingCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := db.Check(pingCtx); err != nil {
