@@ -28,6 +28,15 @@ type Encryption struct {
 	// Synapse with experimental_features msc2409_to_device_messages_enabled
 	// and msc3202_transaction_extensions); else each bot's device syncs.
 	Appservice bool `yaml:"appservice"`
+	// CrossSigning says how each bot's device gets cross-signed, so that
+	// clients sending only to cross-signed devices (MSC4153) reach it:
+	// auto, msc4190, password or off (docs/encryption.md).
+	CrossSigning string `yaml:"cross_signing"`
+	// HomeserverAdminToken is a homeserver admin's access token. On
+	// Dendrite, bizbots uses it once per bot to give the bot a random
+	// password (kept encrypted in the database), which Dendrite demands
+	// before it takes cross-signing keys.
+	HomeserverAdminToken string `yaml:"homeserver_admin_token"`
 }
 
 func (e *Encryption) applyDefaults() {
@@ -36,6 +45,9 @@ func (e *Encryption) applyDefaults() {
 	}
 	if e.DeviceName == "" {
 		e.DeviceName = "bizbots"
+	}
+	if e.CrossSigning == "" {
+		e.CrossSigning = "auto"
 	}
 }
 
@@ -48,6 +60,15 @@ func (e *Encryption) validate(add func(format string, args ...any)) {
 	}
 	if e.PickleKey != "" && len(e.PickleKey) < 16 {
 		add("encryption.pickle_key is too short (%d characters; use at least 16, e.g. from `openssl rand -hex 32`)", len(e.PickleKey))
+	}
+	switch e.CrossSigning {
+	case "auto", "msc4190", "off":
+	case "password":
+		if e.HomeserverAdminToken == "" {
+			add("encryption.cross_signing: password needs encryption.homeserver_admin_token (a Dendrite admin's access token)")
+		}
+	default:
+		add("encryption.cross_signing is %q; want auto, msc4190, password or off", e.CrossSigning)
 	}
 }
 

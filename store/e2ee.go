@@ -46,6 +46,18 @@ func (db *DB) SetMeta(ctx context.Context, key, value string) error {
 	return nil
 }
 
+// MetaOrSet returns the value of a bb_meta key, writing value first when
+// the key has none. Processes racing to set a key all get the one value
+// written first (a secret generated once for an installation).
+func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) {
+	_, err := db.ExecContext(ctx, `INSERT INTO bb_meta (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO NOTHING`, key, value)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", key, err)
+	}
+	return db.Meta(ctx, key)
+}
+
 // SealOutboxRow replaces a pending row's content with its encrypted form
 // before the row's first send, so every attempt sends the same event. It
 // reports false when the row was sealed, sent or attempted meanwhile (by

@@ -89,6 +89,11 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 	}
 	dev := &device{bot: bot, client: cli, store: cs, mach: mach}
 	mach.AllowKeyShare = c.allowKeyShare(dev)
+	if c.crossSigningMode() != CrossSignOff {
+		if err := c.loadCrossSigningKeys(ctx, dev); err != nil {
+			return nil, err
+		}
+	}
 	return dev, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -62,6 +63,13 @@ type Options struct {
 	ToDeviceFromTransactions bool
 	// Workers bounds the connections to the homeserver.
 	Workers int
+	// CrossSigning is how the bots' devices get cross-signed: CrossSignAuto
+	// (when empty), CrossSignMSC4190, CrossSignPassword or CrossSignOff.
+	CrossSigning string
+	// HomeserverAdminToken is a Dendrite admin's access token, with which
+	// bizbots gives each bot the password Dendrite asks for before it takes
+	// cross-signing keys. May be empty.
+	HomeserverAdminToken string
 }
 
 // Crypto holds the bots' devices.
@@ -78,6 +86,8 @@ type Crypto struct {
 	bots    []id.UserID
 	rt      http.RoundTripper
 	loginMu sync.Mutex
+	// setupWarn logs once that cross-signing needs configuration.
+	setupWarn sync.Once
 
 	// OnRoomKey is called when a room key arrived for a room that had
 	// encrypted events waiting for it (wakes the dispatcher). May be nil.
@@ -195,6 +205,19 @@ func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 		case <-time.After(wait):
 		}
 	}
+	// Cross-signed before it is used, so a client's first look at the
+	// bot's keys already finds the signature.
+	var retry sync.WaitGroup
+	defer retry.Wait()
+	if c.crossSigningMode() != CrossSignOff {
+		if err := c.crossSign(ctx, dev); err != nil && !c.crossSignFailed(ctx, err) {
+			retry.Add(1)
+			go func() {
+				defer retry.Done()
+				c.retryCrossSign(ctx, dev)
+			}()
+		}
+	}
 	c.mu.Lock()
 	c.devices[bot] = dev
 	c.mu.Unlock()
@@ -204,6 +227,48 @@ func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 		return
 	}
 	c.syncLoop(ctx, dev)
+}
+
+// crossSignAttempts bounds the retries of a cross-signing that failed for
+// a reason other than the configuration (the homeserver was away).
+const crossSignAttempts = 8
+
+func (c *Crypto) retryCrossSign(ctx context.Context, dev *device) {
+	for attempt := 1; attempt < crossSignAttempts; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retryPolicy.Delay(attempt)):
+		}
+		err := c.crossSign(ctx, dev)
+		if err == nil || c.crossSignFailed(ctx, err) {
+			return
+		}
+	}
+	zerolog.Ctx(ctx).Warn().Msg("gave up cross-signing the bot's device until the next start; it works, but clients that send only to cross-signed devices will not reach it")
+}
+
+// crossSignFailed logs a failed cross-signing and reports whether trying
+// again is pointless: the homeserver needs configuration bizbots lacks,
+// said once per process, at warning level, with what to set.
+func (c *Crypto) crossSignFailed(ctx context.Context, err error) bool {
+	log := zerolog.Ctx(ctx)
+	if errors.Is(err, errCrossSigningSetup) {
+		warned := false
+		c.setupWarn.Do(func() {
+			warned = true
+			log.Warn().Err(err).Msg("the bots' devices stay uncross-signed: encryption works, but clients that send only to cross-signed devices (Element's \"exclude insecure devices\") will not reach the bots; see docs/encryption.md")
+		})
+		if !warned {
+			log.Debug().Err(err).Msg("the bot's device stays uncross-signed")
+		}
+		return true
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	log.Warn().Err(err).Msg("cannot cross-sign the bot's device yet; retrying")
+	return false
 }
 
 // quiet is the logger mautrix gets through ctx: it logs every request

@@ -50,6 +50,8 @@ func encryption(ctx context.Context, cfg *config.Config, db *store.DB, hs *hscli
 		DeviceName:               cfg.Encryption.DeviceName,
 		ToDeviceFromTransactions: cfg.Encryption.Appservice,
 		Workers:                  cfg.Sender.Workers,
+		CrossSigning:             cfg.Encryption.CrossSigning,
+		HomeserverAdminToken:     cfg.Encryption.HomeserverAdminToken,
 	}, log.With().Str("part", "e2ee").Logger())
 	if err != nil {
 		return nil, opts, err
