@@ -105,12 +105,13 @@ func (c *Crypto) crossSign(ctx context.Context, dev *device) error {
 		}
 		uploaded = true
 	}
-	if !uploaded && signedBy(own.DeviceKeys[dev.bot][dev.client.DeviceID], dev.bot, selfSigning) {
+	if !signedBy(own.DeviceKeys[dev.bot][dev.client.DeviceID], dev.bot, selfSigning) {
+		if err := dev.mach.SignOwnDevice(ctx, dev.mach.OwnIdentity()); err != nil {
+			return fmt.Errorf("sign the bot's device: %w", err)
+		}
+	} else if !uploaded {
 		log.Debug().Str("master_key", master.String()).Msg("the bot's device is cross-signed")
 		return nil
-	}
-	if err := dev.mach.SignOwnDevice(ctx, dev.mach.OwnIdentity()); err != nil {
-		return fmt.Errorf("sign the bot's device: %w", err)
 	}
 	log.Info().Str("master_key", master.String()).Bool("keys_uploaded", uploaded).Msg("the bot's device is cross-signed")
 	return nil
