@@ -101,6 +101,12 @@ type ClientLine struct {
 	// Encrypted: the event arrived end-to-end encrypted (client.py
 	// --encrypt decrypted it).
 	Encrypted bool `json:"encrypted"`
+	// A "botdevice" line (e2e/jsclient's status command): one device of
+	// the bot (UserID), whether the bot has cross-signing keys and
+	// whether the device is signed by its owner's self-signing key.
+	DeviceID         string `json:"device_id"`
+	CrossSigningKeys bool   `json:"cross_signing_keys"`
+	SignedByOwner    bool   `json:"signed_by_owner"`
 }
 
 // ClientResult is what client.py printed.
@@ -380,6 +386,37 @@ func (cs *ClientSession) React(eventID, key string) error {
 // and a description (its body).
 func (cs *ClientSession) SendLocation(geoURI, description string) error {
 	return cs.command("location", geoURI, description)
+}
+
+// BotStatus asks e2e/jsclient for what its crypto believes of the bot's
+// devices and waits for the answer: the "botdevice" lines.
+func (cs *ClientSession) BotStatus(timeout time.Duration) ([]ClientLine, error) {
+	before := countKind(cs.Lines(), "status")
+	if err := cs.command("status"); err != nil {
+		return nil, err
+	}
+	lines, err := cs.WaitFor(timeout, "the bot's device status", func(ls []ClientLine) bool {
+		return countKind(ls, "status") > before
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The devices of the last status answer: the lines after the
+	// previous "status" line.
+	var devs []ClientLine
+	for _, l := range lines {
+		switch l.Kind {
+		case "botdevice":
+			devs = append(devs, l)
+		case "status":
+			if before == 0 {
+				return devs, nil
+			}
+			before--
+			devs = nil
+		}
+	}
+	return devs, nil
 }
 
 // command writes one command line to the client: the words joined by

@@ -7,7 +7,8 @@
 // with a password, initialises Rust crypto with an in-memory store, opens
 // a DM with the bot with m.room.encryption in its initial state, waits for
 // the bot's join and welcome, prints {"kind":"ready"}, then obeys stdin
-// commands ("send TEXT", "quit"), each answered by a "sent" line. Every
+// commands ("send TEXT", answered by a "sent" line; "status", answered by
+// "botdevice" lines and a "status" line; "quit"). Every
 // event of the DM is printed as one JSON line on stdout. It fails (exit 1,
 // an "error" line) on any plaintext message from the bot, on any message
 // that is still undecryptable after --decrypt-wait seconds, and when its
@@ -177,6 +178,16 @@ async function main() {
   });
   await client.startClient({ initialSyncLimit: 20 });
   await synced;
+  if (args["exclude-insecure-devices"]) {
+    // In this mode the Rust crypto encrypts only once the sender's own
+    // identity is set up, as it is for every Element X user: cross-sign
+    // this device (Dendrite asks for the password to take the keys).
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: (makeRequest) =>
+        makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: login.user_id }, password: args.password }),
+    });
+    emit({ kind: "cross_signed", user_id: login.user_id });
+  }
 
   try {
     const resp = await client.createRoom({
@@ -221,7 +232,11 @@ async function main() {
       const rest = sp < 0 ? "" : raw.slice(sp + 1);
       if (cmd === "quit") break;
       if (!cmd) continue;
-      if (cmd !== "send") throw new Failure(`unknown command ${JSON.stringify(cmd)} (want send or quit)`);
+      if (cmd === "status") {
+        await emitBotStatus(crypto, bot);
+        continue;
+      }
+      if (cmd !== "send") throw new Failure(`unknown command ${JSON.stringify(cmd)} (want send, status or quit)`);
       n++;
       // Never send in the clear: the SDK encrypts only in a room it knows
       // to be encrypted.
@@ -244,6 +259,27 @@ async function main() {
     clearInterval(udTimer);
     client.stopClient();
   }
+}
+
+// emitBotStatus prints what the Rust crypto believes of the bot's
+// identity, fetched afresh from the homeserver: one "botdevice" line per
+// device of the bot, with whether the bot has a cross-signing identity and
+// whether the device is signed by it (its owner) — what
+// OnlySignedDevicesIsolationMode (MSC4153) requires of a device.
+async function emitBotStatus(crypto, bot) {
+  const devices = await crypto.getUserDeviceInfo([bot], true);
+  const hasKeys = await crypto.userHasCrossSigningKeys(bot, true);
+  for (const deviceId of (devices.get(bot) || new Map()).keys()) {
+    const st = await crypto.getDeviceVerificationStatus(bot, deviceId);
+    emit({
+      kind: "botdevice",
+      user_id: bot,
+      device_id: deviceId,
+      cross_signing_keys: hasKeys,
+      signed_by_owner: Boolean(st && st.signedByOwner),
+    });
+  }
+  emit({ kind: "status", user_id: bot });
 }
 
 try {
