@@ -49,8 +49,8 @@ func (c *Crypto) deviceIDFor(bot id.UserID) id.DeviceID {
 }
 
 // openDevice logs the bot's device in (or reuses its stored token), loads
-// its Olm account from the crypto store and uploads its identity and
-// one-time keys.
+// its Olm account from the crypto store, uploads its identity, one-time
+// and fallback keys, and loads its cross-signing keys.
 func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error) {
 	log := quiet(zerolog.Ctx(ctx).With().Str("component", "crypto").Logger())
 	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)
@@ -89,6 +89,10 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 	}
 	dev := &device{bot: bot, client: cli, store: cs, mach: mach}
 	mach.AllowKeyShare = c.allowKeyShare(dev)
+	if err := c.ensureFallbackKey(ctx, dev); err != nil {
+		// The one-time keys still work; the next start tries again.
+		log.Warn().Err(err).Msg("the device has no fallback key on the homeserver")
+	}
 	if c.crossSigningMode() != CrossSignOff {
 		if err := c.loadCrossSigningKeys(ctx, dev); err != nil {
 			return nil, err

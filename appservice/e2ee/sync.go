@@ -114,6 +114,9 @@ func (c *Crypto) process(ctx context.Context, dev *device, resp *mautrix.RespSyn
 		}
 	}()
 	dev.mach.ProcessSyncResponse(ctx, resp, since)
+	if resp.FallbackKeys != nil { // absent where the homeserver has no fallback keys (Dendrite)
+		c.fallbackKeysReported(ctx, dev, resp.FallbackKeys)
+	}
 }
 
 func toDeviceFilter() *mautrix.Filter {

@@ -17,6 +17,8 @@ type transactionKeys struct {
 	ToDevice    []json.RawMessage                              `json:"to_device"`
 	DeviceLists *mautrix.DeviceLists                           `json:"device_lists"`
 	OTKCounts   map[id.UserID]map[id.DeviceID]mautrix.OTKCount `json:"device_one_time_keys_count"`
+	// FallbackKeys are the unused fallback key types per device.
+	FallbackKeys map[id.UserID]map[id.DeviceID][]id.KeyAlgorithm `json:"device_unused_fallback_key_types"`
 }
 
 // toDeviceTarget is where an MSC2409 to-device event is addressed.
@@ -76,6 +78,15 @@ func (c *Crypto) ReceiveTransactionKeys(ctx context.Context, data json.RawMessag
 			}
 			count.UserID, count.DeviceID = user, deviceID
 			dev.mach.HandleOTKCounts(ctx, &count)
+		}
+	}
+	for user, devices := range tk.FallbackKeys {
+		for deviceID, unused := range devices {
+			dev, err := c.device(user)
+			if err != nil || dev.client.DeviceID != deviceID {
+				continue
+			}
+			c.fallbackKeysReported(ctx, dev, unused)
 		}
 	}
 	return nil
