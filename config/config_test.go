@@ -271,6 +271,10 @@ func TestValidate(t *testing.T) {
 			`bots[0] (pizza): avatar "ftp://example.org/a.png" must be an mxc:// URI or an http(s) URL`},
 		{"avatar as a bare path", func(c *config.Config) { c.Bots[0].Avatar = "pizza.png" },
 			`bots[0] (pizza): avatar "pizza.png" must be an mxc://`},
+		{"unknown cross-signing mode", func(c *config.Config) { c.Encryption.CrossSigning = "yes" },
+			`encryption.cross_signing is "yes"; want auto, msc4190, password or off`},
+		{"password cross-signing without a token", func(c *config.Config) { c.Encryption.CrossSigning = "password" },
+			"encryption.cross_signing: password needs encryption.homeserver_admin_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
