@@ -249,7 +249,7 @@ func (c *Crypto) botPassword(ctx context.Context, bot id.UserID) (string, error)
 	}
 	if sealed == "" {
 		if c.opts.HomeserverAdminToken == "" {
-			return "", fmt.Errorf("%w: the homeserver asks for the bot's password before it takes cross-signing keys (Dendrite); set encryption.homeserver_admin_token to an admin's access token so bizbots can give each bot a password", errCrossSigningSetup)
+			return "", fmt.Errorf("%w: the homeserver asks for the bot's password before it takes cross-signing keys: on Dendrite set encryption.homeserver_admin_token to an admin's access token so bizbots can give each bot a password (Synapse asks only when it holds other keys for the bot and is older than 1.141)", errCrossSigningSetup)
 		}
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
