@@ -15,6 +15,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/store"
 )
 
 // The modes of Options.CrossSigning (config encryption.cross_signing).
@@ -315,4 +317,54 @@ func redactURL(u string) string {
 		return "admin API"
 	}
 	return p.Path
+}
+
+// NotCrossSigned lists the bots whose device (the one kept in db) the
+// homeserver does not show as cross-signed: no cross-signing keys, or the
+// device without the self-signing key's signature. bizbots doctor asks
+// it, as the appservice; bots without a device yet are left out.
+func NotCrossSigned(ctx context.Context, db *store.DB, hsURL, asToken string, bots []id.UserID) ([]id.UserID, error) {
+	dbu, err := wrap(db, zerolog.Nop())
+	if err != nil {
+		return nil, err
+	}
+	devices := map[id.UserID]id.DeviceID{}
+	req := mautrix.DeviceKeysRequest{}
+	for _, bot := range bots {
+		dev, err := crypto.NewSQLCryptoStore(dbu, dbu.Log, bot.String(), "", nil).FindDeviceID(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("device of %s: %w", bot, err)
+		}
+		if dev != "" {
+			devices[bot], req[bot] = dev, mautrix.DeviceIDList{dev}
+		}
+	}
+	if len(devices) == 0 {
+		return nil, nil
+	}
+	cli, err := mautrix.NewClient(hsURL, bots[0], asToken)
+	if err != nil {
+		return nil, err
+	}
+	cli.Client = &http.Client{Timeout: 30 * time.Second}
+	cli.DefaultHTTPRetries = 0
+	cli.Log = zerolog.Nop()
+	cli.SetAppServiceUserID = true
+	resp, err := cli.QueryKeys(ctx, &mautrix.ReqQueryKeys{DeviceKeys: req})
+	if err != nil {
+		return nil, fmt.Errorf("query the bots' keys: %w", err)
+	}
+	var out []id.UserID
+	for _, bot := range bots {
+		dev, ok := devices[bot]
+		if !ok {
+			continue
+		}
+		sskKeys := resp.SelfSigningKeys[bot]
+		ssk := sskKeys.FirstKey()
+		if len(resp.MasterKeys[bot].Keys) == 0 || ssk == "" || !signedBy(resp.DeviceKeys[bot][dev], bot, ssk) {
+			out = append(out, bot)
+		}
+	}
+	return out, nil
 }

@@ -195,11 +195,17 @@ func TestCrossSigningWithPassword(t *testing.T) {
 		if n := strings.Count(logs, "stay uncross-signed"); n != 1 || !strings.Contains(logs, "encryption.homeserver_admin_token") {
 			t.Fatalf("want one warning naming encryption.homeserver_admin_token, got %d:\n%s", n, logs)
 		}
+		if got, err := NotCrossSigned(ctx, db, ks.srv.URL, ks.asToken, []id.UserID{xsBot, taxi}); err != nil || len(got) != 2 {
+			t.Fatalf("doctor's view: %v not cross-signed (%v), want both bots", got, err)
+		}
 
 		r = startDevices(t, db, ks, Options{HomeserverAdminToken: ks.adminToken}, xsBot, taxi)
 		r.stop()
 		crossSigned(t, ks, xsBot)
 		crossSigned(t, ks, taxi)
+		if got, err := NotCrossSigned(ctx, db, ks.srv.URL, ks.asToken, []id.UserID{xsBot, taxi}); err != nil || len(got) != 0 {
+			t.Fatalf("doctor's view: %v not cross-signed (%v), want none", got, err)
+		}
 		var password string
 		ks.do(func(ks *keyServer) {
 			password = ks.passwords[xsBot.String()]

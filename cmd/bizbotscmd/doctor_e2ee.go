@@ -2,7 +2,10 @@ package bizbotscmd
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/e2ee"
 	"github.com/bizbots/bizbots/appservice/hscheck"
@@ -57,4 +60,27 @@ func (d *doctor) encryption(cfg *config.Config, timeout time.Duration) {
 		f.Fix = "`bizbots serve` creates them at start"
 	}
 	d.report(f, docEncryption)
+	if missing == 0 && cfg.Encryption.CrossSigning != "off" {
+		d.report(crossSigningFinding(ctx, cfg, db), docEncryption+"#cross-signing")
+	}
+}
+
+// crossSigningFinding says whether the homeserver shows the bots' devices
+// as cross-signed, which clients that exclude insecure devices need.
+func crossSigningFinding(ctx context.Context, cfg *config.Config, db *store.DB) hscheck.Finding {
+	f := hscheck.Finding{Check: "cross-signing", Detail: "every bot's device is cross-signed"}
+	bots := make([]id.UserID, len(cfg.Bots))
+	for i, b := range cfg.Bots {
+		bots[i] = id.UserID(cfg.UserID(b.Localpart))
+	}
+	not, err := e2ee.NotCrossSigned(ctx, db, cfg.Homeserver.URL, cfg.AppService.ASToken, bots)
+	switch {
+	case err != nil:
+		f.Level, f.Detail = hscheck.Warn, err.Error()
+	case len(not) > 0:
+		f.Level = hscheck.Warn
+		f.Detail = fmt.Sprintf("%d bot device(s) not cross-signed (e.g. %s): clients that exclude insecure devices cannot reach them", len(not), not[0])
+		f.Fix = "on Dendrite set encryption.homeserver_admin_token and restart serve; the serve log says what the homeserver wants"
+	}
+	return f
 }
