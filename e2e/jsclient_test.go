@@ -90,6 +90,13 @@ func TestCrossSignedBotJSClient(t *testing.T) {
 	msgs := d.botMessages()
 	checkAllEncrypted(t, msgs)
 	checkExactReplies(t, d.bot, msgs, 4)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, errOut, err := s.RunBizbots(ctx, "", "doctor")
+	if err != nil || !strings.Contains(out, "✓ cross-signing: every bot's device is cross-signed") {
+		t.Errorf("doctor (%v):\n%s\n%s", err, out, errOut)
+	}
 }
 
 // checkBotCrossSigned asks the js client's Rust crypto about the bot: it
