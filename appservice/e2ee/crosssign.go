@@ -151,10 +151,11 @@ func (c *Crypto) uploadCrossSigningKeys(ctx context.Context, dev *device, keys *
 	asCli.Log = zerolog.Nop()
 	asCli.SetAppServiceUserID = true
 	asCli.DeviceID = dev.client.DeviceID // names the device key that signs the master key
-	// A machine of its own over the same crypto store, so the device's
-	// machine, already in use, is not touched.
+	// A machine and store of their own over the same tables, so the
+	// device's machine and store, which may be in use, are not touched.
 	log := zerolog.Nop()
-	mach := crypto.NewOlmMachine(asCli, &log, dev.store, c.state)
+	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, dev.bot.String(), dev.client.DeviceID, c.opts.PickleKey)
+	mach := crypto.NewOlmMachine(asCli, &log, cs, c.state)
 	defer mach.Destroy()
 	if err := mach.Load(ctx); err != nil {
 		return fmt.Errorf("load olm account: %w", err)

@@ -311,3 +311,30 @@ func TestSealBindsKeyAndName(t *testing.T) {
 		t.Error("sealed form shows the secret")
 	}
 }
+
+// A cross-signing that fails because the homeserver is away (a 502) does
+// not hold the device back: the device is ready at once and cross-signed
+// by a retry in the background.
+func TestCrossSigningRetried(t *testing.T) {
+	db := storetest.New(t, store.SQLite)
+	ctx := context.Background()
+	if err := Upgrade(ctx, db, zerolog.Nop()); err != nil {
+		t.Fatal(err)
+	}
+	ks := newKeyServer(t, "as_"+randHex(8), false)
+	ks.do(func(ks *keyServer) { ks.failXSign = 1 })
+	r := startDevices(t, db, ks, Options{})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		up, _ := counts(ks)
+		if up == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not cross-signed after a failed first try:\n%s", r.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.stop() // the retry has ended too
+	crossSigned(t, ks, xsBot)
+}

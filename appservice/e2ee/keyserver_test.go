@@ -37,6 +37,8 @@ type keyServer struct {
 	uploads   map[string]int                // endpoint -> successful requests
 	auths     []string                      // how each accepted cross-signing upload was authorised
 	fbUploads map[string]int                // user|device -> fallback key uploads
+	// failXSign is how many cross-signing uploads still fail with a 502.
+	failXSign int
 }
 
 type jsonObj = map[string]any
@@ -249,6 +251,11 @@ func (k *keyServer) crossSigningUpload(w http.ResponseWriter, user string, appse
 		Password string `json:"password"`
 	}
 	_ = json.Unmarshal(body["auth"], &auth)
+	if k.failXSign > 0 {
+		k.failXSign--
+		kerr(w, 502, "M_UNKNOWN", "injected failure")
+		return
+	}
 	how := "no auth"
 	needAuth := k.dendrite || (len(k.xsign[user]) > 0 && !appservice)
 	if needAuth {
