@@ -1,6 +1,7 @@
 package e2ee
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -18,10 +19,11 @@ import (
 
 const xsBot = id.UserID("@pizza:example.org")
 
-// running is one "serve" of the bots' devices against a keyServer.
+// running is one "serve" of the bots' devices against a keyServer. Its
+// logs may be read once it stopped.
 type running struct {
 	c      *Crypto
-	logs   *lockedBuffer
+	logs   *bytes.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -37,8 +39,8 @@ func startDevices(t *testing.T, db *store.DB, ks *keyServer, opts Options, bots 
 	opts.HomeserverURL, opts.ASToken = ks.srv.URL, ks.asToken
 	opts.PickleKey = PickleKey("as_token:" + ks.asToken)
 	opts.ToDeviceFromTransactions = true
-	logs := &lockedBuffer{}
-	c, err := New(db, nil, bots, opts, zerolog.New(logs))
+	logs := &bytes.Buffer{}
+	c, err := New(db, nil, bots, opts, zerolog.New(zerolog.SyncWriter(logs)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +54,7 @@ func startDevices(t *testing.T, db *store.DB, ks *keyServer, opts Options, bots 
 	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer wcancel()
 	if err := c.WaitReady(wctx); err != nil {
+		r.stop()
 		t.Fatalf("devices not ready: %v\n%s", err, logs)
 	}
 	return r
@@ -331,6 +334,7 @@ func TestCrossSigningRetried(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			r.stop()
 			t.Fatalf("not cross-signed after a failed first try:\n%s", r.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
