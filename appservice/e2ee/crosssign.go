@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -83,6 +84,72 @@ func (c *Crypto) loadCrossSigningKeys(ctx context.Context, dev *device) error {
 		return fmt.Errorf("cross-signing keys of %s: %w", dev.bot, err)
 	}
 	return dev.mach.ImportCrossSigningKeys(seeds)
+}
+
+// crossSignAtStart cross-signs dev once, within crossSignFirstTry; when
+// that failed for a passing reason (the homeserver away), a goroutine that
+// wg waits for keeps trying in the background.
+func (c *Crypto) crossSignAtStart(ctx context.Context, dev *device, wg *sync.WaitGroup) {
+	if c.crossSigningMode() == CrossSignOff {
+		return
+	}
+	first, cancel := context.WithTimeout(ctx, crossSignFirstTry)
+	err := c.crossSign(first, dev)
+	cancel()
+	if err == nil || c.crossSignFailed(ctx, err) {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.retryCrossSign(ctx, dev)
+	}()
+}
+
+// crossSignFirstTry bounds how long a device waits for its cross-signing
+// before it is used.
+const crossSignFirstTry = 30 * time.Second
+
+// crossSignAttempts bounds the retries of a cross-signing that failed for
+// a reason other than the configuration (the homeserver was away).
+const crossSignAttempts = 8
+
+func (c *Crypto) retryCrossSign(ctx context.Context, dev *device) {
+	for attempt := 1; attempt < crossSignAttempts; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retryPolicy.Delay(attempt)):
+		}
+		err := c.crossSign(ctx, dev)
+		if err == nil || c.crossSignFailed(ctx, err) {
+			return
+		}
+	}
+	zerolog.Ctx(ctx).Warn().Msg("gave up cross-signing the bot's device until the next start; it works, but clients that send only to cross-signed devices will not reach it")
+}
+
+// crossSignFailed logs a failed cross-signing and reports whether trying
+// again is pointless: the homeserver needs configuration bizbots lacks,
+// said once per process, at warning level, with what to set.
+func (c *Crypto) crossSignFailed(ctx context.Context, err error) bool {
+	log := zerolog.Ctx(ctx)
+	if errors.Is(err, errCrossSigningSetup) {
+		warned := false
+		c.setupWarn.Do(func() {
+			warned = true
+			log.Warn().Err(err).Msg("the bots' devices stay uncross-signed: encryption works, but clients that send only to cross-signed devices (Element's \"exclude insecure devices\") will not reach the bots; see docs/encryption.md")
+		})
+		if !warned {
+			log.Debug().Err(err).Msg("the bot's device stays uncross-signed")
+		}
+		return true
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	log.Warn().Err(err).Msg("cannot cross-sign the bot's device yet; retrying")
+	return false
 }
 
 // crossSign makes sure the homeserver has the bot's cross-signing keys

@@ -20,7 +20,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -209,15 +208,7 @@ func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 	// bot's keys already finds the signature.
 	var retry sync.WaitGroup
 	defer retry.Wait()
-	if c.crossSigningMode() != CrossSignOff {
-		if err := c.crossSign(ctx, dev); err != nil && !c.crossSignFailed(ctx, err) {
-			retry.Add(1)
-			go func() {
-				defer retry.Done()
-				c.retryCrossSign(ctx, dev)
-			}()
-		}
-	}
+	c.crossSignAtStart(ctx, dev, &retry)
 	c.mu.Lock()
 	c.devices[bot] = dev
 	c.mu.Unlock()
@@ -227,48 +218,6 @@ func (c *Crypto) runDevice(ctx context.Context, bot id.UserID) {
 		return
 	}
 	c.syncLoop(ctx, dev)
-}
-
-// crossSignAttempts bounds the retries of a cross-signing that failed for
-// a reason other than the configuration (the homeserver was away).
-const crossSignAttempts = 8
-
-func (c *Crypto) retryCrossSign(ctx context.Context, dev *device) {
-	for attempt := 1; attempt < crossSignAttempts; attempt++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retryPolicy.Delay(attempt)):
-		}
-		err := c.crossSign(ctx, dev)
-		if err == nil || c.crossSignFailed(ctx, err) {
-			return
-		}
-	}
-	zerolog.Ctx(ctx).Warn().Msg("gave up cross-signing the bot's device until the next start; it works, but clients that send only to cross-signed devices will not reach it")
-}
-
-// crossSignFailed logs a failed cross-signing and reports whether trying
-// again is pointless: the homeserver needs configuration bizbots lacks,
-// said once per process, at warning level, with what to set.
-func (c *Crypto) crossSignFailed(ctx context.Context, err error) bool {
-	log := zerolog.Ctx(ctx)
-	if errors.Is(err, errCrossSigningSetup) {
-		warned := false
-		c.setupWarn.Do(func() {
-			warned = true
-			log.Warn().Err(err).Msg("the bots' devices stay uncross-signed: encryption works, but clients that send only to cross-signed devices (Element's \"exclude insecure devices\") will not reach the bots; see docs/encryption.md")
-		})
-		if !warned {
-			log.Debug().Err(err).Msg("the bot's device stays uncross-signed")
-		}
-		return true
-	}
-	if ctx.Err() != nil {
-		return true
-	}
-	log.Warn().Err(err).Msg("cannot cross-sign the bot's device yet; retrying")
-	return false
 }
 
 // quiet is the logger mautrix gets through ctx: it logs every request
