@@ -73,7 +73,7 @@ func TestWebhookBotAddedAtRunTime(t *testing.T) {
 	raw = strings.Replace(raw, "http://127.0.0.1:1", hs.URL(), 1)
 	raw = strings.Replace(raw, `bot_namespace: ""`, `bot_namespace: '@.*:example\.org'`, 1)
 	raw = strings.Replace(raw, `listen: ""`, `listen: "`+apiListen+`"`, 1)
-	raw = strings.Replace(raw, `admin_token: ""`, `admin_token: "`+adminToken+`"`, 1)
+	raw = strings.Replace(raw, "\n  admin_token: \"\"", "\n  admin_token: \""+adminToken+"\"", 1) // send_api's, not encryption.homeserver_admin_token
 	if err := os.WriteFile(p.cfg, []byte(raw), 0o600); err != nil {
 		t.Fatal(err)
 	}
