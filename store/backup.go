@@ -43,6 +43,9 @@ func BackupSQLite(ctx context.Context, db *DB, dest string, progress func(done, 
 	return dconn.Raw(func(dc any) error {
 		return sconn.Raw(func(sc any) error {
 			dst, ok1 := dc.(*sqlite3.SQLiteConn)
+			if g, ok := sc.(*gatedConn); ok {
+				sc = g.Unwrap()
+			}
 			src, ok2 := sc.(*sqlite3.SQLiteConn)
 			if !ok1 || !ok2 {
 				return errors.New("backup: not a go-sqlite3 connection")

@@ -50,8 +50,6 @@ type DB struct {
 	readTimeout *atomic.Int64
 	// group gathers GroupTx work into shared transactions.
 	group group
-	// writer, on SQLite, is held by the one write transaction open.
-	writer chan struct{}
 	// uri is what the DB was opened with (Listen opens its own
 	// connection).
 	uri string
@@ -125,9 +123,9 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		// Prepared statements kept per connection: preparing the same few
 		// dozen statements again for every event cost a fifth of the CPU.
 		q.Set("_stmt_cache_size", "256")
-		connector = dsnConnector{driver: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode()}
+		connector = gatedConnector{drv: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode(),
+			gate: &writeGate{ch: make(chan struct{}, 1), timeout: opts.Timeout}}
 		db.Dialect = SQLite
-		db.writer = make(chan struct{}, 1)
 		if maxOpen == 0 {
 			maxOpen = 4
 		}
@@ -218,33 +216,9 @@ func (db *DB) Check(ctx context.Context) error {
 	}
 }
 
-// dsnConnector opens a driver with a fixed DSN.
-type dsnConnector struct {
-	driver driver.Driver
-	dsn    string
-}
-
-func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.driver.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                        { return c.driver }
-
 // Tx runs fn in a transaction, committing if it returns nil and rolling
 // back otherwise (also on panic, which is re-raised).
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	if db.writer != nil {
-		// SQLite has one writer: queue here, in order, instead of in its
-		// busy handler, which polls with sleeps of up to 100 ms.
-		t := time.NewTimer(db.Timeout)
-		select {
-		case db.writer <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return fmt.Errorf("begin: %w", ErrWriterBusy)
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("begin: %w", ctx.Err())
-		}
-		defer func() { <-db.writer }()
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
