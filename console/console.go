@@ -63,6 +63,7 @@ type bot struct {
 	Name      string
 	Conf      config.BotConsole
 	Loc       *time.Location
+	Service   string
 }
 
 // Server serves the console.
@@ -100,7 +101,7 @@ func New(opts Options) (*Server, error) {
 		if name == "" {
 			name = b.Localpart
 		}
-		cb := &bot{Localpart: b.Localpart, UserID: opts.Config.UserID(b.Localpart), Name: name, Conf: b.Console, Loc: b.Console.Location()}
+		cb := &bot{Localpart: b.Localpart, UserID: opts.Config.UserID(b.Localpart), Name: name, Conf: b.Console, Loc: b.Console.Location(), Service: b.Service}
 		s.bots[b.Localpart] = cb
 		s.order = append(s.order, cb)
 	}
@@ -161,6 +162,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /b/{bot}/c/{room}/handback", s.act(store.ConvBot))
 	m.HandleFunc("POST /b/{bot}/c/{room}/close", s.act(store.ConvClosed))
 	m.HandleFunc("POST /b/{bot}/c/{room}/reply", s.reply)
+	s.deskRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no such page.")
 	})

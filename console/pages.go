@@ -27,6 +27,8 @@ type page struct {
 	Bot   *bot
 	// Live is the event stream the page refreshes from ("" for none).
 	Live string
+	// Owner: the user is an owner of Bot (the navigation shows owner pages).
+	Owner bool
 }
 
 var funcs = template.FuncMap{
@@ -158,7 +160,9 @@ func (s *Server) pageFor(r *http.Request, b *bot, sess *session, title string) (
 		return page{}, err
 	}
 	live := "/b/" + url.PathEscape(b.Localpart) + "/live?since=" + url.QueryEscape(v)
-	return page{Title: title, User: sess.User, CSRF: sess.CSRF, Bot: b, Live: live}, nil
+	pg := s.plainPage(b, sess, title)
+	pg.Live = live
+	return pg, nil
 }
 
 type conversationView struct {
@@ -169,6 +173,8 @@ type conversationView struct {
 	History  []store.HistoryRow
 	Token    string
 	Notice   string
+	Saved    []savedReply
+	Draft    string
 }
 
 // conversationOf resolves the request's room, which must be one of the
@@ -223,13 +229,19 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 			records = append(records, hist[i])
 		}
 	}
+	saved, err := savedReplies(ctx, s.opts.DB, bid)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	name := c.CustomerName
 	if name == "" {
 		name = c.Customer
 	}
 	pg.Title = name + " – " + b.Name
 	v := conversationView{page: pg, Conv: c, Messages: msgs, Customer: cust,
-		History: records, Token: randomToken(), Notice: noticeText(r.URL.Query().Get("done"))}
+		History: records, Token: randomToken(), Notice: noticeText(r.URL.Query().Get("done")),
+		Saved: saved, Draft: draftFrom(r, saved)}
 	s.render(w, r, http.StatusOK, "conversation.html", v)
 }
 

@@ -25,3 +25,21 @@
   es.addEventListener("change", refresh);
   es.addEventListener("open", function () { document.body.setAttribute("data-live-open", "1"); });
 })();
+
+// Saved replies: without this script a saved reply's link reloads the page
+// with the text in the reply box; with it, the text goes in at once, at
+// the cursor, and the box keeps what was typed.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest ? e.target.closest("a[data-insert]") : null;
+    var box = document.getElementById("reply-text");
+    if (!a || !box) return;
+    e.preventDefault();
+    var text = a.getAttribute("data-insert");
+    var start = box.selectionStart || 0, end = box.selectionEnd || 0;
+    box.value = box.value.slice(0, start) + text + box.value.slice(end);
+    box.focus();
+    box.selectionStart = box.selectionEnd = start + text.length;
+  });
+})();
