@@ -37,6 +37,9 @@ var ratingOptions = []handlers.Option{
 // customer handles a customer's event in their chat with the bot.
 func (b *Bot) customer(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	if m.Kind == handlers.KindTimer {
+		if h := m.Handoff(); h != nil {
+			return b.handoff(ctx, c, h)
+		}
 		if m.Timer.Name == timerRate {
 			return b.askRating(ctx, c, m.Timer.Payload)
 		}
