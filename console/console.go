@@ -26,6 +26,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	Log      zerolog.Logger
 	// LivePoll is how often live pages look for changes (default 1s).
 	LivePoll time.Duration
+	// Handler returns a bot's running handler (nil when unknown): the
+	// console uses its optional handlers.Desk and handlers.Historian.
+	Handler func(bot id.UserID) handlers.Handler
 }
 
 // bot is a configured bot as the console knows it.

@@ -69,7 +69,10 @@ bots:
 
 // start runs a console on db with a fake homeserver that knows the staff's
 // passwords, and a customer who wrote to the pizza bot.
-func start(t testing.TB, db *store.DB) *env {
+func start(t testing.TB, db *store.DB) *env { t.Helper(); return startWith(t, db, nil) }
+
+// startWith is start with options changed by opt (nil: none).
+func startWith(t testing.TB, db *store.DB, opt func(*console.Options)) *env {
 	t.Helper()
 	hs := fakehs.New(asToken)
 	t.Cleanup(hs.Close)
@@ -78,8 +81,12 @@ func start(t testing.TB, db *store.DB) *env {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := testConfig(t, "http://"+ts.Listener.Addr().String())
-	srv, err := console.New(console.Options{DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: hs.URL()},
-		Log: zerolog.New(zerolog.NewTestWriter(t)), LivePoll: 20 * time.Millisecond})
+	opts := console.Options{DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: hs.URL()},
+		Log: zerolog.New(zerolog.NewTestWriter(t)), LivePoll: 20 * time.Millisecond}
+	if opt != nil {
+		opt(&opts)
+	}
+	srv, err := console.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

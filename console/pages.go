@@ -13,6 +13,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -142,6 +143,12 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
+	holders, err := s.holders(r.Context(), b)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	withHolders(convs, holders)
 	v := inboxView{page: pg, Conversations: convs}
 	for _, c := range convs {
 		if c.WaitingSince > 0 && c.Status != store.ConvClosed {
@@ -175,6 +182,10 @@ type conversationView struct {
 	Notice   string
 	Saved    []savedReply
 	Draft    string
+	Held     bool
+	Past     []handlers.Past
+	// HasPast: the service lists what it keeps (Past may still be empty).
+	HasPast bool
 }
 
 // conversationOf resolves the request's room, which must be one of the
@@ -207,12 +218,28 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, bid := r.Context(), b.UserID.String()
+	holders, err := s.holders(ctx, b)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	// Held: the console holds it (reply, hand back); the status shown
+	// also names a person who has the customer in the staff room.
+	held := c.Status == store.ConvAgent || c.Status == store.ConvWaiting
+	shown := []store.ConsoleConversation{*c}
+	withHolders(shown, holders)
+	c = &shown[0]
 	msgs, err := store.ConsoleMessages(ctx, s.opts.DB, bid, c.RoomID, c.Customer, 200)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	cust, err := store.LoadCustomer(ctx, s.opts.DB, bid, c.Customer)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	past, hasPast, err := s.pastOf(ctx, b, c.Customer)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -241,7 +268,7 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 	pg.Title = name + " – " + b.Name
 	v := conversationView{page: pg, Conv: c, Messages: msgs, Customer: cust,
 		History: records, Token: randomToken(), Notice: noticeText(r.URL.Query().Get("done")),
-		Saved: saved, Draft: draftFrom(r, saved)}
+		Saved: saved, Draft: draftFrom(r, saved), Held: held, Past: past, HasPast: hasPast}
 	s.render(w, r, http.StatusOK, "conversation.html", v)
 }
 
@@ -284,6 +311,9 @@ func (s *Server) act(status string) http.HandlerFunc {
 		if !ok {
 			return
 		}
+		if status == store.ConvAgent && s.heldElsewhere(w, r, b, sess, c) {
+			return
+		}
 		queued := false
 		err := s.opts.DB.Tx(r.Context(), func(tx store.Tx) error {
 			changed, err := store.SetConsoleRoom(r.Context(), tx, b.UserID.String(), c.RoomID, status, sess.User.String())
@@ -291,6 +321,9 @@ func (s *Server) act(status string) http.HandlerFunc {
 				return err
 			}
 			queued = true
+			if err := s.queueHandoff(r.Context(), tx, b, c, status, sess.User); err != nil {
+				return err
+			}
 			_, err = store.AppendOutbox(r.Context(), tx, []store.OutgoingEvent{s.message(b, c.RoomID, "m.notice", customerNotice(status, b.Name))})
 			return err
 		})

@@ -6,6 +6,10 @@ import (
 	"net"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/appservice/dispatcher"
+	"github.com/bizbots/bizbots/handlers"
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/console"
@@ -15,13 +19,19 @@ import (
 // listenConsole opens the business console's listener when the config
 // enables it and returns what serves it until ctx ends (nil when off).
 // Listening happens now so a taken port stops `serve` at once.
-func listenConsole(cfg *config.Config, db *store.DB, wake func(), log zerolog.Logger) (func(ctx context.Context) error, error) {
+func listenConsole(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, wake func(), log zerolog.Logger) (func(ctx context.Context) error, error) {
 	if !cfg.Console.Enabled() {
 		return nil, nil
 	}
 	srv, err := console.New(console.Options{
 		DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: cfg.Homeserver.URL},
 		OnOutbox: wake, Log: log.With().Str("part", "console").Logger(),
+		Handler: func(bot id.UserID) handlers.Handler {
+			if b, ok := disp.Bot(bot); ok {
+				return b.Handler
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("business console: %w", err)

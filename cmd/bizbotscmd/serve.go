@@ -187,7 +187,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		return err
 	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	runConsole, err := listenConsole(cfg, db, send.Wake, log)
+	runConsole, err := listenConsole(cfg, db, disp, send.Wake, log)
 	if err != nil {
 		_ = ln.Close()
 		return err
