@@ -88,6 +88,9 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, sess *session
 type loginView struct {
 	page
 	CSRF, User, Error, Next string
+	// The configured homeserver, for the OpenID helper.
+	HSDomain, HSURL string
+	OpenIDError     bool
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +100,9 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, user, msg string) {
 	tok := randomToken()
 	http.SetCookie(w, s.cookie(loginCookie, tok, 3600))
-	s.render(w, r, status, "login.html", loginView{page: page{Title: "Sign in"}, CSRF: tok, User: user, Error: msg, Next: safeNext(r.FormValue("next"))})
+	s.openIDPolicy(w)
+	s.render(w, r, status, "login.html", loginView{page: page{Title: "Sign in"}, CSRF: tok, User: user, Error: msg, Next: safeNext(r.FormValue("next")),
+		HSDomain: s.opts.Config.Homeserver.Domain, HSURL: s.opts.Config.Homeserver.URL, OpenIDError: r.URL.Path == "/login/openid"})
 }
 
 // safeNext keeps a redirect after sign-in on the console itself.
@@ -133,6 +138,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusBadGateway, user, "The homeserver cannot check your password right now. Try again in a minute.")
 		return
 	}
+	s.startSession(w, r, uid, user)
+}
+
+// startSession signs uid in (the homeserver said who it is): a new
+// session, its cookie, and on to the page asked for. user refills the
+// form when uid may not sign in.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, uid id.UserID, user string) {
+	log := s.opts.Log
 	if len(s.botsOf(uid)) == 0 {
 		log.Info().Str("user_id", uid.String()).Msg("console sign-in refused: not staff of any bot")
 		s.renderLogin(w, r, http.StatusForbidden, user, "You signed in as "+uid.String()+", who is not staff of any bot here. Ask the bot's owner to add you.")

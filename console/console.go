@@ -50,6 +50,8 @@ type Options struct {
 	DB     *store.DB
 	Config *config.Config
 	Auth   Authenticator
+	// OpenID verifies OpenID-token sign-ins; nil turns them off.
+	OpenID OpenIDVerifier
 	// OnOutbox wakes the sender after a reply is queued. May be nil.
 	OnOutbox func()
 	Log      zerolog.Logger

@@ -79,6 +79,7 @@ type HS struct {
 	// passwords and logins serve password sign-in (login.go).
 	passwords map[string]string
 	logins    map[string]string // access token → user
+	openid    map[string]openIDToken
 
 	// OnSend may inject a failure for a send; nil means accept. Set it
 	// before the server is used, or with SetOnSend while it runs.
@@ -312,7 +313,13 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"flows": []map[string]string{{"type": "m.login.password"}, {"type": "m.login.application_service"}}})
 		return
 	}
+	if h.serveOpenID(w, r) {
+		return
+	}
 	if r.URL.Path == "/_matrix/client/v3/login" || r.URL.Path == "/_matrix/client/v3/logout" {
+		if cors(w, r) {
+			return
+		}
 		h.passwordLogin(w, r) // user tokens, not the appservice's
 		return
 	}
