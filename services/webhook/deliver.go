@@ -89,6 +89,11 @@ func (r Result) Delivered() bool { return r.Err == nil }
 
 // Post signs and sends one event to the endpoint, waiting for a free slot.
 func (e *endpoint) Post(ctx context.Context, msgID string, body []byte) Result {
+	return e.PostTo(ctx, e.url, e.secrets, msgID, body)
+}
+
+// PostTo is Post to url signed with secrets (the console's settings).
+func (e *endpoint) PostTo(ctx context.Context, url string, secrets []string, msgID string, body []byte) Result {
 	select {
 	case e.slots <- struct{}{}:
 		defer func() { <-e.slots }()
@@ -96,11 +101,11 @@ func (e *endpoint) Post(ctx context.Context, msgID string, body []byte) Result {
 		return Result{Err: fmt.Errorf("waiting for a free connection to the business server: %w", ctx.Err())}
 	}
 	ts := e.now()
-	sig, err := Sign(e.secrets, msgID, ts, body)
+	sig, err := Sign(secrets, msgID, ts, body)
 	if err != nil {
 		return Result{Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return Result{Err: err}
 	}
@@ -168,7 +173,7 @@ type delivery struct {
 	disabled string
 }
 
-func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID string) (delivery, error) {
+func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID, url string) (delivery, error) {
 	var d delivery
 	bot := s.bot.String()
 	err := s.db.QueryRowContext(ctx, `SELECT attempts FROM webhook_attempts WHERE bot_user_id = $1 AND msg_id = $2`, bot, msgID).Scan(&d.attempts)
@@ -180,7 +185,7 @@ func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID stri
 		return d, fmt.Errorf("read webhook holding state: %w", err)
 	}
 	d.held = n > 0
-	err = s.db.QueryRowContext(ctx, `SELECT reason FROM webhook_disabled WHERE bot_user_id = $1 AND url = $2`, bot, s.cfg.URL).Scan(&d.disabled)
+	err = s.db.QueryRowContext(ctx, `SELECT reason FROM webhook_disabled WHERE bot_user_id = $1 AND url = $2`, bot, url).Scan(&d.disabled)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("read webhook endpoint state: %w", err)
 	}
@@ -192,7 +197,11 @@ func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID stri
 // customer told once that their message is kept.
 func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID string, ev Event) error {
 	log := zerolog.Ctx(ctx).With().Str("webhook_id", msgID).Str("event_type", ev.Type).Logger()
-	d, err := s.load(ctx, c, msgID)
+	to, err := s.target(ctx)
+	if err != nil {
+		return handlers.Temporary(err)
+	}
+	d, err := s.load(ctx, c, msgID, to.url)
 	if err != nil {
 		return handlers.Temporary(err)
 	}
@@ -209,7 +218,7 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 		res = Result{Err: fmt.Errorf("circuit breaker open until %s after repeated failures", until.UTC().Format(time.RFC3339))}
 		deliveries.WithLabelValues("breaker_open").Inc()
 	} else {
-		res = s.ep.Post(ctx, msgID, body)
+		res = s.ep.PostTo(ctx, to.url, to.secrets, msgID, body)
 		s.ep.breaker.done(now, res.Delivered())
 	}
 	bot, room, user := s.bot.String(), c.Room.String(), c.Customer.ID.String()
@@ -223,6 +232,7 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 			}
 		}
 		log.Debug().Int("status", res.Status).Dur("took", res.Took).Msg("webhook delivered")
+		s.record(c, msgID, ev.Type, res, StatusDelivered, time.Time{})
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 			return s.clear(ctx, tx, msgID, room)
 		})
@@ -231,12 +241,12 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 	if res.Gone {
 		deliveries.WithLabelValues("gone").Inc()
 		// The admin is told in the log and in `bizbots bots list`.
-		log.Error().Str("bot", bot).Str("url", s.cfg.URL).
+		log.Error().Str("bot", bot).Str("url", to.url).
 			Msg("business server answered 410 Gone: webhook disabled; events wait on the retry schedule; turn it back on with `bizbots webhook enable`")
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO webhook_disabled (bot_user_id, url, reason, disabled_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (bot_user_id) DO UPDATE SET url = excluded.url, reason = excluded.reason, disabled_at = excluded.disabled_at`,
-				bot, s.cfg.URL, "410 Gone", now.UnixMilli())
+				bot, to.url, "410 Gone", now.UnixMilli())
 			return err
 		})
 	} else if d.disabled == "" {
@@ -247,6 +257,7 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 		deliveries.WithLabelValues("given_up").Inc()
 		log.Error().Err(res.Err).Int("attempts", attempt).Str("bot", bot).Msg("webhook event given up after the whole retry schedule")
 		c.Notice(s.cfg.GiveUpText)
+		s.record(c, msgID, ev.Type, res, StatusGivenUp, time.Time{})
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error { return s.clear(ctx, tx, msgID, room) })
 		return nil
 	}
@@ -258,6 +269,7 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 		c.Notice(s.cfg.HoldingText)
 	}
 	reason := res.Err.Error()
+	s.record(c, msgID, ev.Type, res, StatusRetrying, now.Add(wait))
 	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 		if !d.held {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_held (bot_user_id, room_id, user_id, told_at) VALUES ($1, $2, $3, $4)

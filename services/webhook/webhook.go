@@ -200,8 +200,11 @@ func (s *Service) Welcome(ctx context.Context, c *handlers.Conversation) error {
 }
 
 // ForgetCustomer drops what the service keeps about the customer's rooms
-// with this bot: whether they were told to wait.
+// with this bot: whether they were told to wait, and their deliveries.
 func (s *Service) ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_held WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String())
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_held WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String())
 	return err
 }
