@@ -54,6 +54,8 @@ type Options struct {
 	OpenID OpenIDVerifier
 	// OnOutbox wakes the sender after a reply is queued. May be nil.
 	OnOutbox func()
+	// OnInbox wakes the dispatcher after an event is made due. May be nil.
+	OnInbox func()
 	Log      zerolog.Logger
 	// LivePoll is how often live pages look for changes (default 1s).
 	LivePoll time.Duration

@@ -10,4 +10,6 @@ func (s *Server) deskRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /b/{bot}/saved", s.saveSaved)
 	m.HandleFunc("POST /b/{bot}/saved/{id}", s.saveSaved)
 	m.HandleFunc("POST /b/{bot}/saved/{id}/delete", s.deleteSaved)
+	m.HandleFunc("GET /b/{bot}/webhook", s.webhookPage)
+	m.HandleFunc("POST /b/{bot}/webhook/{action}", s.webhookAction)
 }

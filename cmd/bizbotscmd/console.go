@@ -26,7 +26,7 @@ func listenConsole(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher
 	srv, err := console.New(console.Options{
 		DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: cfg.Homeserver.URL},
 		OpenID:   console.MatrixOpenID{HomeserverURL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain},
-		OnOutbox: wake, Log: log.With().Str("part", "console").Logger(),
+		OnOutbox: wake, OnInbox: disp.Wake, Log: log.With().Str("part", "console").Logger(),
 		Handler: func(bot id.UserID) handlers.Handler {
 			if b, ok := disp.Bot(bot); ok {
 				return b.Handler
