@@ -56,7 +56,7 @@ type Options struct {
 	OnOutbox func()
 	// OnInbox wakes the dispatcher after an event is made due. May be nil.
 	OnInbox func()
-	Log      zerolog.Logger
+	Log     zerolog.Logger
 	// LivePoll is how often live pages look for changes (default 1s).
 	LivePoll time.Duration
 	// Handler returns a bot's running handler (nil when unknown): the
