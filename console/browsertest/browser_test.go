@@ -5,8 +5,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/bizbots/bizbots/internal/fakehs"
+	"github.com/bizbots/bizbots/services/webhook"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the screenshots into docs/")
@@ -28,9 +31,15 @@ const (
 	asToken  = "as0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
 	hsToken  = "hs0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
 	pizzaBot = "@pizza:example.org"
-	alice    = "@alice:example.org" // owner of the pizza bot only
+	helpBot  = "@help:example.org"
+	hooksBot = "@hooks:example.org"
+	alice    = "@alice:example.org" // owner of the pizza, help and hooks bots
+	bob      = "@bob:example.org"   // agent of the pizza bot
 	customer = "@carla:example.org"
 	room     = "!carla-pizza:example.org"
+	helpDM   = "!carla-help:example.org"
+	hooksDM  = "!dan-hooks:example.org"
+	staff    = "!staff:example.org"
 
 	// limit bounds the whole browser session; it is a hang guard.
 	limit = 3 * time.Minute
@@ -42,6 +51,36 @@ type bizbots struct {
 	asURL   string
 	console string
 	txns    atomic.Int64
+	shop    *shop
+}
+
+// shop is the webhook bot's business server: it takes conversation starts
+// and, once up, messages.
+type shop struct {
+	srv     *httptest.Server
+	up      atomic.Bool
+	got, ok atomic.Int64
+}
+
+func newShop(t *testing.T) *shop {
+	s := &shop{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !strings.Contains(string(body), `"type":"message"`) {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		s.got.Add(1)
+		if !s.up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		s.ok.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"replies":[{"text":"Yes, we ship to Belgium."}]}`)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
 }
 
 func freeAddr(t *testing.T) string {
@@ -75,6 +114,12 @@ func startBizbots(t *testing.T) *bizbots {
 	hs := fakehs.New(asToken)
 	t.Cleanup(hs.Close)
 	hs.SetPassword(alice, "correct horse")
+	hs.SetPassword(bob, "battery staple")
+	sh := newShop(t)
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
 	asAddr, conAddr := freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`homeserver: {url: %q, domain: example.org}
 appservice: {listen: %q, url: "http://%s", as_token: %s, hs_token: %s}
@@ -89,13 +134,25 @@ bots:
     welcome: "Welcome to Pizza Place!"
     console:
       time_zone: Europe/Amsterdam
-      staff: [{user: %q, role: owner}]
+      staff: [{user: %[8]q, role: owner}, {user: %[9]q, role: agent}]
   - localpart: taxi
     display_name: City Taxi
     service: echo
     console:
       staff: [{user: "@carol:example.org", role: owner}]
-`, hs.URL(), asAddr, asAddr, asToken, hsToken, conAddr, conAddr, alice)
+  - localpart: help
+    display_name: Help Desk
+    service: support
+    config: {business: Help Desk, staff_room: %[10]q}
+    console:
+      staff: [{user: %[8]q, role: owner}]
+  - localpart: hooks
+    display_name: Hook Shop
+    service: webhook
+    config: {url: %[11]q, secret: %[12]q}
+    console:
+      staff: [{user: %[8]q, role: owner}]
+`, hs.URL(), asAddr, asAddr, asToken, hsToken, conAddr, conAddr, alice, bob, staff, sh.srv.URL, secret)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,7 +181,7 @@ bots:
 			t.Logf("bizbots log:\n%s", logs.String())
 		}
 	})
-	b := &bizbots{hs: hs, asURL: "http://" + asAddr, console: "http://" + conAddr}
+	b := &bizbots{hs: hs, asURL: "http://" + asAddr, console: "http://" + conAddr, shop: sh}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(b.console + "/login")
@@ -161,6 +218,26 @@ func (b *bizbots) waitSent(t *testing.T, body string) {
 	t.Helper()
 	if !b.hs.WaitFor(time.Minute, func() bool { return b.sent(body) > 0 }) {
 		t.Fatalf("the customer never got %q; got %q", body, b.bodies())
+	}
+}
+
+// waitIn waits until bot sent a message containing part to room.
+func (b *bizbots) waitIn(t *testing.T, bot, room, part string) {
+	t.Helper()
+	found := func() bool {
+		for _, s := range b.hs.SendsTo(room) {
+			if body, _ := s.Content["body"].(string); s.User == bot && strings.Contains(body, part) {
+				return true
+			}
+		}
+		return false
+	}
+	if !b.hs.WaitFor(time.Minute, found) {
+		var got []string
+		for _, s := range b.hs.SendsTo(room) {
+			got = append(got, fmt.Sprint(s.Content["body"]))
+		}
+		t.Fatalf("%s never sent %q to %s; sent %q", bot, part, room, got)
 	}
 }
 
@@ -258,9 +335,25 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/login"] button`)),
 		chromedp.WaitVisible(`//p[@role="alert"][contains(., "Wrong user name or password")]`),
 	)
-	run(t, ctx, "sign in",
-		chromedp.SendKeys(chromedp.CSS(`#password`), "correct horse"),
-		chromedp.Click(chromedp.CSS(`form[action="/login"] button`)),
+	run(t, ctx, "sign in through the homeserver (OpenID): the password goes to the homeserver only",
+		chromedp.SendKeys(chromedp.CSS(`#oid-user`), alice),
+		chromedp.SendKeys(chromedp.CSS(`#oid-password`), "correct horse"),
+		chromedp.Click(`//button[normalize-space()="Sign in at my homeserver"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="Conversations"]`),
+		chromedp.WaitReady(chromedp.CSS(`body[data-live-open]`)),
+	)
+	if n := b.hs.OpenLogins(); n != 0 {
+		t.Fatalf("%d homeserver logins left open by the sign-in page", n)
+	}
+	run(t, ctx, "an owner adds a saved reply",
+		chromedp.Click(`//nav//a[normalize-space()="Saved replies"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#new-title`)),
+		chromedp.SendKeys(chromedp.CSS(`#new-title`), "Delivery time"),
+		chromedp.SendKeys(chromedp.CSS(`#new-body`), "Your pizza is in the oven and reaches you in about 25 minutes."),
+		chromedp.Click(`//button[normalize-space()="Add saved reply"]`),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "Saved reply added")]`),
+		screenshot(t, "saved"),
+		chromedp.Click(`//nav//a[normalize-space()="Conversations"]`),
 		chromedp.WaitVisible(`//h1[normalize-space()="Conversations"]`),
 		chromedp.WaitReady(chromedp.CSS(`body[data-live-open]`)),
 	)
@@ -298,6 +391,19 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.WaitVisible(`//p[@role="status"][contains(., "Reply queued")]`),
 	)
 	b.waitSent(t, "Yes to both: gluten-free crust and vegan cheese.")
+	run(t, ctx, "insert the saved reply and send it",
+		chromedp.Click(`//a[@data-insert][normalize-space()="Delivery time"]`),
+		chromedp.WaitVisible(`//textarea[@id="reply-text"]`),
+	)
+	draft, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#reply-text`)))
+	if err != nil || draft != "Your pizza is in the oven and reaches you in about 25 minutes." {
+		t.Fatalf("reply box after picking the saved reply: %q, %v", draft, err)
+	}
+	run(t, ctx, "send the saved reply",
+		chromedp.Click(`//button[normalize-space()="Send reply"]`),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "Reply queued")]`),
+	)
+	b.waitSent(t, "Your pizza is in the oven and reaches you in about 25 minutes.")
 	run(t, ctx, "the reply shows as sent",
 		chromedp.Reload(),
 		chromedp.WaitVisible(`//li[contains(@class,"from-bot")][contains(., "Yes to both")][not(contains(., "sending"))]`),
@@ -321,6 +427,65 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatalf("the reply reached the customer %d times", n)
 	}
 
+	// The support desk: a ticket posted to the staff room, taken over in
+	// the console, and the staff room told who has it.
+	b.hs.SetMembers(staff, map[string]string{"@admin:example.org": "Admin", "@sam:example.org": "Sam", helpBot: "Help Desk"})
+	b.push(t, fakehs.Invite(staff, "@admin:example.org", helpBot, false))
+	b.waitIn(t, helpBot, staff, "New tickets appear in this room")
+	b.hs.SetMembers(helpDM, map[string]string{customer: "Carla", helpBot: "Help Desk"})
+	b.push(t, fakehs.Invite(helpDM, customer, helpBot, true))
+	b.push(t, fakehs.Message(helpDM, customer, "I want to talk to a person about my invoice"))
+	b.waitIn(t, helpBot, staff, "New ticket 1 from Carla")
+	run(t, ctx, "take the ticket over in the console",
+		chromedp.Navigate(b.console+"/b/help/"),
+		chromedp.Click(`//a[contains(., "Carla")]`),
+		chromedp.WaitVisible(`//button[normalize-space()="Take over"]`),
+		chromedp.Click(`//button[normalize-space()="Take over"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#reply-text`)),
+	)
+	b.waitIn(t, helpBot, staff, "✋ "+alice+" took ticket 1 over in the business console.")
+	run(t, ctx, "the ticket shows as the customer's, claimed",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`//ul[@class="records"]//li[contains(., "ticket 1")][contains(., "claimed by `+alice+`")]`),
+		screenshot(t, "ticket"),
+	)
+
+	// The webhook bot: the shop's server is down when Dan writes; the
+	// owner sees the failed delivery and retries it once the server is up.
+	b.hs.SetMembers(hooksDM, map[string]string{"@dan:example.org": "Dan", hooksBot: "Hook Shop"})
+	b.push(t, fakehs.Invite(hooksDM, "@dan:example.org", hooksBot, true))
+	b.push(t, fakehs.Message(hooksDM, "@dan:example.org", "Do you ship to Belgium?"))
+	b.waitIn(t, hooksBot, hooksDM, "we have your message")
+	run(t, ctx, "the webhook page shows the failed delivery",
+		chromedp.Navigate(b.console+"/b/hooks/"),
+		chromedp.Click(`//nav//a[normalize-space()="Webhook"]`),
+		chromedp.WaitVisible(`//tr[contains(., "message")][contains(., "Failed")]//button[normalize-space()="Retry now"]`),
+		screenshot(t, "webhook"),
+	)
+	// Let the bot's own first retry (5 s) fail too, so the next is minutes
+	// away and the button, not the schedule, sends it.
+	for deadline := time.Now().Add(time.Minute); b.shop.got.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bot did not retry the delivery by itself (%d attempts)", b.shop.got.Load())
+		}
+		time.Sleep(100 * time.Millisecond) // polling another process's retry; bounded by deadline
+	}
+	b.shop.up.Store(true)
+	run(t, ctx, "retry it",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`//tr[contains(., "message")][contains(., "attempt 2")]`),
+		chromedp.Click(`//tr[contains(., "message")]//button[normalize-space()="Retry now"]`),
+		chromedp.WaitVisible(`//p[@role="status"][contains(., "sent again")]`),
+	)
+	b.waitIn(t, hooksBot, hooksDM, "Yes, we ship to Belgium.")
+	run(t, ctx, "the delivery shows as delivered",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`//tr[contains(., "message")][contains(., "Delivered")]`),
+	)
+	if n := b.shop.ok.Load(); n != 1 {
+		t.Fatalf("the shop took the message %d times", n)
+	}
+
 	run(t, ctx, "another business's bot is out of reach",
 		chromedp.Navigate(b.console+"/b/taxi/"),
 		chromedp.WaitVisible(chromedp.CSS(`main`)),
@@ -335,4 +500,19 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	if strings.Contains(body, "City Taxi") {
 		t.Fatal("the page names the other business's bot")
 	}
+
+	run(t, ctx, "sign out, and sign in as an agent",
+		chromedp.Navigate(b.console+"/"),
+		chromedp.Click(`//button[normalize-space()="Sign out"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#user`)),
+		chromedp.SendKeys(chromedp.CSS(`#user`), "bob"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "battery staple"),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button`)),
+		chromedp.WaitVisible(`//h1[normalize-space()="Your bots"]`),
+	)
+	run(t, ctx, "an agent is refused an owner page",
+		chromedp.Navigate(b.console+"/b/pizza/saved"),
+		chromedp.WaitVisible(`//p[@role="alert"][contains(., "Only the bot's owners can use this page")]`),
+		screenshot(t, "refused"),
+	)
 }
