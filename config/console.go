@@ -36,7 +36,8 @@ type BotConsole struct {
 type ConsoleStaff struct {
 	User string `yaml:"user"`
 	// Role is "owner" or "agent". Both read and answer conversations;
-	// owners are the ones the later catalog and broadcast pages admit.
+	// only owners change how the bot works (saved replies, webhook
+	// settings, …). docs/console.md has the list.
 	Role string `yaml:"role"`
 }
 
