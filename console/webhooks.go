@@ -14,15 +14,23 @@ import (
 // the URL events go to, the signing secret (rotated here, the new one
 // shown once), and the latest deliveries with a retry button.
 
-// webhookOf is the webhook service of a bot whose owner asks, or a page
-// saying why there is none.
-func (s *Server) webhookOf(w http.ResponseWriter, r *http.Request, b *bot) (*webhook.Service, bool) {
+// webhookOf checks an owner's request (a form when form is set) and
+// returns the bot's webhook service, or a page saying why there is none.
+func (s *Server) webhookOf(w http.ResponseWriter, r *http.Request, form bool) (*bot, *session, *webhook.Service, bool) {
+	check := s.ownerOf
+	if form {
+		check = s.ownerForm
+	}
+	b, sess, ok := check(w, r)
+	if !ok {
+		return nil, nil, nil, false
+	}
 	svc, ok := s.handlerOf(b).(*webhook.Service)
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, b.Name+" is not a webhook bot, so it has no webhook settings.")
-		return nil, false
+		return nil, nil, nil, false
 	}
-	return svc, true
+	return b, sess, svc, true
 }
 
 type webhookView struct {
@@ -38,11 +46,7 @@ type webhookView struct {
 func (s *Server) webhookPath(b *bot) string { return "/b/" + url.PathEscape(b.Localpart) + "/webhook" }
 
 func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
-	b, sess, ok := s.ownerOf(w, r)
-	if !ok {
-		return
-	}
-	svc, ok := s.webhookOf(w, r, b)
+	b, sess, svc, ok := s.webhookOf(w, r, false)
 	if !ok {
 		return
 	}
@@ -69,11 +73,7 @@ func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, b *bot, s
 // webhookAction changes the URL, rotates the secret, finishes a rotation
 // or retries a delivery.
 func (s *Server) webhookAction(w http.ResponseWriter, r *http.Request) {
-	b, sess, ok := s.ownerForm(w, r)
-	if !ok {
-		return
-	}
-	svc, ok := s.webhookOf(w, r, b)
+	b, sess, svc, ok := s.webhookOf(w, r, true)
 	if !ok {
 		return
 	}
