@@ -65,6 +65,10 @@ type Options struct {
 	// Stdout, if set, also receives Dendrite's log output (besides
 	// WorkDir/dendrite.log).
 	Stdout io.Writer
+	// Federation serves the federation API on the same loopback port
+	// (off by default: the harness is one server). The console's OpenID
+	// sign-in needs its openid/userinfo endpoint.
+	Federation bool
 }
 
 // Dendrite is a running homeserver.
@@ -242,6 +246,7 @@ func StartDendrite(ctx context.Context, opts Options) (*Dendrite, error) {
 		SharedSecret:  opts.SharedSecret,
 		Registrations: regs,
 		LogLevel:      opts.LogLevel,
+		Federation:    opts.Federation,
 	})
 	if err != nil {
 		return nil, err
@@ -526,6 +531,7 @@ type configParams struct {
 	SharedSecret  string
 	Registrations []string
 	LogLevel      string
+	Federation    bool
 }
 
 // q quotes a string for YAML (JSON strings are valid YAML scalars).
@@ -549,7 +555,7 @@ global:
     connection_string: ""
   well_known_server_name: ""
   well_known_client_name: ""
-  disable_federation: true
+  disable_federation: {{not .Federation}}
   presence:
     enable_inbound: false
     enable_outbound: false
