@@ -257,3 +257,39 @@ func TestEventThatKillsProcessesIsParkedAfterMaxAttempts(t *testing.T) {
 		})
 	}
 }
+
+// A customer's vote on the bot's poll whose routing keeps panicking is
+// parked like a typed answer, and the customer is told: whichever poll
+// response type their client sends (Element's unstable one or the stable
+// one of Matrix 1.7), a vote must not vanish in silence.
+func TestPanickingPollVoteIsParkedWithApology(t *testing.T) {
+	for _, typ := range []string{"org.matrix.msc3381.poll.response", "m.poll.response"} {
+		t.Run(typ, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				room := "!dm:example.org"
+				fr := &fragile{c: newCalls(), watchPanics: id.RoomID(room)}
+				f := fragileFlow(t, db, fr)
+				f.dm(t, room, alice, "Alice", botID)
+				poll := f.waitSends(t, room, 1)[0] // the welcome stands in for the bot's poll
+				content := map[string]any{
+					"m.relates_to": map[string]any{"rel_type": "m.reference", "event_id": poll.EventID},
+				}
+				if typ == "m.poll.response" {
+					content["m.selections"] = []string{"1"}
+				} else {
+					content[typ] = map[string]any{"answers": []string{"1"}}
+				}
+				vote := fakehs.Message(room, alice, "")
+				vote["type"], vote["content"] = typ, content
+				f.deliver(t, vote)
+				f.waitHandled(t, evID(vote))
+				// Parking and its apology commit together: no wait needed.
+				if n := f.outboxCount(t, room); n != 2 {
+					t.Fatalf("room has %d replies queued, want the welcome and the apology", n)
+				}
+				sends := f.waitSends(t, room, 2)
+				checkParkedWithApology(t, f, sends, evID(vote), "watch list exploded", 3)
+			})
+		})
+	}
+}
