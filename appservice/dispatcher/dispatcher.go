@@ -626,8 +626,8 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 
 // apologyConversation is where the apology for a parked event goes when
 // routing never got as far as a conversation (it panicked, or the event
-// killed the process): a customer's message, reaction or timer in a room
-// with exactly one of our bots. Anything else gets no apology.
+// killed the process): a customer's message, reaction, poll vote or timer
+// in a room with exactly one of our bots. Anything else gets no apology.
 func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEvent) *handlers.Conversation {
 	sender := id.UserID(ev.Sender)
 	if d.isOurs(sender) {
@@ -635,7 +635,7 @@ func (d *Dispatcher) apologyConversation(ctx context.Context, ev *store.InboxEve
 	}
 	switch {
 	case ev.Type == event.EventMessage.Type, ev.Type == event.EventSticker.Type, ev.Type == event.EventReaction.Type,
-		ev.Type == event.EventEncrypted.Type, ev.Origin == store.OriginTimer:
+		ev.Type == event.EventEncrypted.Type, ev.Origin == store.OriginTimer, handlers.IsPollResponse(event.Type{Type: ev.Type}):
 	default:
 		return nil
 	}
