@@ -282,3 +282,13 @@ func (c *Client) FindSent(ctx context.Context, bot id.UserID, room id.RoomID, tx
 	}
 	return "", false, nil
 }
+
+// UploadMedia stores data in the homeserver's media repository as bot
+// and returns its mxc:// URI (media.Uploader).
+func (c *Client) UploadMedia(ctx context.Context, bot id.UserID, data []byte, contentType, name string) (id.ContentURIString, error) {
+	resp, err := c.As(bot).UploadBytesWithName(ctx, data, contentType, name)
+	if err != nil {
+		return "", err
+	}
+	return resp.ContentURI.CUString(), nil
+}

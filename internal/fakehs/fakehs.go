@@ -1,6 +1,6 @@
 // Package fakehs is a small in-process homeserver for tests: the
 // client-server endpoints an appservice calls (register, profile, join,
-// joined_members, send, appservice ping) with the as_token checked, sends
+// joined_members, send, appservice ping, media upload) with the as_token checked, sends
 // deduplicated by (user, txn id) the way real homeservers do, failure
 // injection, and a client for the homeserver → appservice push. It records
 // what it was asked so tests can assert exactly-once delivery. It is not a
@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -76,6 +77,7 @@ type HS struct {
 	txnReqs   map[string]int // user|txn → send requests, duplicates and failures included
 	pingError *Failure
 	changed   chan struct{}
+	uploads   []Upload
 	// passwords and logins serve password sign-in (login.go).
 	passwords map[string]string
 	logins    map[string]string // access token → user
@@ -102,6 +104,7 @@ const (
 	EndpointSend          = "send"
 	EndpointPing          = "ping"
 	EndpointReceipt       = "receipt"
+	EndpointUpload        = "upload"
 )
 
 // New starts a fake homeserver on loopback.
@@ -332,6 +335,10 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]string{"errcode": "M_UNKNOWN_TOKEN", "error": "bad token"})
 		return
 	}
+	if r.Method == http.MethodPost && r.URL.Path == "/_matrix/media/v3/upload" {
+		h.upload(w, r)
+		return
+	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/_matrix/client/"), "/")
 	for i, p := range parts {
 		parts[i], _ = url.PathUnescape(p)
@@ -513,6 +520,38 @@ func (h *HS) send(ctx context.Context, w http.ResponseWriter, user, room, typ, t
 		return
 	}
 	writeJSON(w, 200, map[string]string{"event_id": evID})
+}
+
+// Upload is one file uploaded to the media repository.
+type Upload struct {
+	User, ContentType, FileName string
+	Data                        []byte
+	URI                         string
+}
+
+// Uploads returns every media upload, in order.
+func (h *HS) Uploads() []Upload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Upload(nil), h.uploads...)
+}
+
+// upload answers POST /_matrix/media/v3/upload with a new mxc:// URI.
+func (h *HS) upload(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 50<<20))
+	if err != nil {
+		writeJSON(w, 400, map[string]string{"errcode": "M_UNKNOWN", "error": err.Error()})
+		return
+	}
+	u := Upload{User: r.URL.Query().Get("user_id"), ContentType: r.Header.Get("Content-Type"),
+		FileName: r.URL.Query().Get("filename"), Data: data, URI: "mxc://example.org/" + randomID()}
+	h.mu.Lock()
+	h.requests++
+	h.counts[EndpointUpload]++
+	h.uploads = append(h.uploads, u)
+	h.notify()
+	h.mu.Unlock()
+	writeJSON(w, 200, map[string]string{"content_uri": u.URI})
 }
 
 // messages answers GET /rooms/{room}/messages?dir=b: the room's stored
