@@ -10,6 +10,7 @@ import (
 
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
@@ -35,8 +36,10 @@ type Syncer struct {
 	Dispatcher  Dispatcher
 	Provisioner Provisioner
 	SendAPIURL  string
-	Interval    time.Duration
-	Log         zerolog.Logger
+	// Media uploads the bots' files (services.Env.Media).
+	Media    handlers.Media
+	Interval time.Duration
+	Log      zerolog.Logger
 
 	// mu serialises Sync (the loop and the admin API both call it).
 	mu sync.Mutex
@@ -65,7 +68,7 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		log := s.Log.With().Str("bot", b.UserID.String()).Logger()
 		cb, err := b.ConfigBot()
 		if err == nil {
-			handler, berr := services.Build(services.Env{Bot: cb, UserID: b.UserID, ConfigFile: "runtime_bots", DB: s.DB, Log: log, SendAPIURL: s.SendAPIURL})
+			handler, berr := services.Build(services.Env{Bot: cb, UserID: b.UserID, ConfigFile: "runtime_bots", DB: s.DB, Log: log, SendAPIURL: s.SendAPIURL, Media: s.Media})
 			if berr != nil {
 				err = berr
 			} else if perr := s.Provisioner.AddBot(ctx, cb); perr != nil {

@@ -34,6 +34,9 @@ type Env struct {
 	// SendAPIURL is the Send API's public base URL ("" when it is off),
 	// for services that tell a business where to answer later.
 	SendAPIURL string
+	// Media uploads files (a menu's photos) to the homeserver, each once;
+	// nil where there is no homeserver (`bizbots chat`).
+	Media handlers.Media
 }
 
 // Factory builds a bot's handler, validating its config block.

@@ -16,6 +16,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/runtimebots"
 	"github.com/bizbots/bizbots/sendapi"
 	"github.com/bizbots/bizbots/store"
@@ -32,9 +33,9 @@ type businessSide struct {
 	api    *sendapi.Server
 }
 
-func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, prov *provision.Provisioner, wake func(), log zerolog.Logger) (*businessSide, error) {
+func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, prov *provision.Provisioner, m handlers.Media, wake func(), log zerolog.Logger) (*businessSide, error) {
 	b := &businessSide{syncer: &runtimebots.Syncer{DB: db, Config: cfg, Dispatcher: disp, Provisioner: prov,
-		SendAPIURL: sendAPIURL(cfg), Log: log.With().Str("part", "runtimebots").Logger()}}
+		SendAPIURL: sendAPIURL(cfg), Media: m, Log: log.With().Str("part", "runtimebots").Logger()}}
 	if cfg.SendAPI.Listen == "" {
 		return b, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/registration"
 	"github.com/bizbots/bizbots/store"
 )
@@ -39,9 +40,11 @@ type reloader struct {
 	cfg  *config.Config // as loaded at start; never modified
 	bots []config.Bot   // the bots served now
 	db   *store.DB
-	disp *dispatcher.Dispatcher
-	prov *provision.Provisioner
-	log  zerolog.Logger
+	// media uploads the bots' files.
+	media handlers.Media
+	disp  *dispatcher.Dispatcher
+	prov  *provision.Provisioner
+	log   zerolog.Logger
 }
 
 func (r *reloader) run(ctx context.Context) {
@@ -85,7 +88,7 @@ func (r *reloader) reload(ctx context.Context) error {
 		if o, ok := old[b.Localpart]; ok && sameBot(o, b) {
 			continue
 		}
-		built, err := buildBot(next, b, r.db, r.log)
+		built, err := buildBot(next, b, r.db, r.media, r.log)
 		if err != nil {
 			return err
 		}

@@ -21,10 +21,12 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/appservice/hscheck"
 	"github.com/bizbots/bizbots/appservice/hsclient"
+	"github.com/bizbots/bizbots/appservice/media"
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/appservice/roomqueue"
 	"github.com/bizbots/bizbots/appservice/sender"
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/internal/queuemetrics"
 	"github.com/bizbots/bizbots/registration"
@@ -123,18 +125,19 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		defer prometheus.Unregister(gauges)
 	}
 
-	bots, err := buildBots(cfg, db, log)
+	// The sender's and the dispatcher's workers share one pooled client.
+	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers+cfg.Dispatcher.Workers, log)
+	if err != nil {
+		return err
+	}
+	lib := media.New(db, hs)
+	bots, err := buildBots(cfg, db, lib, log)
 	if err != nil {
 		return err
 	}
 
 	for _, d := range cfg.Deprecations() {
 		log.Warn().Msg(d)
-	}
-	// The sender's and the dispatcher's workers share one pooled client.
-	hs, err := hsclient.New(cfg.Homeserver.URL, cfg.AppService.ASToken, cfg.Sender.Workers+cfg.Dispatcher.Workers, log)
-	if err != nil {
-		return err
 	}
 	prov := provision.New(cfg, hs, db, log.With().Str("part", "provision").Logger())
 	crypt, encOpts, err := encryption(ctx, cfg, db, hs, bots, log)
@@ -181,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
 	}
-	business, err := startBusinessSide(cfg, db, disp, prov, send.Wake, log)
+	business, err := startBusinessSide(cfg, db, disp, prov, lib, send.Wake, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -225,7 +228,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	wg.Add(1)
-	rl := &reloader{cfg: cfg, bots: cfg.Bots, db: db, disp: disp, prov: prov, log: log.With().Str("part", "reload").Logger()}
+	rl := &reloader{cfg: cfg, bots: cfg.Bots, db: db, media: lib, disp: disp, prov: prov, log: log.With().Str("part", "reload").Logger()}
 	go func() { defer wg.Done(); rl.run(runCtx) }()
 	go func() { defer wg.Done(); business.run(runCtx, log) }()
 	if runConsole != nil {
@@ -263,10 +266,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 }
 
 // buildBots builds every configured bot's handler from its service.
-func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatcher.Bot, error) {
+// m uploads their files (nil: no homeserver, as in `bizbots chat`).
+func buildBots(cfg *config.Config, db *store.DB, m handlers.Media, log zerolog.Logger) ([]*dispatcher.Bot, error) {
 	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
 	for _, b := range cfg.Bots {
-		bot, err := buildBot(cfg, b, db, log)
+		bot, err := buildBot(cfg, b, db, m, log)
 		if err != nil {
 			return nil, err
 		}
@@ -276,10 +280,10 @@ func buildBots(cfg *config.Config, db *store.DB, log zerolog.Logger) ([]*dispatc
 }
 
 // buildBot builds one bot of cfg from its service.
-func buildBot(cfg *config.Config, b config.Bot, db *store.DB, log zerolog.Logger) (*dispatcher.Bot, error) {
+func buildBot(cfg *config.Config, b config.Bot, db *store.DB, m handlers.Media, log zerolog.Logger) (*dispatcher.Bot, error) {
 	uid := cfg.UserID(b.Localpart)
 	h, err := services.Build(services.Env{
-		Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db,
+		Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db, Media: m,
 		Log: log.With().Str("bot", uid.String()).Logger(), SendAPIURL: sendAPIURL(cfg),
 	})
 	if err != nil {

@@ -82,13 +82,16 @@ func (t *turn) category(id string) error {
 	}
 	var opts []handlers.Option
 	var soldOut []string
+	var shown []*Item
 	for _, it := range t.cat.ItemsIn(id) {
 		if !it.Available {
 			soldOut = append(soldOut, it.Name)
 			continue
 		}
 		opts = append(opts, handlers.Opt("item:"+it.ID, t.itemLabel(it)))
+		shown = append(shown, it)
 	}
+	t.showPictures(shown)
 	if len(opts) == 0 {
 		t.c.Reply(fmt.Sprintf(`Sorry, all our %s are sold out right now. Say "menu" to pick something else.`, strings.ToLower(c.Name)))
 		return nil

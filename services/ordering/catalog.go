@@ -50,6 +50,10 @@ type ItemConfig struct {
 	Sizes   []SizeConfig `yaml:"sizes"`
 	// Available is true unless set to false (sold out today).
 	Available *bool `yaml:"available"`
+	// Image is a photo of the item shown with the menu: a PNG, JPEG, GIF
+	// or WebP file (a path relative to the config file's folder) or an
+	// https:// URL. It is uploaded to the homeserver once.
+	Image string `yaml:"image"`
 
 	// where names the item in errors when it came from a CSV line.
 	where string
@@ -101,6 +105,9 @@ type Item struct {
 	Price     int64
 	Sizes     []Size
 	Available bool
+	// Image is the item's photo as configured (a path or an https URL),
+	// or "".
+	Image string
 	// words are what a search matches: name, id, description, tags,
 	// category name.
 	words     []string
@@ -261,9 +268,13 @@ func Build(cc CatalogConfig, where string) (*Catalog, error) {
 			return nil, fmt.Errorf("%s: %q is used twice", ip("id"), ic.ID)
 		}
 		it := &Item{ID: ic.ID, Name: strings.TrimSpace(ic.Name), Category: ic.Category,
-			Description: strings.TrimSpace(ic.Description), Price: int64(ic.Price), Available: ic.Available == nil || *ic.Available}
+			Description: strings.TrimSpace(ic.Description), Price: int64(ic.Price), Available: ic.Available == nil || *ic.Available,
+			Image: strings.TrimSpace(ic.Image)}
 		if it.Name == "" {
 			return nil, fmt.Errorf("%s: required", ip("name"))
+		}
+		if err := checkImageRef(it.Image); err != nil {
+			return nil, fmt.Errorf("%s: %w", ip("image"), err)
 		}
 		if !known[ic.Category] {
 			ids := make([]string, len(cat.Categories))

@@ -77,6 +77,9 @@ func init() {
 			cfg.CatalogFile = filepath.Join(filepath.Dir(env.ConfigFile), cfg.CatalogFile)
 		}
 		b, err := New(cfg, env.DB)
+		if err == nil {
+			err = b.UsePictures(env.Media, filepath.Dir(env.ConfigFile))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: bot %s config: %w", env.ConfigFile, env.Bot.Localpart, err)
 		}
@@ -103,6 +106,7 @@ type Bot struct {
 
 	readyIn, deliveryIn time.Duration
 	texts               handlers.Texts
+	pics                *pictures
 
 	// numberHook, when set (tests), runs after an order number is picked
 	// and before the order is committed, to make a race reproducible.
@@ -123,7 +127,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		return nil, errors.New("ordering needs a database")
 	}
 	b := &Bot{shop: strings.TrimSpace(cfg.Shop), ttl: cfg.CartTTL.D(), orders: orderQuery{db},
-		readyIn: cfg.ReadyIn.D(), deliveryIn: cfg.DeliveryIn.D()}
+		readyIn: cfg.ReadyIn.D(), deliveryIn: cfg.DeliveryIn.D(), pics: newPictures(nil, ".")}
 	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
@@ -224,6 +228,18 @@ var (
 	whereRe      = regexp.MustCompile(`(?i)\bwhere('?s| is)\b.*\b(order|pizza|food|delivery)\b`)
 	leadingQtyRe = regexp.MustCompile(`^\s*\d+\s*[x×]?\s+\pL`)
 )
+
+// UsePictures shows the catalog's item images, uploaded through m (nil:
+// text only), with relative image paths read from dir (the config file's
+// folder). It refuses a catalog whose image files cannot be read.
+func (b *Bot) UsePictures(m handlers.Media, dir string) error {
+	p := newPictures(m, dir)
+	if err := p.check(b.src.get(context.Background())); err != nil {
+		return err
+	}
+	b.pics = p
+	return nil
+}
 
 // Handle implements handlers.Handler.
 func (b *Bot) Handle(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
