@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,8 +28,11 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/e2e/harness"
+	"github.com/bizbots/bizbots/services/ordering"
 )
 
 func main() {
@@ -244,8 +248,11 @@ func setUpStaff(ctx context.Context, s *harness.Stack, localpart, password strin
 	if st.desk, err = s.Dendrite.CreateRoom(ctx, u, map[string]any{"name": st.deskName, "preset": "private_chat"}); err != nil {
 		return nil, fmt.Errorf("create the support desk room: %w", err)
 	}
-	pizza, _ := json.Marshal(map[string]any{"staff_room": st.kitchen})
-	if err := harness.SetBotConfig(s.ConfigPath, "pizza", string(pizza)); err != nil {
+	pizza, err := pizzaConfig(s.ConfigPath, st.kitchen)
+	if err != nil {
+		return nil, err
+	}
+	if err := harness.SetBotConfig(s.ConfigPath, "pizza", pizza); err != nil {
 		return nil, err
 	}
 	support, _ := json.Marshal(map[string]any{"staff_room": st.desk, "staff": []string{u.UserID}})
@@ -253,6 +260,36 @@ func setUpStaff(ctx context.Context, s *harness.Stack, localpart, password strin
 		return nil, err
 	}
 	return st, nil
+}
+
+// pizzaConfig is the pizza bot's config block: its staff room, and the
+// demo pizzeria with a photo of each pizza (scripts/demo/menu, copied
+// next to the config, where relative image paths start).
+func pizzaConfig(configPath, kitchen string) (string, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(filepath.Dir(configPath), "menu")
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return "", err
+	}
+	cc := ordering.DefaultCatalog()
+	for i, it := range cc.Items {
+		data, err := os.ReadFile(filepath.Join(root, "scripts", "demo", "menu", it.ID+".png"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // no photo of this one
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dst, it.ID+".png"), data, 0o600); err != nil {
+			return "", err
+		}
+		cc.Items[i].Image = "menu/" + it.ID + ".png"
+	}
+	block, err := yaml.Marshal(map[string]any{"staff_room": kitchen, "catalog": cc})
+	return string(block), err
 }
 
 // inviteBots has the staff account invite the pizza and support bots
