@@ -70,6 +70,7 @@ type Bot struct {
 	db       *store.DB
 	commands *handlers.Router
 	h        handlers.Handler
+	texts    handlers.Texts
 	// beforeBook, when set (tests only), runs between the check that a
 	// slot is free and the commit that claims it.
 	beforeBook func()
@@ -83,18 +84,31 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{shop: s, db: db}
+	if err := texts.Check(cfg.Texts); err != nil {
+		return nil, err
+	}
+	b := &Bot{shop: s, db: db, texts: texts.Merge(cfg.Texts)}
 	b.commands = handlers.NewRouter().
 		CommandFunc(b.startBooking, "book", "booking", "appointment", "new appointment", "make an appointment",
-			"book an appointment", "book appointment").
+			"book an appointment", "book appointment", "i want to book", "i'd like to book", "i would like to book",
+			"boeken", "afspraak", "afspraak maken", "een afspraak maken", "nieuwe afspraak", "reserveren",
+			"ik wil een afspraak", "ik wil een afspraak maken", "ik wil boeken").
 		Prefix("book", handlers.HandlerFunc(b.bookWhat)).
-		CommandFunc(b.list, "my appointments", "appointments", "my appointment", "my bookings", "bookings", "list").
-		CommandFunc(b.startCancel, "cancel", "cancel appointment", "cancel my appointment", "cancel booking").
+		Prefix("boek", handlers.HandlerFunc(b.bookWhat)).
+		CommandFunc(b.list, "my appointments", "appointments", "my appointment", "my bookings", "bookings", "list",
+			"mijn afspraken", "mijn afspraak", "afspraken", "wanneer is mijn afspraak", "wat heb ik geboekt").
+		CommandFunc(b.startCancel, "cancel", "cancel appointment", "cancel my appointment", "cancel booking",
+			"annuleren", "annuleer", "afzeggen", "afspraak annuleren", "afspraak afzeggen", "mijn afspraak annuleren",
+			"mijn afspraak afzeggen", "annuleer mijn afspraak").
 		CommandFunc(b.startMove, "move", "reschedule", "change", "move appointment", "reschedule appointment",
-			"change appointment", "move my appointment", "change my appointment").
-		CommandFunc(b.help, "help", "?", "commands").
-		CommandFunc(b.servicesList, "services", "prices", "price list", "menu").
-		CommandFunc(b.hoursList, "hours", "opening hours", "when are you open", "open")
+			"change appointment", "move my appointment", "change my appointment",
+			"verzetten", "verplaatsen", "omboeken", "afspraak verzetten", "afspraak verplaatsen", "mijn afspraak verzetten",
+			"mijn afspraak verplaatsen", "andere tijd").
+		CommandFunc(b.help, "help", "?", "commands", "hulp", "help me", "wat kun je").
+		CommandFunc(b.servicesList, "services", "prices", "price list", "menu", "diensten", "prijzen", "prijslijst",
+			"wat kost het").
+		CommandFunc(b.hoursList, "hours", "opening hours", "when are you open", "open", "openingstijden",
+			"wanneer zijn jullie open", "zijn jullie open", "tijden")
 	b.h = handlers.Chain(handlers.HandlerFunc(b.route),
 		handlers.Recover(), handlers.Logging(), handlers.Metrics(), handlers.RateLimit(1, 10))
 	return b, nil
@@ -112,10 +126,12 @@ func (b *Bot) Welcome(ctx context.Context, c *handlers.Conversation) error {
 	return b.greet(ctx, c)
 }
 
-var stopWords = map[string]bool{"stop": true, "quit": true, "cancel": true, "never mind": true, "nevermind": true, "abort": true}
+var stopWords = map[string]bool{"stop": true, "quit": true, "cancel": true, "never mind": true, "nevermind": true, "abort": true,
+	"stoppen": true, "annuleren": true, "annuleer": true, "laat maar": true, "laat maar zitten": true, "afbreken": true}
 
 var greetings = map[string]bool{"hi": true, "hello": true, "hey": true, "hallo": true, "hoi": true, "good morning": true,
-	"good afternoon": true, "good evening": true, "start": true, "hi there": true, "hello there": true}
+	"good afternoon": true, "good evening": true, "start": true, "hi there": true, "hello there": true,
+	"goedemorgen": true, "goedemiddag": true, "goedenavond": true, "dag": true, "hoi daar": true}
 
 func normalize(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -131,14 +147,14 @@ func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	switch c.ExpiredStep() {
 	case "", stepAgain, "expired":
 	case stepCancelPick, stepCancelConfirm, stepMovePick:
-		c.Notice("That question timed out, so nothing was changed.")
+		c.Notice(b.tr(c, "timed-out"))
 	default:
-		c.Notice("You didn't finish booking, so I dropped it. Say \"book\" to start again.")
+		c.Notice(b.tr(c, "dropped"))
 	}
 	if m.IsText() && m.Choice == nil {
 		if c.Step() != "" && stopWords[normalize(m.Text())] {
 			c.Clear()
-			c.Reply("OK, I stopped there; nothing was booked or changed.")
+			c.Reply(b.tr(c, "stopped"))
 			return nil
 		}
 		if h := b.commands.Match(m); h != nil {
@@ -153,10 +169,9 @@ func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	}
 	switch c.Step() {
 	case stepService:
-		return handlers.Errorf("Sorry, we don't offer %q. Please pick a number from 1 to %d.",
-			handlers.CapText(m.Text(), 40), len(b.shop.services))
+		return handlers.Errorf("%s", b.tr(c, "no-such-service", handlers.CapText(m.Text(), 40), len(b.shop.services)))
 	case stepStaff:
-		return handlers.Errorf("Please pick a number from the list (or \"anyone\").")
+		return handlers.Errorf("%s", b.tr(c, "pick-staff"))
 	case stepDay:
 		return b.typedDay(ctx, c, m)
 	case stepSlot:
@@ -164,7 +179,7 @@ func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	case stepConfirm, stepAgain, stepCancelConfirm:
 		return b.typedYesNo(ctx, c, m)
 	case stepCancelPick, stepMovePick:
-		return handlers.Errorf("Please pick a number from the list.")
+		return handlers.Errorf("%s", b.tr(c, "pick-number"))
 	}
 	if greetings[normalize(m.Text())] {
 		return b.greet(ctx, c)
@@ -172,7 +187,7 @@ func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	if c.ExpiredStep() != "" {
 		return nil // an answer to the question that just timed out: the notice says it all
 	}
-	c.Reply("Sorry, I didn't get that.")
+	c.Reply(b.tr(c, "didnt-get"))
 	return b.help(ctx, c, m)
 }
 
@@ -190,7 +205,7 @@ func (b *Bot) choice(ctx context.Context, c *handlers.Conversation, m *handlers.
 		return b.confirmCancel(ctx, c, arg)
 	case "cancelno":
 		c.Clear()
-		c.Reply("OK, I kept your appointment.")
+		c.Reply(b.tr(c, "kept"))
 		return nil
 	case "move":
 		return b.pickMove(ctx, c, arg)
@@ -202,7 +217,7 @@ func (b *Bot) choice(ctx context.Context, c *handlers.Conversation, m *handlers.
 	}
 	if !found || d.Service == "" && kind != "svc" {
 		c.Clear()
-		c.Reply("That question is no longer open. Say \"book\" to make an appointment.")
+		c.Reply(b.tr(c, "question-gone"))
 		return nil
 	}
 	switch kind {
@@ -238,13 +253,13 @@ func (b *Bot) choice(ctx context.Context, c *handlers.Conversation, m *handlers.
 		}
 		c.Clear()
 		if d.Move != "" {
-			c.Reply("OK, your appointment stays as it was.")
+			c.Reply(b.tr(c, "move-kept"))
 		} else {
-			c.Reply("OK, nothing booked. Say \"book\" whenever you like.")
+			c.Reply(b.tr(c, "nothing-booked"))
 		}
 		return nil
 	}
-	c.Reply("That question is no longer open. Say \"book\" to make an appointment.")
+	c.Reply(b.tr(c, "question-gone"))
 	return nil
 }
 
@@ -257,17 +272,18 @@ var noWords = map[string]bool{"no": true, "n": true, "nope": true, "nah": true, 
 func (b *Bot) typedYesNo(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	q := c.Question()
 	if q == nil || len(q.Options) < 2 {
-		return handlers.Errorf("Please answer with a number from the list.")
+		return handlers.Errorf("%s", b.tr(c, "answer-number"))
 	}
 	t := normalize(m.Text())
+	yes, isYesNo := m.YesNo()
 	var pick *handlers.Option
 	switch {
-	case yesWords[t]:
+	case yesWords[t] || isYesNo && yes:
 		pick = &q.Options[0]
-	case noWords[t]:
+	case noWords[t] || isYesNo && !yes:
 		pick = &q.Options[len(q.Options)-1]
 	default:
-		return handlers.Errorf("Please answer with a number from the list (1 for yes).")
+		return handlers.Errorf("%s", b.tr(c, "answer-yes-no"))
 	}
 	c.Answered()
 	m.Choice = pick
@@ -284,8 +300,7 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 	}
 	if len(next) > 0 {
 		bk := next[0]
-		c.Replyf("Welcome back, %s. Your next appointment: %s with %s %s. Say \"my appointments\" to see, move or cancel it, or \"book\" for another.",
-			name, b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.relative(bk.Start, c.Now()))
+		c.Reply(b.tr(c, "welcome-next", name, b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.relative(c.Language(), bk.Start, c.Now())))
 		return nil
 	}
 	last, err := c.History(ctx, 1, "booking", "reschedule")
@@ -299,31 +314,30 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 				d := draft{Service: rec.Service, Staff: anyone}
 				with := ""
 				if m, ok := b.shop.member(rec.Staff); ok && m.does(rec.Service) {
-					d.Staff, with = m.ID, " with "+m.Name
+					d.Staff, with = m.ID, b.tr(c, "with", m.Name)
 				}
 				if err := c.SetState(d); err != nil {
 					return err
 				}
 				svc := b.shop.serviceName(rec.Service)
-				c.Ask(fmt.Sprintf("Welcome back, %s. Another %s%s?", name, svc, with),
-					handlers.Opt("again:yes", fmt.Sprintf("Yes, book a %s%s", svc, with)),
-					handlers.Opt("again:no", "No, something else"))
+				c.Ask(b.tr(c, "again?", name, svc, with),
+					handlers.Opt("again:yes", b.tr(c, "again-yes", svc, with)),
+					handlers.Opt("again:no", b.tr(c, "again-no")))
 				c.Goto(stepAgain, flowTimeout)
 				return nil
 			}
 		}
 	}
 	if c.Customer.New {
-		c.Replyf("Hi %s, welcome to %s! I can book you a %s. Say \"book\" to make an appointment, or \"help\" to see what else I can do.",
-			name, b.shop.name, b.serviceNames())
+		c.Reply(b.tr(c, "greet-new", name, b.shop.name, b.serviceNames(c.Language())))
 		return nil
 	}
-	c.Replyf("Hi %s! Say \"book\" to make an appointment at %s, or \"help\" to see what else I can do.", name, b.shop.name)
+	c.Reply(b.tr(c, "greet-back", name, b.shop.name))
 	return nil
 }
 
 // serviceNames is "haircut or a beard trim".
-func (b *Bot) serviceNames() string {
+func (b *Bot) serviceNames(lang string) string {
 	var names []string
 	for _, s := range b.shop.services {
 		names = append(names, strings.ToLower(s.Name))
@@ -331,46 +345,39 @@ func (b *Bot) serviceNames() string {
 	if len(names) == 1 {
 		return names[0]
 	}
-	return strings.Join(names[:len(names)-1], ", a ") + " or a " + names[len(names)-1]
+	return strings.Join(names[:len(names)-1], b.trl(lang, "list-a")) + b.trl(lang, "list-or-a") + names[len(names)-1]
 }
 
 func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	cutoff := ""
 	if b.shop.cutoff > 0 {
-		cutoff = fmt.Sprintf(" (up to %s before)", leadText(b.shop.cutoff))
+		cutoff = b.tr(c, "help-cutoff", leadText(c.Language(), b.shop.cutoff))
 	}
-	c.Reply("I'm the booking assistant of " + b.shop.name + ". You can say:\n" +
-		"• book: make an appointment (" + b.serviceNames() + ")\n" +
-		"• my appointments: see what you have booked\n" +
-		"• move: reschedule an appointment" + cutoff + "\n" +
-		"• cancel: cancel an appointment" + cutoff + "\n" +
-		"• services: our services and prices\n" +
-		"• hours: our opening hours\n" +
-		"• forget me: erase what we know about you")
+	c.Reply(b.tr(c, "help", b.shop.name, b.serviceNames(c.Language()), cutoff, cutoff))
 	return nil
 }
 
 func (b *Bot) servicesList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	var sb strings.Builder
-	sb.WriteString("Our services:")
+	sb.WriteString(b.tr(c, "our-services"))
 	for _, s := range b.shop.services {
 		fmt.Fprintf(&sb, "\n• %s: %s, %s", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency))
 	}
-	sb.WriteString("\nSay \"book\" to make an appointment.")
+	sb.WriteString("\n" + b.tr(c, "say-book"))
 	c.Reply(sb.String())
 	return nil
 }
 
 func (b *Bot) hoursList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Our opening hours (%s time):", b.shop.loc)
+	sb.WriteString(b.tr(c, "our-hours", b.shop.loc))
 	for d := time.Monday; d <= time.Saturday+1; d++ {
 		wd := d % 7
 		p := b.shop.periods(wd)
 		if p == "" {
-			p = "closed"
+			p = b.tr(c, "closed")
 		}
-		fmt.Fprintf(&sb, "\n%s: %s", wd.String()[:3], p)
+		fmt.Fprintf(&sb, "\n%s: %s", shortDay(c.Language(), wd), p)
 	}
 	c.Reply(sb.String())
 	return nil
@@ -384,26 +391,26 @@ func (b *Bot) list(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 		return err
 	}
 	if len(next) == 0 {
-		c.Reply("You have no upcoming appointments. Say \"book\" to make one.")
+		c.Reply(b.tr(c, "no-upcoming"))
 		return nil
 	}
 	var sb strings.Builder
 	if len(next) == 1 {
-		sb.WriteString("Your appointment:")
+		sb.WriteString(b.tr(c, "your-appointment"))
 	} else {
-		sb.WriteString("Your appointments:")
+		sb.WriteString(b.tr(c, "your-appointments"))
 	}
 	for _, bk := range next {
-		fmt.Fprintf(&sb, "\n• %s: %s", b.shop.when(bk.Start, c.Now()), b.describe(bk))
+		fmt.Fprintf(&sb, "\n• %s: %s", b.shop.when(c.Language(), bk.Start, c.Now()), b.describe(c.Language(), bk))
 	}
-	sb.WriteString("\nSay \"move\" to reschedule or \"cancel\" to cancel.")
+	sb.WriteString("\n" + b.tr(c, "list-end"))
 	c.Reply(sb.String())
 	return nil
 }
 
 // describe is "haircut with Sam (€25.00, ref K3J9X2QA)".
-func (b *Bot) describe(bk booking) string {
-	return fmt.Sprintf("%s with %s (%s, ref %s)", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
+func (b *Bot) describe(lang string, bk booking) string {
+	return b.trl(lang, "describe", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
 		formatMoney(bk.Price, bk.Currency), bk.ID)
 }
 
@@ -416,9 +423,9 @@ func (b *Bot) tellStaff(c *handlers.Conversation, text string) {
 }
 
 // contactHint is " Please call us on …" or a generic line.
-func (b *Bot) contactHint() string {
+func (b *Bot) contactHint(lang string) string {
 	if b.shop.contact != "" {
-		return " Please contact us: " + b.shop.contact + "."
+		return b.trl(lang, "contact", b.shop.contact)
 	}
-	return " Please contact " + b.shop.name + " directly."
+	return b.trl(lang, "contact-shop", b.shop.name)
 }

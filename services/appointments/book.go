@@ -56,14 +56,14 @@ func (b *Bot) startBooking(ctx context.Context, c *handlers.Conversation, _ *han
 // bookWhat handles "book a haircut".
 func (b *Bot) bookWhat(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	what := handlers.CommandArgs(m.Text())
-	for _, article := range []string{"a ", "an ", "A ", "An "} {
+	for _, article := range []string{"a ", "an ", "een ", "A ", "An ", "Een "} {
 		what = strings.TrimPrefix(what, article)
 	}
 	c.Clear()
 	if sv, ok := b.findService(what); ok {
 		return b.next(ctx, c, draft{Service: sv.ID})
 	}
-	c.Replyf("Sorry, we don't offer %q.", handlers.CapText(what, 40))
+	c.Reply(b.tr(c, "no-offer", handlers.CapText(what, 40)))
 	return b.askService(c, draft{})
 }
 
@@ -79,6 +79,11 @@ func (b *Bot) findService(what string) (service, bool) {
 		name := strings.ToLower(s.Name)
 		if s.ID == what || name == what {
 			return s, true
+		}
+		for _, a := range s.Aliases {
+			if strings.ToLower(a) == what {
+				return s, true
+			}
 		}
 		for _, w := range strings.Fields(name) {
 			if len(what) >= 3 && (strings.HasPrefix(w, what) || strings.HasPrefix(name, what)) {
@@ -127,9 +132,9 @@ func (b *Bot) askService(c *handlers.Conversation, d draft) error {
 	d.Service, d.Staff, d.Day, d.Start = "", "", "", 0
 	var opts []handlers.Option
 	for _, s := range b.shop.services {
-		opts = append(opts, handlers.Opt("svc:"+s.ID, fmt.Sprintf("%s (%s, %s)", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency))))
+		opts = append(opts, handlers.Opt("svc:"+s.ID, fmt.Sprintf("%s (%s, %s)", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency)), s.Aliases...))
 	}
-	c.Ask("What would you like to book?", opts...)
+	c.Ask(b.tr(c, "what-book?"), opts...)
 	return b.save(c, d, stepService)
 }
 
@@ -141,20 +146,20 @@ func (b *Bot) pickService(ctx context.Context, c *handlers.Conversation, d draft
 }
 
 func (b *Bot) askStaff(c *handlers.Conversation, d draft, svc service) error {
-	opts := []handlers.Option{handlers.Opt("staff:"+anyone, "Anyone")}
+	opts := []handlers.Option{handlers.Opt("staff:"+anyone, b.tr(c, "anyone"), "anyone", "anybody", "whoever", "maakt niet uit", "iedereen", "om het even")}
 	for _, m := range b.shop.staffFor(svc.ID) {
 		opts = append(opts, handlers.Opt("staff:"+m.ID, m.Name))
 	}
-	c.Ask(fmt.Sprintf("Who would you like for your %s?", strings.ToLower(svc.Name)), opts...)
+	c.Ask(b.tr(c, "who?", strings.ToLower(svc.Name)), opts...)
 	return b.save(c, d, stepStaff)
 }
 
-// with is " with Sam", or "" for anyone.
-func (b *Bot) with(staff string) string {
+// with is " with Sam" (" bij Sam"), or "" for anyone.
+func (b *Bot) with(lang, staff string) string {
 	if staff == "" || staff == anyone {
 		return ""
 	}
-	return " with " + b.shop.staffName(staff)
+	return b.trl(lang, "with", b.shop.staffName(staff))
 }
 
 // availableDays lists up to limit days from from on that have a free slot.
@@ -197,26 +202,26 @@ func (b *Bot) askDay(ctx context.Context, c *handlers.Conversation, d draft, fro
 	}
 	if len(days) == 0 {
 		c.Clear()
-		c.Replyf("Sorry, there are no free times for a %s%s in the next %d days.%s",
-			strings.ToLower(svc.Name), b.with(d.Staff), b.shop.horizonDays, b.contactHint())
+		c.Reply(b.tr(c, "no-free-days",
+			strings.ToLower(svc.Name), b.with(c.Language(), d.Staff), b.shop.horizonDays, b.contactHint(c.Language())))
 		return nil
 	}
 	var opts []handlers.Option
 	for i, day := range days {
 		if i == maxShown {
-			opts = append(opts, handlers.Opt("days:"+dayKey(day), "Later dates"))
+			opts = append(opts, handlers.Opt("days:"+dayKey(day), b.tr(c, "later-dates")))
 			break
 		}
-		label := b.shop.dayLabel(day, now)
+		label := b.shop.dayLabel(c.Language(), day, now)
 		switch day.Sub(today).Round(24 * time.Hour) {
 		case 0:
-			label = "Today, " + label
+			label = b.tr(c, "today-label", label)
 		case 24 * time.Hour:
-			label = "Tomorrow, " + label
+			label = b.tr(c, "tomorrow-label", label)
 		}
 		opts = append(opts, handlers.Opt("day:"+dayKey(day), label))
 	}
-	c.Ask(fmt.Sprintf("Which day would you like%s? You can also type one, like \"friday\" or \"20 jan\".", b.with(d.Staff)), opts...)
+	c.Ask(b.tr(c, "which-day?", b.with(c.Language(), d.Staff)), opts...)
 	return b.save(c, d, stepDay)
 }
 
@@ -226,41 +231,53 @@ func (b *Bot) typedDay(ctx context.Context, c *handlers.Conversation, m *handler
 	if _, err := c.State(&d); err != nil {
 		return err
 	}
-	day, ok := b.shop.parseDay(m.Text(), c.Now())
-	if !ok {
-		return handlers.Errorf("I didn't get that day. Pick a number from the list, or type a day like \"tomorrow\", \"friday\" or \"20 jan\".")
+	day, min, hasDay, hasTime := b.shop.parseDayTime(m.Text(), c.Now())
+	if !hasDay {
+		return handlers.Errorf("%s", b.tr(c, "day-not-got"))
+	}
+	if hasTime {
+		return b.chooseDayTime(ctx, c, d, day, min)
 	}
 	return b.chooseDay(ctx, c, d, day)
 }
 
 // chooseDay checks a typed day and offers its free times.
 func (b *Bot) chooseDay(ctx context.Context, c *handlers.Conversation, d draft, day time.Time) error {
-	svc, ok := b.shop.service(d.Service)
-	if !ok {
+	if _, ok := b.shop.service(d.Service); !ok {
 		return b.askService(c, d)
 	}
+	if err := b.checkDay(ctx, c, d, day); err != nil {
+		return err
+	}
+	d.Day, d.Start = dayKey(day), 0
+	return b.askSlot(ctx, c, d, time.Time{})
+}
+
+// checkDay says, as an error the customer reads, why a typed day cannot
+// be booked (passed, too far, closed, staff off, full), or nil.
+func (b *Bot) checkDay(ctx context.Context, c *handlers.Conversation, d draft, day time.Time) error {
+	svc, _ := b.shop.service(d.Service)
 	now := c.Now()
-	label := b.shop.dayLabel(day, now)
+	label := b.shop.dayLabel(c.Language(), day, now)
 	switch {
 	case day.Before(b.shop.day(now)):
-		return handlers.Errorf("%s has already passed. Please pick today or a later day.", label)
+		return handlers.Errorf("%s", b.tr(c, "day-passed", label))
 	case day.After(b.shop.lastDay(now)):
-		return handlers.Errorf("Sorry, I can only book up to %d days ahead, until %s.", b.shop.horizonDays, b.shop.dayLabel(b.shop.lastDay(now), now))
+		return handlers.Errorf("%s", b.tr(c, "too-far-until", b.shop.horizonDays, b.shop.dayLabel(c.Language(), b.shop.lastDay(now), now)))
 	case len(b.shop.hours[day.Weekday()]) == 0:
-		return handlers.Errorf("Sorry, we're closed on %s. We're open %s.", plural(day.Weekday()), b.shop.openDays())
+		return handlers.Errorf("%s", b.tr(c, "closed-on", plural(c.Language(), day.Weekday()), b.shop.openDays(c.Language())))
 	}
 	if m, ok := b.shop.member(d.Staff); ok && !m.works(day.Weekday()) {
-		return handlers.Errorf("Sorry, %s doesn't work on %s. Pick another day, or say \"book\" to choose someone else.", m.Name, plural(day.Weekday()))
+		return handlers.Errorf("%s", b.tr(c, "staff-off", m.Name, plural(c.Language(), day.Weekday())))
 	}
 	occ, err := b.occupied(ctx, c.Bot.String(), day, b.shop.addDays(day, 1))
 	if err != nil {
 		return err
 	}
 	if len(b.shop.freeSlots(occ, day, svc, d.Staff, now, d.Move)) == 0 {
-		return handlers.Errorf("Sorry, there are no free times left on %s%s. Please pick another day.", label, b.with(d.Staff))
+		return handlers.Errorf("%s", b.tr(c, "day-full", label, b.with(c.Language(), d.Staff)))
 	}
-	d.Day, d.Start = dayKey(day), 0
-	return b.askSlot(ctx, c, d, time.Time{})
+	return nil
 }
 
 // askSlot offers the free times of the draft's day after after (zero:
@@ -277,7 +294,7 @@ func (b *Bot) askSlot(ctx context.Context, c *handlers.Conversation, d draft, af
 			return later[:maxShown], true
 		}
 		return later, false
-	}, "Free times")
+	}, "free-times")
 }
 
 // askNear offers the free times of the draft's day nearest to around
@@ -285,7 +302,7 @@ func (b *Bot) askSlot(ctx context.Context, c *handlers.Conversation, d draft, af
 func (b *Bot) askNear(ctx context.Context, c *handlers.Conversation, d draft, around time.Time) error {
 	return b.offerSlots(ctx, c, d, func(free []time.Time) ([]time.Time, bool) {
 		return nearest(free, around, maxShown), false
-	}, "Other free times")
+	}, "other-free-times")
 }
 
 func (b *Bot) offerSlots(ctx context.Context, c *handlers.Conversation, d draft, pick func([]time.Time) ([]time.Time, bool), title string) error {
@@ -304,7 +321,7 @@ func (b *Bot) offerSlots(ctx context.Context, c *handlers.Conversation, d draft,
 	}
 	shown, more := pick(b.shop.freeSlots(occ, day, svc, d.Staff, now, d.Move))
 	if len(shown) == 0 {
-		c.Replyf("Sorry, there are no free times left on %s%s.", b.shop.dayLabel(day, now), b.with(d.Staff))
+		c.Reply(b.tr(c, "day-full-short", b.shop.dayLabel(c.Language(), day, now), b.with(c.Language(), d.Staff)))
 		return b.askDay(ctx, c, d, "")
 	}
 	d.Start = 0
@@ -313,11 +330,10 @@ func (b *Bot) offerSlots(ctx context.Context, c *handlers.Conversation, d draft,
 		opts = append(opts, handlers.Opt(fmt.Sprintf("slot:%d", t.UnixMilli()), t.In(b.shop.loc).Format("15:04")))
 	}
 	if more {
-		opts = append(opts, handlers.Opt(fmt.Sprintf("slots:%d", shown[len(shown)-1].UnixMilli()), "Later times"))
+		opts = append(opts, handlers.Opt(fmt.Sprintf("slots:%d", shown[len(shown)-1].UnixMilli()), b.tr(c, "later-times")))
 	}
-	opts = append(opts, handlers.Opt("slots:day", "Another day"))
-	c.Ask(fmt.Sprintf("%s for your %s on %s%s. You can also type a time, like 14:15.",
-		title, strings.ToLower(svc.Name), b.shop.dayLabel(day, now), b.with(d.Staff)), opts...)
+	opts = append(opts, handlers.Opt("slots:day", b.tr(c, "another-day")))
+	c.Ask(b.tr(c, "slots?", b.tr(c, title), strings.ToLower(svc.Name), b.shop.dayLabel(c.Language(), day, now), b.with(c.Language(), d.Staff)), opts...)
 	return b.save(c, d, stepSlot)
 }
 
@@ -327,27 +343,55 @@ func (b *Bot) typedTime(ctx context.Context, c *handlers.Conversation, m *handle
 	if _, err := c.State(&d); err != nil {
 		return err
 	}
-	min, ok := parseClock(m.Text())
-	if !ok {
-		if day, ok := b.shop.parseDay(m.Text(), c.Now()); ok {
-			return b.chooseDay(ctx, c, d, day)
-		}
-		return handlers.Errorf("Please pick a number from the list, or type a time like 14:15.")
+	day, min, hasDay, hasTime := b.shop.parseDayTime(m.Text(), c.Now())
+	switch {
+	case hasDay && hasTime:
+		return b.chooseDayTime(ctx, c, d, day, min)
+	case hasDay:
+		return b.chooseDay(ctx, c, d, day)
+	case !hasTime:
+		return handlers.Errorf("%s", b.tr(c, "pick-or-time"))
 	}
+	return b.typedClock(ctx, c, d, min)
+}
+
+// chooseDayTime takes a day and a time typed together ("tomorrow at
+// 10", "morgen om half acht").
+func (b *Bot) chooseDayTime(ctx context.Context, c *handlers.Conversation, d draft, day time.Time, min int) error {
+	if _, ok := b.shop.service(d.Service); !ok {
+		return b.askService(c, d)
+	}
+	if err := b.checkDay(ctx, c, d, day); err != nil {
+		return err
+	}
+	d.Day, d.Start = dayKey(day), 0
+	return b.typedClock(ctx, c, d, min)
+}
+
+// typedClock takes a typed time on the draft's day.
+func (b *Bot) typedClock(ctx context.Context, c *handlers.Conversation, d draft, min int) error {
 	svc, ok := b.shop.service(d.Service)
 	day, ok2 := b.shop.parseDayKey(d.Day)
 	if !ok || !ok2 {
 		return b.next(ctx, c, d)
 	}
 	dur := int(svc.Duration / time.Minute)
-	fits := false
-	for _, sp := range b.shop.hours[day.Weekday()] {
-		fits = fits || min >= sp.from && min+dur <= sp.to
+	fits := func(min int) bool {
+		ok := false
+		for _, sp := range b.shop.hours[day.Weekday()] {
+			ok = ok || min >= sp.from && min+dur <= sp.to
+		}
+		return ok
 	}
-	label := b.shop.dayLabel(day, c.Now())
-	if !fits {
-		return handlers.Errorf("Sorry, a %s at %s doesn't fit our opening hours on %s: %s (a %s takes %s).",
-			strings.ToLower(svc.Name), clockString(min), label, b.shop.periods(day.Weekday()), strings.ToLower(svc.Name), duration(svc.Duration))
+	// "at 3", "om half acht": a 12-hour clock time means the afternoon or
+	// evening when only that is within the opening hours.
+	if !fits(min) && min < 12*60 && fits(min+12*60) {
+		min += 12 * 60
+	}
+	label := b.shop.dayLabel(c.Language(), day, c.Now())
+	if !fits(min) {
+		return handlers.Errorf("%s", b.tr(c, "not-in-hours",
+			strings.ToLower(svc.Name), clockString(min), label, b.shop.periods(day.Weekday()), strings.ToLower(svc.Name), duration(svc.Duration)))
 	}
 	start := b.shop.at(day, min)
 	onGrid := false
@@ -355,8 +399,7 @@ func (b *Bot) typedTime(ctx context.Context, c *handlers.Conversation, m *handle
 		onGrid = onGrid || t.Equal(start)
 	}
 	if !onGrid {
-		return handlers.Errorf("Appointments start every %s. Please pick a time from the list, or type one like 10:%02d.",
-			duration(b.shop.granularity), int(b.shop.granularity/time.Minute)%60)
+		return handlers.Errorf("%s", b.tr(c, "grid", duration(b.shop.granularity), int(b.shop.granularity/time.Minute)%60))
 	}
 	return b.pickSlot(ctx, c, d, start)
 }
@@ -372,12 +415,12 @@ func (b *Bot) pickSlot(ctx context.Context, c *handlers.Conversation, d draft, s
 	if !b.shop.bookable(start, now) {
 		if start.Before(now.Add(b.shop.minNotice)) {
 			if start.Before(now) {
-				c.Replyf("Sorry, %s has already passed.", b.shop.when(start, now))
+				c.Reply(b.tr(c, "passed", b.shop.when(c.Language(), start, now)))
 			} else {
-				c.Replyf("Sorry, %s is too soon: we need %s notice.", b.shop.when(start, now), leadText(b.shop.minNotice))
+				c.Reply(b.tr(c, "too-soon", b.shop.when(c.Language(), start, now), leadText(c.Language(), b.shop.minNotice)))
 			}
 		} else {
-			c.Replyf("Sorry, I can only book up to %d days ahead.", b.shop.horizonDays)
+			c.Reply(b.tr(c, "too-far", b.shop.horizonDays))
 			return b.askDay(ctx, c, d, "")
 		}
 		return b.askSlot(ctx, c, d, time.Time{})
@@ -387,7 +430,7 @@ func (b *Bot) pickSlot(ctx context.Context, c *handlers.Conversation, d draft, s
 		return err
 	}
 	if len(b.shop.freeStaff(occ, svc, d.Staff, start, d.Move)) == 0 {
-		c.Replyf("Sorry, %s is already taken%s.", b.shop.when(start, now), b.with(d.Staff))
+		c.Reply(b.tr(c, "taken", b.shop.when(c.Language(), start, now), b.with(c.Language(), d.Staff)))
 		return b.askNear(ctx, c, d, start)
 	}
 	d.Start = start.UnixMilli()
@@ -408,16 +451,16 @@ func (b *Bot) askConfirm(ctx context.Context, c *handlers.Conversation, d draft)
 		}
 		if old == nil || old.Status != "booked" {
 			c.Clear()
-			c.Reply("That appointment is no longer booked. Say \"book\" to make a new one.")
+			c.Reply(b.tr(c, "no-longer-booked"))
 			return nil
 		}
-		c.Ask(fmt.Sprintf("Move your %s from %s to %s%s?", strings.ToLower(svc.Name), b.shop.when(old.Start, now), b.shop.when(start, now), b.with(d.Staff)),
-			handlers.Opt("confirm:yes", "Yes, move it"), handlers.Opt("confirm:other", "Another time"), handlers.Opt("confirm:no", "No, keep the old time"))
+		c.Ask(b.tr(c, "move?", strings.ToLower(svc.Name), b.shop.when(c.Language(), old.Start, now), b.shop.when(c.Language(), start, now), b.with(c.Language(), d.Staff)),
+			handlers.Opt("confirm:yes", b.tr(c, "move-yes")), handlers.Opt("confirm:other", b.tr(c, "other-time")), handlers.Opt("confirm:no", b.tr(c, "move-no")))
 		return b.save(c, d, stepConfirm)
 	}
-	c.Ask(fmt.Sprintf("%s%s on %s (%s, %s). Shall I book it?", svc.Name, b.with(d.Staff), b.shop.when(start, now),
+	c.Ask(b.tr(c, "book?", svc.Name, b.with(c.Language(), d.Staff), b.shop.when(c.Language(), start, now),
 		duration(svc.Duration), formatMoney(svc.Price, b.shop.currency)),
-		handlers.Opt("confirm:yes", "Yes, book it"), handlers.Opt("confirm:other", "Another time"), handlers.Opt("confirm:no", "No, don't book"))
+		handlers.Opt("confirm:yes", b.tr(c, "book-yes")), handlers.Opt("confirm:other", b.tr(c, "other-time")), handlers.Opt("confirm:no", b.tr(c, "book-no")))
 	return b.save(c, d, stepConfirm)
 }
 
@@ -443,12 +486,12 @@ func (b *Bot) book(ctx context.Context, c *handlers.Conversation, d draft) error
 		}
 		if old == nil || old.Status != "booked" {
 			c.Clear()
-			c.Reply("That appointment is no longer booked. Say \"book\" to make a new one.")
+			c.Reply(b.tr(c, "no-longer-booked"))
 			return nil
 		}
 		if !b.beforeCutoff(*old, now) {
 			c.Clear()
-			c.Reply(b.tooLate("change", *old))
+			c.Reply(b.tooLate(c, "change", *old))
 			return nil
 		}
 	}
@@ -461,7 +504,7 @@ func (b *Bot) book(ctx context.Context, c *handlers.Conversation, d draft) error
 	}
 	free := b.shop.freeStaff(occ, svc, d.Staff, start, d.Move)
 	if len(free) == 0 {
-		c.Replyf("Sorry, %s%s was just taken.", b.shop.when(start, now), b.with(d.Staff))
+		c.Reply(b.tr(c, "just-taken", b.shop.when(c.Language(), start, now), b.with(c.Language(), d.Staff)))
 		d.Day = dayKey(b.shop.day(start))
 		return b.askNear(ctx, c, d, start)
 	}
@@ -483,17 +526,17 @@ func (b *Bot) book(ctx context.Context, c *handlers.Conversation, d draft) error
 		c.OnCommit(moveBooking(*old, moved, now))
 		rec := bookingRecord{ID: moved.ID, Service: moved.Service, Staff: moved.Staff, Start: moved.Start.UnixMilli(), Price: moved.Price, Cur: moved.Currency}
 		if err := c.Record("reschedule", fmt.Sprintf("%s with %s moved from %s to %s", b.shop.serviceName(moved.Service),
-			b.shop.staffName(moved.Staff), b.shop.when(old.Start, now), b.shop.when(start, now)), rec); err != nil {
+			b.shop.staffName(moved.Staff), b.shop.when(staffLang, old.Start, now), b.shop.when(staffLang, start, now)), rec); err != nil {
 			return err
 		}
 		leads, err := b.setReminders(c, moved)
 		if err != nil {
 			return err
 		}
-		c.Replyf("Moved: your %s is now with %s on %s (was %s).%s", b.shop.serviceName(moved.Service), b.shop.staffName(staff),
-			b.shop.when(start, now), b.shop.when(old.Start, now), reminderSentence(leads))
+		c.Reply(b.tr(c, "moved", b.shop.serviceName(moved.Service), b.shop.staffName(staff),
+			b.shop.when(c.Language(), start, now), b.shop.when(c.Language(), old.Start, now), b.reminderSentence(c.Language(), leads)))
 		b.tellStaff(c, fmt.Sprintf("🔁 Moved %s: %s with %s, now %s (was %s with %s), for %s (%s)", moved.ID,
-			b.shop.serviceName(moved.Service), b.shop.staffName(staff), b.shop.when(start, now), b.shop.when(old.Start, now),
+			b.shop.serviceName(moved.Service), b.shop.staffName(staff), b.shop.when(staffLang, start, now), b.shop.when(staffLang, old.Start, now),
 			b.shop.staffName(old.Staff), c.Customer.Name(), c.Customer.ID))
 		return nil
 	}
@@ -503,18 +546,18 @@ func (b *Bot) book(ctx context.Context, c *handlers.Conversation, d draft) error
 	}
 	c.OnCommit(insertBooking(bk, now))
 	rec := bookingRecord{ID: bk.ID, Service: bk.Service, Staff: bk.Staff, Start: bk.Start.UnixMilli(), Price: bk.Price, Cur: bk.Currency}
-	if err := c.Record("booking", fmt.Sprintf("%s with %s on %s", b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(start, now)), rec); err != nil {
+	if err := c.Record("booking", fmt.Sprintf("%s with %s on %s", b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(staffLang, start, now)), rec); err != nil {
 		return err
 	}
 	leads, err := b.setReminders(c, bk)
 	if err != nil {
 		return err
 	}
-	c.Replyf("Booked: %s with %s on %s (ref %s). It takes %s and costs %s.%s Say \"my appointments\" to see, move or cancel it.",
-		b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(start, now), bk.ID,
-		duration(svc.Duration), formatMoney(bk.Price, bk.Currency), reminderSentence(leads))
+	c.Reply(b.tr(c, "booked",
+		b.shop.serviceName(bk.Service), b.shop.staffName(staff), b.shop.when(c.Language(), start, now), bk.ID,
+		duration(svc.Duration), formatMoney(bk.Price, bk.Currency), b.reminderSentence(c.Language(), leads)))
 	b.tellStaff(c, fmt.Sprintf("📅 New booking %s: %s with %s on %s for %s (%s)", bk.ID, b.shop.serviceName(bk.Service),
-		b.shop.staffName(staff), b.shop.when(start, now), c.Customer.Name(), c.Customer.ID))
+		b.shop.staffName(staff), b.shop.when(staffLang, start, now), c.Customer.Name(), c.Customer.ID))
 	return nil
 }
 
@@ -537,19 +580,19 @@ func (b *Bot) setReminders(c *handlers.Conversation, bk booking) ([]time.Duratio
 }
 
 // reminderSentence is " I'll remind you 24 hours and 2 hours before." or "".
-func reminderSentence(leads []time.Duration) string {
+func (b *Bot) reminderSentence(lang string, leads []time.Duration) string {
 	if len(leads) == 0 {
 		return ""
 	}
 	var parts []string
 	for _, l := range leads {
-		parts = append(parts, leadText(l))
+		parts = append(parts, leadText(lang, l))
 	}
 	list := parts[0]
 	if len(parts) > 1 {
-		list = strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+		list = strings.Join(parts[:len(parts)-1], ", ") + b.trl(lang, "and") + parts[len(parts)-1]
 	}
-	return " I'll remind you " + list + " before."
+	return b.trl(lang, "remind", list)
 }
 
 // answerAgain handles "Another haircut with Sam?".

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers"
 )
 
 // Config is the service's `config:` block. Every option left out takes
@@ -45,6 +46,9 @@ type Config struct {
 	// StaffRoom, when set, gets a line for every booking, move and
 	// cancellation (the bot must be in that room).
 	StaffRoom string `yaml:"staff_room"`
+	// Texts override or add to the service's texts per language
+	// ({nl: {greet-new: "…"}}); see docs/services/appointments.md.
+	Texts handlers.Texts `yaml:"texts"`
 }
 
 // ServiceConfig is one bookable service.
@@ -54,6 +58,9 @@ type ServiceConfig struct {
 	Duration config.Duration `yaml:"duration"`
 	// Price in minor units of the currency (2500 = €25.00).
 	Price int64 `yaml:"price"`
+	// Aliases are other words customers use for it, in any language
+	// ("knipbeurt" for a haircut).
+	Aliases []string `yaml:"aliases"`
 }
 
 // StaffConfig is one person (or chair, or room) appointments are with.
@@ -75,8 +82,10 @@ func Default() Config {
 		TimeZone: "Europe/Amsterdam",
 		Currency: "EUR",
 		Services: []ServiceConfig{
-			{ID: "haircut", Name: "Haircut", Duration: config.Duration(30 * time.Minute), Price: 2500},
-			{ID: "beard", Name: "Beard trim", Duration: config.Duration(15 * time.Minute), Price: 1500},
+			{ID: "haircut", Name: "Haircut", Duration: config.Duration(30 * time.Minute), Price: 2500,
+				Aliases: []string{"hair cut", "cut", "knippen", "knipbeurt", "kapper"}},
+			{ID: "beard", Name: "Beard trim", Duration: config.Duration(15 * time.Minute), Price: 1500,
+				Aliases: []string{"beard", "shave", "baard", "baard trimmen", "baard bijwerken"}},
 		},
 		Staff: []StaffConfig{{ID: "sam", Name: "Sam"}, {ID: "noor", Name: "Noor"}},
 		Hours: map[string]string{
@@ -155,6 +164,7 @@ type service struct {
 	ID, Name string
 	Duration time.Duration
 	Price    int64
+	Aliases  []string
 }
 
 type staffMember struct {
@@ -257,7 +267,7 @@ func newShop(c Config) (*shop, error) {
 		if sc.Price < 0 {
 			return nil, fmt.Errorf("%s.price %d: must be ≥ 0 (minor units: 2500 = 25.00)", name, sc.Price)
 		}
-		s.services = append(s.services, service{ID: sc.ID, Name: sc.Name, Duration: d, Price: sc.Price})
+		s.services = append(s.services, service{ID: sc.ID, Name: sc.Name, Duration: d, Price: sc.Price, Aliases: sc.Aliases})
 	}
 
 	if len(c.Staff) == 0 {

@@ -18,9 +18,8 @@ func (b *Bot) beforeCutoff(bk booking, now time.Time) bool {
 
 // tooLate explains that the cutoff has passed; action is "cancel" or
 // "change".
-func (b *Bot) tooLate(action string, bk booking) string {
-	return fmt.Sprintf("Sorry, it's too late to %s your %s online: appointments can be cancelled or moved up to %s before they start.%s",
-		action, b.shop.serviceName(bk.Service), leadText(b.shop.cutoff), b.contactHint())
+func (b *Bot) tooLate(c *handlers.Conversation, action string, bk booking) string {
+	return b.tr(c, "too-late-"+action, b.shop.serviceName(bk.Service), leadText(c.Language(), b.shop.cutoff), b.contactHint(c.Language()))
 }
 
 // pickBooking asks which upcoming appointment to act on (key prefix
@@ -40,7 +39,7 @@ func (b *Bot) pickBooking(ctx context.Context, c *handlers.Conversation, kind, s
 	}
 	switch len(open) {
 	case 0:
-		c.Reply("You have no upcoming appointments. Say \"book\" to make one.")
+		c.Reply(b.tr(c, "no-upcoming"))
 		return nil
 	case 1:
 		return one(ctx, c, open[0].ID)
@@ -50,20 +49,20 @@ func (b *Bot) pickBooking(ctx context.Context, c *handlers.Conversation, kind, s
 		if len(opts) == handlers.MaxReactionOptions {
 			break
 		}
-		opts = append(opts, handlers.Opt(kind+":"+bk.ID, fmt.Sprintf("%s: %s with %s", b.shop.when(bk.Start, c.Now()),
+		opts = append(opts, handlers.Opt(kind+":"+bk.ID, b.tr(c, "pick-line", b.shop.when(c.Language(), bk.Start, c.Now()),
 			b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff))))
 	}
-	c.Ask(question, opts...)
+	c.Ask(b.tr(c, question), opts...)
 	c.Goto(step, flowTimeout)
 	return nil
 }
 
 func (b *Bot) startCancel(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
-	return b.pickBooking(ctx, c, "cancel", stepCancelPick, "Which appointment would you like to cancel?", b.pickCancel)
+	return b.pickBooking(ctx, c, "cancel", stepCancelPick, "which-cancel?", b.pickCancel)
 }
 
 func (b *Bot) startMove(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
-	return b.pickBooking(ctx, c, "move", stepMovePick, "Which appointment would you like to move?", b.pickMove)
+	return b.pickBooking(ctx, c, "move", stepMovePick, "which-move?", b.pickMove)
 }
 
 // stillBooked loads one of the customer's bookings and tells them when it
@@ -75,7 +74,7 @@ func (b *Bot) stillBooked(ctx context.Context, c *handlers.Conversation, ref str
 	}
 	if bk == nil || bk.Status != "booked" || !bk.Start.After(c.Now()) {
 		c.Clear()
-		c.Reply("That appointment is no longer open. Say \"my appointments\" to see what you have booked.")
+		c.Reply(b.tr(c, "no-longer-open"))
 		return nil, nil
 	}
 	return bk, nil
@@ -88,12 +87,12 @@ func (b *Bot) pickCancel(ctx context.Context, c *handlers.Conversation, ref stri
 	}
 	if !b.beforeCutoff(*bk, c.Now()) {
 		c.Clear()
-		c.Reply(b.tooLate("cancel", *bk))
+		c.Reply(b.tooLate(c, "cancel", *bk))
 		return nil
 	}
 	c.Clear()
-	c.Ask(fmt.Sprintf("Cancel your %s with %s on %s?", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(bk.Start, c.Now())),
-		handlers.Opt("cancelyes:"+bk.ID, "Yes, cancel it"), handlers.Opt("cancelno", "No, keep it"))
+	c.Ask(b.tr(c, "cancel?", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(c.Language(), bk.Start, c.Now())),
+		handlers.Opt("cancelyes:"+bk.ID, b.tr(c, "cancel-yes")), handlers.Opt("cancelno", b.tr(c, "cancel-no")))
 	c.Goto(stepCancelConfirm, flowTimeout)
 	return nil
 }
@@ -106,19 +105,18 @@ func (b *Bot) confirmCancel(ctx context.Context, c *handlers.Conversation, ref s
 	now := c.Now()
 	c.Clear()
 	if !b.beforeCutoff(*bk, now) {
-		c.Reply(b.tooLate("cancel", *bk))
+		c.Reply(b.tooLate(c, "cancel", *bk))
 		return nil
 	}
 	c.OnCommit(cancelBooking(*bk, now))
 	rec := bookingRecord{ID: bk.ID, Service: bk.Service, Staff: bk.Staff, Start: bk.Start.UnixMilli(), Price: bk.Price, Cur: bk.Currency}
-	summary := fmt.Sprintf("%s with %s on %s cancelled", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(bk.Start, now))
+	summary := fmt.Sprintf("%s with %s on %s cancelled", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(staffLang, bk.Start, now))
 	if err := c.Record("cancellation", summary, rec); err != nil {
 		return err
 	}
-	c.Replyf("Cancelled: your %s with %s on %s. Say \"book\" to make a new appointment.",
-		b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(bk.Start, now))
+	c.Reply(b.tr(c, "cancelled", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(c.Language(), bk.Start, now)))
 	b.tellStaff(c, fmt.Sprintf("❌ Cancelled %s: %s with %s on %s, for %s (%s)", bk.ID, b.shop.serviceName(bk.Service),
-		b.shop.staffName(bk.Staff), b.shop.when(bk.Start, now), c.Customer.Name(), c.Customer.ID))
+		b.shop.staffName(bk.Staff), b.shop.when(staffLang, bk.Start, now), c.Customer.Name(), c.Customer.ID))
 	return nil
 }
 
@@ -129,15 +127,14 @@ func (b *Bot) pickMove(ctx context.Context, c *handlers.Conversation, ref string
 	}
 	c.Clear()
 	if !b.beforeCutoff(*bk, c.Now()) {
-		c.Reply(b.tooLate("change", *bk))
+		c.Reply(b.tooLate(c, "change", *bk))
 		return nil
 	}
 	if _, ok := b.shop.service(bk.Service); !ok {
-		c.Replyf("Sorry, we no longer offer %s, so I can't move it.%s", bk.Service, b.contactHint())
+		c.Reply(b.tr(c, "no-longer-offer", bk.Service, b.contactHint(c.Language())))
 		return nil
 	}
-	c.Replyf("Let's find a new time for your %s (now %s with %s).", b.shop.serviceName(bk.Service),
-		b.shop.when(bk.Start, c.Now()), b.shop.staffName(bk.Staff))
+	c.Reply(b.tr(c, "new-time", b.shop.serviceName(bk.Service), b.shop.when(c.Language(), bk.Start, c.Now()), b.shop.staffName(bk.Staff)))
 	return b.next(ctx, c, draft{Service: bk.Service, Move: bk.ID})
 }
 
@@ -163,14 +160,14 @@ func (b *Bot) onTimer(ctx context.Context, c *handlers.Conversation, m *handlers
 	if !bk.Start.After(now) {
 		return nil // fired late, after the start: a reminder would only confuse
 	}
-	then := "If you can't make it, say \"cancel\"."
+	then := b.tr(c, "if-cancel")
 	if !b.beforeCutoff(*bk, now) {
-		then = "If you can't make it, please let us know as soon as possible."
+		then = b.tr(c, "if-not")
 		if b.shop.contact != "" {
-			then = "If you can't make it, please contact us: " + b.shop.contact + "."
+			then = b.tr(c, "if-contact", b.shop.contact)
 		}
 	}
-	c.Replyf("⏰ Reminder: your %s with %s is %s (ref %s). %s", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
-		b.shop.relative(bk.Start, now), bk.ID, then)
+	c.Reply(b.tr(c, "reminder", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
+		b.shop.relative(c.Language(), bk.Start, now), bk.ID, then))
 	return nil
 }

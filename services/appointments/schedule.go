@@ -136,29 +136,42 @@ func (b *Bot) occupied(ctx context.Context, bot string, from, to time.Time) (occ
 
 // --- formatting ---
 
-// dayLabel is "Tue 6 Jan" (with the year when it is not this year's).
-func (s *shop) dayLabel(day, now time.Time) string {
+// Dutch names of days and months, as the customer reads them.
+var (
+	dutchDays     = [...]string{"zo", "ma", "di", "wo", "do", "vr", "za"}
+	dutchWeekdays = [...]string{"zondag", "maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag"}
+	dutchMonths   = [...]string{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"}
+)
+
+// dayLabel is "Tue 6 Jan" ("di 6 jan"), with the year when it is not
+// this year's.
+func (s *shop) dayLabel(lang string, day, now time.Time) string {
 	day = day.In(s.loc)
+	year := ""
 	if day.Year() != now.In(s.loc).Year() {
-		return day.Format("Mon 2 Jan 2006")
+		year = fmt.Sprintf(" %d", day.Year())
 	}
-	return day.Format("Mon 2 Jan")
+	if lang == "nl" {
+		return fmt.Sprintf("%s %d %s%s", dutchDays[day.Weekday()], day.Day(), dutchMonths[day.Month()-1], year)
+	}
+	return day.Format("Mon 2 Jan") + year
 }
 
-// when is "Tue 6 Jan at 10:00".
-func (s *shop) when(t, now time.Time) string {
-	return s.dayLabel(t, now) + " at " + t.In(s.loc).Format("15:04")
+// when is "Tue 6 Jan at 10:00" ("di 6 jan om 10:00").
+func (s *shop) when(lang string, t, now time.Time) string {
+	return fmt.Sprintf(texts.In(lang, "at"), s.dayLabel(lang, t, now), t.In(s.loc).Format("15:04"))
 }
 
 // relative is "today at 10:00", "tomorrow at 10:00" or "on Tue 6 Jan at 10:00".
-func (s *shop) relative(t, now time.Time) string {
+func (s *shop) relative(lang string, t, now time.Time) string {
+	hm := t.In(s.loc).Format("15:04")
 	switch s.day(t).Sub(s.day(now)).Round(24 * time.Hour) {
 	case 0:
-		return "today at " + t.In(s.loc).Format("15:04")
+		return fmt.Sprintf(texts.In(lang, "today-at"), hm)
 	case 24 * time.Hour:
-		return "tomorrow at " + t.In(s.loc).Format("15:04")
+		return fmt.Sprintf(texts.In(lang, "tomorrow-at"), hm)
 	}
-	return "on " + s.when(t, now)
+	return fmt.Sprintf(texts.In(lang, "on"), s.when(lang, t, now))
 }
 
 func (s *shop) periods(wd time.Weekday) string {
@@ -169,19 +182,33 @@ func (s *shop) periods(wd time.Weekday) string {
 	return strings.Join(parts, ", ")
 }
 
+// shortDay is "Tue" ("di").
+func shortDay(lang string, wd time.Weekday) string {
+	if lang == "nl" {
+		return dutchDays[wd]
+	}
+	return wd.String()[:3]
+}
+
 // openDays is "Tue, Wed, Thu, Fri, Sat".
-func (s *shop) openDays() string {
+func (s *shop) openDays(lang string) string {
 	var out []string
 	for d := time.Monday; d <= time.Saturday+1; d++ {
 		wd := d % 7
 		if len(s.hours[wd]) > 0 {
-			out = append(out, wd.String()[:3])
+			out = append(out, shortDay(lang, wd))
 		}
 	}
 	return strings.Join(out, ", ")
 }
 
-func plural(wd time.Weekday) string { return wd.String() + "s" }
+// plural is "Mondays" ("maandag", as in "op maandag").
+func plural(lang string, wd time.Weekday) string {
+	if lang == "nl" {
+		return dutchWeekdays[wd]
+	}
+	return wd.String() + "s"
+}
 
 func duration(d time.Duration) string {
 	if d < time.Hour {
@@ -194,19 +221,26 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%d h %d min", h, m)
 }
 
-// leadText is "24 hours", "2 hours", "30 minutes", "2 days".
-func leadText(d time.Duration) string {
+// leadText is "24 hours", "2 hours", "30 minutes", "2 days" ("24 uur",
+// "30 minuten", "2 dagen").
+func leadText(lang string, d time.Duration) string {
+	unit := func(n time.Duration, en1, enN, nl1, nlN string) string {
+		one, many := en1, enN
+		if lang == "nl" {
+			one, many = nl1, nlN
+		}
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
 	switch {
 	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%d days", d/(24*time.Hour))
-	case d == time.Hour:
-		return "1 hour"
+		return unit(d/(24*time.Hour), "day", "days", "dag", "dagen")
 	case d >= time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%d hours", d/time.Hour)
-	case d == time.Minute:
-		return "1 minute"
+		return unit(d/time.Hour, "hour", "hours", "uur", "uur")
 	}
-	return fmt.Sprintf("%d minutes", d/time.Minute)
+	return unit(d/time.Minute, "minute", "minutes", "minuut", "minuten")
 }
 
 // --- reading what customers type ---
@@ -217,14 +251,29 @@ var months = map[string]time.Month{
 	"october": 10, "november": 11, "december": 12,
 }
 
-var shortWeekdays = map[string]time.Weekday{"tues": time.Tuesday, "thur": time.Thursday, "thurs": time.Thursday, "weds": time.Wednesday}
+var shortWeekdays = map[string]time.Weekday{"tues": time.Tuesday, "thur": time.Thursday, "thurs": time.Thursday, "weds": time.Wednesday,
+	"maandag": time.Monday, "ma": time.Monday, "dinsdag": time.Tuesday, "di": time.Tuesday, "woensdag": time.Wednesday,
+	"wo": time.Wednesday, "donderdag": time.Thursday, "do": time.Thursday, "vrijdag": time.Friday, "vr": time.Friday,
+	"zaterdag": time.Saturday, "za": time.Saturday, "zondag": time.Sunday, "zo": time.Sunday}
+
+// Dutch month names that differ from the English ones.
+func init() {
+	for name, m := range map[string]time.Month{"januari": 1, "februari": 2, "maart": 3, "mrt": 3, "mei": 5, "juni": 6,
+		"juli": 7, "augustus": 8, "oktober": 10, "okt": 10} {
+		months[name] = m
+	}
+}
+
+// dayWords are the days said by name, in days from today.
+var dayWords = map[string]int{"today": 0, "tomorrow": 1, "tmrw": 1, "tmr": 1, "day after tomorrow": 2,
+	"the day after tomorrow": 2, "vandaag": 0, "morgen": 1, "overmorgen": 2}
 
 var (
 	isoDate   = regexp.MustCompile(`^(\d{4})-(\d{1,2})-(\d{1,2})$`)
 	numDate   = regexp.MustCompile(`^(\d{1,2})[./-](\d{1,2})(?:[./-](\d{2}|\d{4}))?$`)
 	dayMonth  = regexp.MustCompile(`^(\d{1,2})(?:st|nd|rd|th)?(?: of)? ([a-z]+)(?: (\d{4}))?$`)
 	monthDay  = regexp.MustCompile(`^([a-z]+) (\d{1,2})(?:st|nd|rd|th)?(?:,? (\d{4}))?$`)
-	clockTime = regexp.MustCompile(`^(?:at )?(\d{1,2})(?:[:.h](\d{2}))? ?(am|pm|a\.m\.|p\.m\.)?$`)
+	clockTime = regexp.MustCompile(`^(?:at )?(\d{1,2})(?:[:.hu](\d{2})?)? ?(am|pm|a\.m\.|p\.m\.)?$`)
 	clockHHMM = regexp.MustCompile(`^(?:at )?(\d{3,4})$`)
 )
 
@@ -236,20 +285,28 @@ func (s *shop) parseDay(text string, now time.Time) (time.Time, bool) {
 	t := strings.ToLower(strings.TrimSpace(text))
 	t = strings.TrimRight(t, ".!?")
 	t = strings.Join(strings.Fields(strings.ReplaceAll(t, ",", " ")), " ")
-	t = strings.TrimPrefix(t, "on ")
+	for _, p := range []string{"on ", "op ", "a.s. ", "aanstaande ", "coming "} {
+		t = strings.TrimPrefix(t, p)
+	}
 	today := s.day(now)
-	switch t {
-	case "today":
-		return today, true
-	case "tomorrow", "tmrw", "tmr":
-		return s.addDays(today, 1), true
-	case "day after tomorrow", "the day after tomorrow":
-		return s.addDays(today, 2), true
+	if n, ok := dayWords[t]; ok {
+		return s.addDays(today, n), true
 	}
 	name, next := strings.CutPrefix(t, "next ")
 	if !next {
-		name, next = strings.CutPrefix(t, "this ")
-		next = false
+		name, next = strings.CutPrefix(t, "volgende ")
+	}
+	if !next {
+		name, _ = strings.CutPrefix(t, "this ")
+		name, _ = strings.CutPrefix(name, "deze ")
+	}
+	// "tuesday 20 jan", "dinsdag 20 januari": the date decides.
+	if first, rest, ok := strings.Cut(t, " "); ok {
+		if _, isDay := weekdays[first]; isDay || shortWeekdays[first] != 0 || first == "zondag" || first == "zo" {
+			if d, ok := s.parseDay(rest, now); ok && rest != "" && !strings.HasPrefix(rest, "next") {
+				return d, true
+			}
+		}
 	}
 	wd, ok := weekdays[name]
 	if !ok {
@@ -314,11 +371,138 @@ func (s *shop) parseDay(text string, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// parseDayTime reads a day, a time of day, or both typed together:
+// "tuesday", "14:00", "tomorrow at 10", "dinsdag 14:00", "morgen om half
+// acht", "at 3 on friday".
+func (s *shop) parseDayTime(text string, now time.Time) (day time.Time, min int, hasDay, hasTime bool) {
+	t := strings.ToLower(strings.TrimSpace(text))
+	t = strings.TrimRight(t, ".!?")
+	t = strings.Join(strings.Fields(strings.ReplaceAll(t, ",", " ")), " ")
+	for _, p := range []string{"please ", "graag ", "ik wil ", "i'd like ", "can i come "} {
+		t = strings.TrimPrefix(t, p)
+	}
+	for _, p := range []string{" please", " graag", " alsjeblieft", " svp"} {
+		t = strings.TrimSuffix(t, p)
+	}
+	if d, ok := s.parseDay(t, now); ok {
+		return d, 0, true, false
+	}
+	if m, ok := parseClock(t); ok {
+		return time.Time{}, m, false, true
+	}
+	w := strings.Fields(t)
+	for i := 1; i < len(w); i++ {
+		first, rest := strings.Join(w[:i], " "), strings.Join(w[i:], " ")
+		if d, ok := s.parseDay(first, now); ok {
+			if m, ok := parseClock(rest); ok {
+				return d, m, true, true
+			}
+		}
+		if m, ok := parseClock(first); ok {
+			if d, ok := s.parseDay(rest, now); ok {
+				return d, m, true, true
+			}
+		}
+	}
+	return time.Time{}, 0, false, false
+}
+
+// hourWords are the hours of a 12-hour clock said in words.
+var hourWords = map[string]int{"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+	"nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "een": 1, "één": 1, "twee": 2, "drie": 3, "vier": 4, "vijf": 5,
+	"zes": 6, "zeven": 7, "acht": 8, "negen": 9, "tien": 10, "elf": 11, "twaalf": 12}
+
+// clockHour reads an hour of a spoken time: "8", "acht".
+func clockHour(w string) (int, bool) {
+	if h, ok := hourWords[w]; ok {
+		return h, true
+	}
+	h, err := strconv.Atoi(w)
+	return h, err == nil && h >= 0 && h <= 23
+}
+
+// spokenClock reads the times people say rather than write: "half acht"
+// (7:30, the Dutch half before the hour), "kwart over acht", "kwart voor
+// acht", "acht uur", "half past two", "quarter to four", "noon".
+func spokenClock(t string) (int, bool) {
+	switch t {
+	case "noon", "midday", "12 noon", "middag", "12 uur 's middags":
+		return 12 * 60, true
+	}
+	w := strings.Fields(t)
+	switch {
+	case len(w) == 2 && w[0] == "half":
+		if h, ok := clockHour(w[1]); ok && h >= 1 {
+			return (h-1)*60 + 30, true
+		}
+	case len(w) == 3 && w[0] == "kwart" && (w[1] == "over" || w[1] == "voor"):
+		if h, ok := clockHour(w[2]); ok {
+			if w[1] == "over" {
+				return h*60 + 15, true
+			}
+			return (h*60 + 24*60 - 15) % (24 * 60), true
+		}
+	case len(w) == 3 && (w[0] == "half" || w[0] == "quarter") && (w[1] == "past" || w[1] == "to"):
+		if h, ok := clockHour(w[2]); ok {
+			switch {
+			case w[0] == "half" && w[1] == "past":
+				return h*60 + 30, true
+			case w[0] == "quarter" && w[1] == "past":
+				return h*60 + 15, true
+			case w[0] == "quarter" && w[1] == "to":
+				return (h*60 + 24*60 - 15) % (24 * 60), true
+			}
+		}
+	case len(w) == 2 && (w[1] == "uur" || w[1] == "o'clock"):
+		if h, ok := clockHour(w[0]); ok {
+			return h * 60, true
+		}
+	case len(w) == 1:
+		if h, ok := hourWords[w[0]]; ok {
+			return h * 60, true
+		}
+	}
+	return 0, false
+}
+
 // parseClock reads a typed time of day as minutes after midnight: "14:15",
-// "14.15", "1415", "14h15", "2pm", "2:30 pm", "at 10".
+// "14.15", "1415", "14h15", "14u15", "14 uur", "2pm", "2:30 pm", "at 10",
+// "om half acht", "'s middags om 3". A 12-hour time without am or pm is
+// taken as written; the caller may move it to the afternoon.
 func parseClock(text string) (int, bool) {
 	t := strings.ToLower(strings.TrimSpace(text))
 	t = strings.TrimRight(t, "!?")
+	t = strings.ReplaceAll(t, "’", "'")
+	pm, am := false, false
+	for _, p := range []string{"'s middags", "'s avonds", "in the afternoon", "in the evening", "tonight"} {
+		if strings.Contains(t, p) {
+			pm, t = true, strings.TrimSpace(strings.ReplaceAll(t, p, ""))
+		}
+	}
+	for _, p := range []string{"'s ochtends", "'s morgens", "in the morning"} {
+		if strings.Contains(t, p) {
+			am, t = true, strings.TrimSpace(strings.ReplaceAll(t, p, ""))
+		}
+	}
+	for _, p := range []string{"om ", "at ", "rond ", "around ", "omstreeks ", "tegen "} {
+		t = strings.TrimPrefix(t, p)
+	}
+	t = strings.TrimSuffix(t, " uur")
+	m, ok := writtenClock(t)
+	if !ok {
+		m, ok = spokenClock(t)
+	}
+	if ok && pm && m < 12*60 {
+		m += 12 * 60
+	}
+	if ok && am && m >= 13*60 {
+		return 0, false
+	}
+	return m, ok
+}
+
+// writtenClock reads "14:15", "1415", "14u", "2pm".
+func writtenClock(t string) (int, bool) {
 	var h, m int
 	if mm := clockHHMM.FindStringSubmatch(t); mm != nil {
 		v, _ := strconv.Atoi(mm[1])

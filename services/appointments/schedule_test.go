@@ -19,6 +19,9 @@ func TestParseDay(t *testing.T) {
 		"2027-01-20": "2027-01-20", "20-01": "2027-01-20", "20/1/2027": "2027-01-20", "20.01.27": "2027-01-20",
 		"30/12": "2026-12-30", "28/12": "2027-12-28", "2026-12-28": "2026-12-28",
 		"20 jan": "2027-01-20", "20th of January": "2027-01-20", "jan 20th": "2027-01-20", "January 20, 2027": "2027-01-20",
+		"vandaag": "2026-12-29", "Morgen": "2026-12-30", "overmorgen": "2026-12-31", "dinsdag": "2026-12-29",
+		"volgende dinsdag": "2027-01-05", "op vrijdag": "2027-01-01", "vr": "2027-01-01", "20 januari": "2027-01-20",
+		"3 mrt": "2027-03-03", "woensdag 20 januari": "2027-01-20",
 	} {
 		got, ok := s.parseDay(in, now)
 		if !ok || dayKey(got) != want {
@@ -32,16 +35,50 @@ func TestParseDay(t *testing.T) {
 	}
 }
 
+func TestParseDayTime(t *testing.T) {
+	s, err := newShop(Config{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 29, 15, 0, 0, 0, s.loc) // a Tuesday
+	for in, want := range map[string]string{
+		"morgen om half acht": "2026-12-30 07:30", "dinsdag 14:00": "2026-12-29 14:00", "tomorrow at 10": "2026-12-30 10:00",
+		"next friday at 2pm": "2027-01-01 14:00", "at 3 on friday": "2027-01-01 03:00", "vrijdag om kwart over tien": "2027-01-01 10:15",
+		"20 jan 11:30": "2027-01-20 11:30", "morgen 10 uur graag": "2026-12-30 10:00",
+	} {
+		day, min, hasDay, hasTime := s.parseDayTime(in, now)
+		if got := dayKey(day) + " " + clockString(min); !hasDay || !hasTime || got != want {
+			t.Errorf("%q: got %s (day %v, time %v), want %s", in, got, hasDay, hasTime, want)
+		}
+	}
+	if _, _, hasDay, hasTime := s.parseDayTime("zaterdag", now); !hasDay || hasTime {
+		t.Errorf("zaterdag: day %v time %v, want a day alone", hasDay, hasTime)
+	}
+	if _, min, hasDay, hasTime := s.parseDayTime("om 11", now); hasDay || !hasTime || min != 11*60 {
+		t.Errorf("om 11: %d day %v time %v, want 11:00 alone", min, hasDay, hasTime)
+	}
+	for _, bad := range []string{"soon", "morgen misschien", "whenever"} {
+		if _, _, hasDay, hasTime := s.parseDayTime(bad, now); hasDay || hasTime {
+			t.Errorf("%q: understood as a day or time", bad)
+		}
+	}
+}
+
 func TestParseClock(t *testing.T) {
 	for in, want := range map[string]int{
 		"14:15": 14*60 + 15, "14.15": 14*60 + 15, "1415": 14*60 + 15, "930": 9*60 + 30, "14h15": 14*60 + 15,
 		"2pm": 14 * 60, "2:30 pm": 14*60 + 30, "12am": 0, "12pm": 12 * 60, "9 a.m.": 9 * 60, "at 10": 10 * 60, "10": 10 * 60, "0:00": 0,
+		"noon": 12 * 60, "ten": 10 * 60, "half past two": 2*60 + 30, "quarter to four": 3*60 + 45,
+		// Dutch: "half acht" is half an hour before eight.
+		"om 14:00": 14 * 60, "14 uur": 14 * 60, "14u": 14 * 60, "14u30": 14*60 + 30, "om half acht": 7*60 + 30,
+		"half 11": 10*60 + 30, "kwart over tien": 10*60 + 15, "kwart voor elf": 10*60 + 45, "tien uur": 10 * 60,
+		"om drie uur 's middags": 15 * 60, "'s avonds om 7": 19 * 60,
 	} {
 		if got, ok := parseClock(in); !ok || got != want {
 			t.Errorf("%q: got %d %v, want %d", in, got, ok, want)
 		}
 	}
-	for _, bad := range []string{"", "noon", "25:00", "14:60", "13pm", "0am", "12345", "ten"} {
+	for _, bad := range []string{"", "25:00", "14:60", "13pm", "0am", "12345", "half", "kwart over", "14:00 's ochtends"} {
 		if got, ok := parseClock(bad); ok {
 			t.Errorf("%q: parsed as %d", bad, got)
 		}
