@@ -1,0 +1,58 @@
+package appointments_test
+
+import (
+	"testing"
+
+	"github.com/bizbots/bizbots/handlers/handlertest"
+	"github.com/bizbots/bizbots/services/appointments"
+)
+
+// A Dutch customer books, lists and cancels in their own words: the bot
+// answers in Dutch from their first message on, reads Dutch days and
+// times ("morgen om half elf"), and takes "ja graag" and "annuleren".
+func TestDutchCustomerBooksAndCancels(t *testing.T) {
+	h := newBot(t, appointments.Config{Business: "Kapsalon Noor"}) // now: Mon 5 Jan, 13:00 in Amsterdam
+	h.Open()
+	expect(t, say(t, h, "hoi"), "Hoi Alice")
+	q := question(t, say(t, h, "ik wil een afspraak maken"))
+	expect(t, []handlertest.Reply{q}, "Wat wil je boeken?")
+	q = question(t, say(t, h, "knipbeurt"))
+	expect(t, []handlertest.Reply{q}, "Bij wie wil je je haircut?")
+	if got := labels(q); got[0] != "Maakt niet uit" {
+		t.Fatalf("staff: %q", got)
+	}
+	q = question(t, say(t, h, "maakt niet uit"))
+	expect(t, []handlertest.Reply{q}, "Welke dag wil je?", "Morgen, di 6 jan", "wo 7 jan")
+	q = question(t, say(t, h, "morgen om half elf"))
+	expect(t, []handlertest.Reply{q}, "Haircut op di 6 jan om 10:30 (30 min, €25.00). Zal ik hem boeken?", "Ja, boeken", "Een andere tijd")
+	r := say(t, h, "ja graag")
+	expect(t, r, "Geboekt: haircut bij ", " op di 6 jan om 10:30 (ref ", "kost €25.00", "Ik stuur je 2 uur van tevoren een herinnering.")
+	expect(t, say(t, h, "mijn afspraken"), "Je afspraak:\n• di 6 jan om 10:30: haircut bij ")
+	q = question(t, say(t, h, "annuleren"))
+	expect(t, []handlertest.Reply{q}, "Je haircut bij ", " op di 6 jan om 10:30 afzeggen?", "Ja, afzeggen")
+	expect(t, say(t, h, "ja"), "Afgezegd: je haircut bij ")
+	expect(t, say(t, h, "mijn afspraken"), "Je hebt geen komende afspraken.")
+}
+
+// A day and time typed together at the day question, with weekday names
+// and a 12-hour time the shop can only mean in the afternoon.
+func TestDutchDayAndTimeTogether(t *testing.T) {
+	h := newBot(t, appointments.Config{})
+	h.Open()
+	say(t, h, "taal nederlands")
+	say(t, h, "boeken")
+	say(t, h, "baard")
+	say(t, h, "Sam")
+	expect(t, say(t, h, "dinsdag 14:00"), "Beard trim bij Sam op di 6 jan om 14:00")
+	expect(t, say(t, h, "nee"), "Goed, er is niets geboekt.")
+	say(t, h, "boeken")
+	say(t, h, "baard")
+	say(t, h, "Sam")
+	expect(t, say(t, h, "woensdag om 3 uur"), "op wo 7 jan om 15:00") // 03:00 is closed; 15:00 is open
+	say(t, h, "stop")
+	say(t, h, "boeken")
+	say(t, h, "baard")
+	say(t, h, "Sam")
+	expect(t, say(t, h, "maandag"), "Sorry, op maandag zijn we dicht. We zijn open op di, wo, do, vr, za.")
+	expect(t, say(t, h, "morgen om half acht"), "om 07:30 past niet in onze openingstijden op di 6 jan")
+}
