@@ -96,7 +96,8 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		Prefix("book", handlers.HandlerFunc(b.bookWhat)).
 		Prefix("boek", handlers.HandlerFunc(b.bookWhat)).
 		CommandFunc(b.list, "my appointments", "appointments", "my appointment", "my bookings", "bookings", "list",
-			"mijn afspraken", "mijn afspraak", "afspraken", "wanneer is mijn afspraak", "wat heb ik geboekt").
+			"when is my appointment", "what have i booked", "do i have an appointment",
+			"mijn afspraken", "mijn afspraak", "afspraken", "wanneer is mijn afspraak", "wat heb ik geboekt", "heb ik een afspraak").
 		CommandFunc(b.startCancel, "cancel", "cancel appointment", "cancel my appointment", "cancel booking",
 			"annuleren", "annuleer", "afzeggen", "afspraak annuleren", "afspraak afzeggen", "mijn afspraak annuleren",
 			"mijn afspraak afzeggen", "annuleer mijn afspraak").
@@ -105,8 +106,11 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 			"verzetten", "verplaatsen", "omboeken", "afspraak verzetten", "afspraak verplaatsen", "mijn afspraak verzetten",
 			"mijn afspraak verplaatsen", "andere tijd").
 		CommandFunc(b.help, "help", "?", "commands", "hulp", "help me", "wat kun je").
-		CommandFunc(b.servicesList, "services", "prices", "price list", "menu", "diensten", "prijzen", "prijslijst",
-			"wat kost het").
+		CommandFunc(b.servicesList, "services", "prices", "price list", "menu", "what are your prices", "how much is it",
+			"how much does it cost", "what do you offer", "diensten", "prijzen", "prijslijst", "wat kost het", "wat kost dat",
+			"wat bieden jullie aan").
+		CommandFunc(b.thanks, "thanks", "thank you", "thanks!", "thx", "ty", "🙏", "bedankt", "dank je",
+			"dankjewel", "dank je wel", "dank u", "thanks a lot", "many thanks", "heel erg bedankt").
 		CommandFunc(b.hoursList, "hours", "opening hours", "when are you open", "open", "openingstijden",
 			"wanneer zijn jullie open", "zijn jullie open", "tijden")
 	b.h = handlers.Chain(handlers.HandlerFunc(b.route),
@@ -354,6 +358,11 @@ func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 		cutoff = b.tr(c, "help-cutoff", leadText(c.Language(), b.shop.cutoff))
 	}
 	c.Reply(b.tr(c, "help", b.shop.name, b.serviceNames(c.Language()), cutoff, cutoff))
+	return nil
+}
+
+func (b *Bot) thanks(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
+	c.Reply(b.tr(c, "welcome"))
 	return nil
 }
 

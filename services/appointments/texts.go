@@ -118,6 +118,7 @@ var texts = handlers.Texts{
 		"tomorrow-at": "tomorrow at %s",
 		"on":          "on %s",
 		"at":          "%s at %s",
+		"welcome":     `You're welcome! Say "book" whenever you need an appointment.`,
 	},
 	"nl": {
 		"timed-out":       "Die vraag is verlopen, dus er is niets veranderd.",
@@ -227,6 +228,7 @@ var texts = handlers.Texts{
 		"tomorrow-at": "morgen om %s",
 		"on":          "op %s",
 		"at":          "%s om %s",
+		"welcome":     `Graag gedaan! Zeg "boeken" wanneer je een afspraak wilt.`,
 	},
 }
 

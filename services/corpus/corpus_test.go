@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/handlertest"
+	"github.com/bizbots/bizbots/internal/understand"
+	"github.com/bizbots/bizbots/services/appointments"
 	"github.com/bizbots/bizbots/services/ordering"
 	"github.com/bizbots/bizbots/services/support"
 	"github.com/bizbots/bizbots/services/taxi"
@@ -100,9 +103,9 @@ func (c testCase) check(reply string) string {
 	return ""
 }
 
-// bots are the three services under test on one database.
+// bots are the four services under test on one database.
 type bots struct {
-	order, taxi, support *handlertest.Harness
+	order, taxi, support, appt *handlertest.Harness
 }
 
 const (
@@ -146,6 +149,10 @@ func newBots(t *testing.T, d store.Dialect) *bots {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ab, err := appointments.New(appointments.Config{Business: "Kapsalon Noor"}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	harness := func(h handlers.Handler, bot id.UserID) *handlertest.Harness {
 		return handlertest.New(t, h, handlertest.Options{Bot: bot, URI: uri, Start: start})
 	}
@@ -153,6 +160,7 @@ func newBots(t *testing.T, d store.Dialect) *bots {
 		order:   harness(ob, "@pizza:test"),
 		taxi:    harness(tb, "@taxi:test"),
 		support: harness(sb, "@support:test"),
+		appt:    harness(ab, "@salon:test"),
 	}
 }
 
@@ -185,6 +193,17 @@ func steps(pick func(*bots) *handlertest.Harness, script ...string) scenario {
 func ordering_(b *bots) *handlertest.Harness { return b.order }
 func taxi_(b *bots) *handlertest.Harness     { return b.taxi }
 func support_(b *bots) *handlertest.Harness  { return b.support }
+func appt_(b *bots) *handlertest.Harness     { return b.appt }
+
+// The appointment scenarios: a customer writing English, and one writing
+// Dutch from their first message ("hoi"), at each question of a booking.
+// The time is the first one free ("1"): every case books on one shop.
+var (
+	apptEN = []string{"book", "What would you like to book", "haircut", "Who would you like", "anyone", "Which day",
+		"tomorrow", "Free times", "1", "Shall I book it", "yes", "Booked"}
+	apptNL = []string{"hoi", "Hoi", "boeken", "Wat wil je boeken", "knipbeurt", "Bij wie", "maakt niet uit", "Welke dag",
+		"morgen", "Vrije tijden", "1", "Zal ik hem boeken", "ja", "Geboekt"}
+)
 
 var scenarios = map[string]scenario{
 	"order/new":     steps(ordering_),
@@ -210,9 +229,20 @@ var scenarios = map[string]scenario{
 	"taxi/confirm": steps(taxi_, "book", "pick you up", "Damrak 1", "Where to", "Museumplein 6", "When do you need", "now", "Book it"),
 	"taxi/booked": steps(taxi_, "book", "pick you up", "Damrak 1", "Where to", "Museumplein 6", "When do you need", "now", "Book it",
 		"1", "Booked"),
-	"support/new":    steps(support_),
-	"support/faq":    steps(support_, "what are your opening hours?", "Did that help"),
-	"support/ticket": steps(support_, "I want to talk to a person", "opened ticket"),
+	"support/new":     steps(support_),
+	"support/faq":     steps(support_, "what are your opening hours?", "Did that help"),
+	"support/ticket":  steps(support_, "I want to talk to a person", "opened ticket"),
+	"appt/new":        steps(appt_),
+	"appt/day":        steps(appt_, apptEN[:6]...),
+	"appt/confirm":    steps(appt_, apptEN[:10]...),
+	"appt/booked":     steps(appt_, apptEN...),
+	"appt-nl/new":     steps(appt_, apptNL[:2]...),
+	"appt-nl/service": steps(appt_, apptNL[:4]...),
+	"appt-nl/staff":   steps(appt_, apptNL[:6]...),
+	"appt-nl/day":     steps(appt_, apptNL[:8]...),
+	"appt-nl/slot":    steps(appt_, apptNL[:10]...),
+	"appt-nl/confirm": steps(appt_, apptNL[:12]...),
+	"appt-nl/booked":  steps(appt_, apptNL...),
 }
 
 var orderPlaced = steps(ordering_, "add 2 margherita large", "Added 2", "checkout", "Delivery or pickup", "2", "Any note",
@@ -236,6 +266,19 @@ func TestCorpus(t *testing.T) {
 			}
 			b := newBots(t, d)
 			passed := 0
+			// Shares per service (the scenario's first part) and per
+			// language (as the understanding layer guesses it).
+			type tally struct{ passed, total int }
+			byService, byLang := map[string]*tally{}, map[string]*tally{}
+			count := func(m map[string]*tally, k string, ok bool) {
+				if m[k] == nil {
+					m[k] = &tally{}
+				}
+				m[k].total++
+				if ok {
+					m[k].passed++
+				}
+			}
 			for i, c := range cases {
 				sc, ok := scenarios[c.scenario]
 				if !ok {
@@ -243,7 +286,18 @@ func TestCorpus(t *testing.T) {
 				}
 				h := sc(t, b, id.UserID(fmt.Sprintf("@c%d:test", i)))
 				reply := say(h, c.say)
-				if why := c.check(reply); why != "" {
+				why := c.check(reply)
+				service, _, _ := strings.Cut(c.scenario, "/")
+				lang := understand.Guess(c.say)
+				if strings.HasSuffix(service, "-nl") {
+					service, lang = strings.TrimSuffix(service, "-nl"), "nl" // a Dutch conversation
+				}
+				if lang == "" {
+					lang = "neither (numbers, emoji, names)"
+				}
+				count(byService, service, why == "")
+				count(byLang, lang, why == "")
+				if why != "" {
 					msg := fmt.Sprintf("corpus.txt:%d: %s | %q: %s; the bot said:\n%s", c.line, c.scenario, c.say, why, indent(reply))
 					if report {
 						t.Log(msg)
@@ -255,6 +309,16 @@ func TestCorpus(t *testing.T) {
 				passed++
 			}
 			t.Logf("corpus: %d of %d utterances understood (%.0f%%)", passed, len(cases), 100*float64(passed)/float64(len(cases)))
+			for _, m := range []map[string]*tally{byService, byLang} {
+				keys := make([]string, 0, len(m))
+				for k := range m {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					t.Logf("corpus: %-32s %3d of %3d (%.0f%%)", k, m[k].passed, m[k].total, 100*float64(m[k].passed)/float64(m[k].total))
+				}
+			}
 		})
 	}
 }
