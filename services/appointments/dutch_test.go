@@ -40,19 +40,18 @@ func TestDutchDayAndTimeTogether(t *testing.T) {
 	h := newBot(t, appointments.Config{})
 	h.Open()
 	say(t, h, "taal nederlands")
-	say(t, h, "boeken")
-	say(t, h, "baard")
-	say(t, h, "Sam")
+	atDay := func() { // a beard trim with Sam, at "which day?"
+		for _, s := range []string{"boeken", "baard", "Sam"} {
+			say(t, h, s)
+		}
+	}
+	atDay()
 	expect(t, say(t, h, "dinsdag 14:00"), "Beard trim bij Sam op di 6 jan om 14:00")
 	expect(t, say(t, h, "nee"), "Goed, er is niets geboekt.")
-	say(t, h, "boeken")
-	say(t, h, "baard")
-	say(t, h, "Sam")
+	atDay()
 	expect(t, say(t, h, "woensdag om 3 uur"), "op wo 7 jan om 15:00") // 03:00 is closed; 15:00 is open
 	say(t, h, "stop")
-	say(t, h, "boeken")
-	say(t, h, "baard")
-	say(t, h, "Sam")
+	atDay()
 	expect(t, say(t, h, "maandag"), "Sorry, op maandag zijn we dicht. We zijn open op di, wo, do, vr, za.")
 	expect(t, say(t, h, "morgen om half acht"), "om 07:30 past niet in onze openingstijden op di 6 jan")
 }

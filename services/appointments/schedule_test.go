@@ -7,12 +7,18 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func TestParseDay(t *testing.T) {
+// testShop is the default barbershop, on Tuesday 29 Dec 2026 at 15:00.
+func testShop(t *testing.T) (*shop, time.Time) {
+	t.Helper()
 	s, err := newShop(Config{}.withDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 12, 29, 15, 0, 0, 0, s.loc) // a Tuesday
+	return s, time.Date(2026, 12, 29, 15, 0, 0, 0, s.loc)
+}
+
+func TestParseDay(t *testing.T) {
+	s, now := testShop(t)
 	for in, want := range map[string]string{
 		"today": "2026-12-29", "Tomorrow": "2026-12-30", "the day after tomorrow": "2026-12-31",
 		"tuesday": "2026-12-29", "next tuesday": "2027-01-05", "fri": "2027-01-01", "on Friday": "2027-01-01", "thurs": "2026-12-31",
@@ -36,11 +42,7 @@ func TestParseDay(t *testing.T) {
 }
 
 func TestParseDayTime(t *testing.T) {
-	s, err := newShop(Config{}.withDefaults())
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 12, 29, 15, 0, 0, 0, s.loc) // a Tuesday
+	s, now := testShop(t)
 	for in, want := range map[string]string{
 		"morgen om half acht": "2026-12-30 07:30", "dinsdag 14:00": "2026-12-29 14:00", "tomorrow at 10": "2026-12-30 10:00",
 		"next friday at 2pm": "2027-01-01 14:00", "at 3 on friday": "2027-01-01 03:00", "vrijdag om kwart over tien": "2027-01-01 10:15",
