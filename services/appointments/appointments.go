@@ -88,6 +88,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 		return nil, err
 	}
 	b := &Bot{shop: s, db: db, texts: texts.Merge(cfg.Texts)}
+	s.texts = b.texts
 	b.commands = handlers.NewRouter().
 		CommandFunc(b.startBooking, "book", "booking", "appointment", "new appointment", "make an appointment",
 			"book an appointment", "book appointment", "i want to book", "i'd like to book", "i would like to book",

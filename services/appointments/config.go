@@ -191,6 +191,9 @@ type shop struct {
 	reminders   []time.Duration
 	cutoff      time.Duration
 	contact     string
+	// texts are the bot's message catalogue (the service's, with the
+	// business's overrides), for the dates and times it writes.
+	texts handlers.Texts
 	staffRoom   id.RoomID
 }
 
@@ -204,7 +207,7 @@ var weekdays = map[string]time.Weekday{
 // newShop validates a config (defaults already applied) with errors that
 // name the option.
 func newShop(c Config) (*shop, error) {
-	s := &shop{name: c.Business, contact: c.Contact, hours: map[time.Weekday][]span{}}
+	s := &shop{name: c.Business, contact: c.Contact, hours: map[time.Weekday][]span{}, texts: texts}
 	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("time_zone %q: unknown time zone (use an IANA name like Europe/Amsterdam)", c.TimeZone)

@@ -1,8 +1,10 @@
 package appointments_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/handlertest"
 	"github.com/bizbots/bizbots/services/appointments"
 )
@@ -54,4 +56,23 @@ func TestDutchDayAndTimeTogether(t *testing.T) {
 	atDay()
 	expect(t, say(t, h, "maandag"), "Sorry, op maandag zijn we dicht. We zijn open op di, wo, do, vr, za.")
 	expect(t, say(t, h, "morgen om half acht"), "om 07:30 past niet in onze openingstijden op di 6 jan")
+}
+
+// A business's own texts replace the service's, dates included; a text
+// the service does not have is refused at start with its name.
+func TestOwnTexts(t *testing.T) {
+	h := newBot(t, appointments.Config{Texts: handlers.Texts{"nl": {
+		"greet-new": "Dag %s! Welkom bij %s. Een %s?",
+		"at":         "%s, %s uur",
+	}}})
+	h.Open()
+	expect(t, say(t, h, "hoi"), "Dag Alice! Welkom bij the barbershop. Een haircut of een beard trim?")
+	for _, s := range []string{"boeken", "baard", "Sam"} {
+		say(t, h, s)
+	}
+	expect(t, say(t, h, "morgen om 10 uur"), "Beard trim bij Sam op di 6 jan, 10:00 uur (15 min, €15.00).")
+	_, err := appointments.New(appointments.Config{Texts: handlers.Texts{"nl": {"greet-neww": "x"}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), `texts.nl: unknown text "greet-neww"`) {
+		t.Fatalf("unknown text: %v", err)
+	}
 }

@@ -159,7 +159,7 @@ func (s *shop) dayLabel(lang string, day, now time.Time) string {
 
 // when is "Tue 6 Jan at 10:00" ("di 6 jan om 10:00").
 func (s *shop) when(lang string, t, now time.Time) string {
-	return fmt.Sprintf(texts.In(lang, "at"), s.dayLabel(lang, t, now), t.In(s.loc).Format("15:04"))
+	return fmt.Sprintf(s.texts.In(lang, "at"), s.dayLabel(lang, t, now), t.In(s.loc).Format("15:04"))
 }
 
 // relative is "today at 10:00", "tomorrow at 10:00" or "on Tue 6 Jan at 10:00".
@@ -167,11 +167,11 @@ func (s *shop) relative(lang string, t, now time.Time) string {
 	hm := t.In(s.loc).Format("15:04")
 	switch s.day(t).Sub(s.day(now)).Round(24 * time.Hour) {
 	case 0:
-		return fmt.Sprintf(texts.In(lang, "today-at"), hm)
+		return fmt.Sprintf(s.texts.In(lang, "today-at"), hm)
 	case 24 * time.Hour:
-		return fmt.Sprintf(texts.In(lang, "tomorrow-at"), hm)
+		return fmt.Sprintf(s.texts.In(lang, "tomorrow-at"), hm)
 	}
-	return fmt.Sprintf(texts.In(lang, "on"), s.when(lang, t, now))
+	return fmt.Sprintf(s.texts.In(lang, "on"), s.when(lang, t, now))
 }
 
 func (s *shop) periods(wd time.Weekday) string {
