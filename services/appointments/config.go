@@ -193,8 +193,8 @@ type shop struct {
 	contact     string
 	// texts are the bot's message catalogue (the service's, with the
 	// business's overrides), for the dates and times it writes.
-	texts handlers.Texts
-	staffRoom   id.RoomID
+	texts     handlers.Texts
+	staffRoom id.RoomID
 }
 
 var weekdays = map[string]time.Weekday{

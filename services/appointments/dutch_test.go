@@ -63,7 +63,7 @@ func TestDutchDayAndTimeTogether(t *testing.T) {
 func TestOwnTexts(t *testing.T) {
 	h := newBot(t, appointments.Config{Texts: handlers.Texts{"nl": {
 		"greet-new": "Dag %s! Welkom bij %s. Een %s?",
-		"at":         "%s, %s uur",
+		"at":        "%s, %s uur",
 	}}})
 	h.Open()
 	expect(t, say(t, h, "hoi"), "Dag Alice! Welkom bij the barbershop. Een haircut of een beard trim?")
