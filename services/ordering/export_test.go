@@ -12,6 +12,9 @@ import (
 // committing the order (to lose the race on purpose).
 func SetNumberHook(b *Bot, f func(ctx context.Context, n int64)) { b.numberHook = f }
 
+// SetPictureTimeout shortens how long loading one menu photo may take.
+func SetPictureTimeout(b *Bot, d time.Duration) { b.pics.timeout = d }
+
 // InsertOrder and SetStatus expose the writes to storage tests.
 func InsertOrder(ctx context.Context, tx *sql.Tx, bot id.UserID, o *Order) error {
 	return insertOrder(ctx, tx, bot, o)

@@ -35,8 +35,12 @@ const (
 	maxImageBytes = 5 << 20
 	// maxPictures bounds the photos sent with one list.
 	maxPictures = 10
-	// fetchTimeout bounds downloading a photo from an https URL.
-	fetchTimeout = 15 * time.Second
+	// loadTimeout bounds reading and uploading one photo, so a slow
+	// homeserver or image host delays a menu by seconds, not minutes.
+	loadTimeout = 10 * time.Second
+	// retryAfter is how long a photo that could not be had is left out
+	// before it is tried again.
+	retryAfter = 5 * time.Minute
 )
 
 // checkImageRef refuses an image that cannot be a photo's place.
@@ -61,17 +65,19 @@ type pictures struct {
 	media handlers.Media
 	dir   string // relative paths start here (the config file's folder)
 	http  *http.Client
+	// timeout bounds loading one photo (loadTimeout; tests shorten it).
+	timeout time.Duration
 
 	mu    sync.Mutex
 	ready map[string]handlers.Picture // by reference + file stamp
-	// failed remembers references that could not be read, so the log
-	// says so once, not on every menu.
-	failed map[string]bool
+	// failed holds when a reference last could not be had: it is left
+	// out (and not logged again) until retryAfter has passed.
+	failed map[string]time.Time
 }
 
 func newPictures(m handlers.Media, dir string) *pictures {
-	return &pictures{media: m, dir: dir, http: &http.Client{Timeout: fetchTimeout},
-		ready: map[string]handlers.Picture{}, failed: map[string]bool{}}
+	return &pictures{media: m, dir: dir, http: &http.Client{Timeout: loadTimeout}, timeout: loadTimeout,
+		ready: map[string]handlers.Picture{}, failed: map[string]time.Time{}}
 }
 
 // path is where a file reference points.
@@ -111,20 +117,26 @@ func (p *pictures) of(ctx context.Context, bot id.UserID, it *Item) (handlers.Pi
 	}
 	p.mu.Lock()
 	pic, ok := p.ready[key]
+	failed, tried := p.failed[key]
 	p.mu.Unlock()
 	if ok {
 		return pic, true
 	}
-	pic, err := p.load(ctx, bot, it.Image)
+	if tried && time.Since(failed) < retryAfter {
+		return handlers.Picture{}, false
+	}
+	lctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	pic, err := p.load(lctx, bot, it.Image)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
-		if !p.failed[key] {
-			p.failed[key] = true
-			zerolog.Ctx(ctx).Warn().Err(err).Str("item", it.ID).Msg("menu photo not shown; the menu goes out as text")
-		}
+		p.failed[key] = time.Now()
+		zerolog.Ctx(ctx).Warn().Err(err).Str("item", it.ID).Dur("retry_in", retryAfter).
+			Msg("menu photo not shown; the menu goes out as text")
 		return handlers.Picture{}, false
 	}
+	delete(p.failed, key)
 	p.ready[key] = pic
 	return pic, true
 }

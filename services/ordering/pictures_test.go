@@ -1,18 +1,23 @@
 package ordering_test
 
 import (
+	"context"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/hsclient"
 	"github.com/bizbots/bizbots/appservice/media"
+	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/handlertest"
 	"github.com/bizbots/bizbots/internal/fakehs"
 	"github.com/bizbots/bizbots/services/ordering"
@@ -161,5 +166,36 @@ func TestMenuPhotoErrorsNameTheItem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Fatalf("image %q: %v, want an error with %q", c.image, err, c.want)
 		}
+	}
+}
+
+// hangingMedia is a media repository that never answers.
+type hangingMedia struct{ calls atomic.Int32 }
+
+func (m *hangingMedia) Upload(ctx context.Context, bot id.UserID, f handlers.File) (id.ContentURIString, error) {
+	m.calls.Add(1)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// A media repository that hangs delays the menu by the load timeout only,
+// the menu goes out as text, and the photo is not tried again on every
+// menu (a customer browsing is not held up again and again).
+func TestHangingUploadsLeaveTheMenuAsText(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, setup{cfg: ordering.Config{Catalog: pictureCatalog(t, dir)}})
+	m := &hangingMedia{}
+	if err := h.Bot.UsePictures(m, dir); err != nil {
+		t.Fatal(err)
+	}
+	ordering.SetPictureTimeout(h.Bot, 50*time.Millisecond)
+	for range 2 {
+		pizzas := h.Choose(h.Say("menu")[0], 1)
+		if len(pizzas) != 1 || !strings.Contains(pizzas[0].Body, "1. Margherita") {
+			t.Fatalf("pizzas: %q, want the list only", handlertest.Bodies(pizzas))
+		}
+	}
+	if n := m.calls.Load(); n != 2 {
+		t.Fatalf("%d uploads tried, want one per photo: a failed photo waits before it is tried again", n)
 	}
 }
