@@ -369,10 +369,14 @@ var (
 	dutch = set("ja", "nee", "graag", "bedankt", "dank", "hoi", "hallo", "goedemorgen", "goedemiddag", "goedenavond", "ik", "wil",
 		"een", "mijn", "waar", "is", "bestelling", "bestellen", "alsjeblieft", "alstublieft", "wat", "hebben", "jullie", "hoe",
 		"lang", "duurt", "het", "de", "niet", "nog", "ophalen", "afhalen", "bezorgen", "morgen", "vandaag", "hulp", "taal",
-		"annuleren", "annuleer", "vergeet", "mij", "zijn", "kan", "kunnen", "jij", "je", "u", "wanneer", "open", "dicht", "blijft")
+		"annuleren", "annuleer", "vergeet", "mij", "zijn", "kan", "kunnen", "jij", "je", "u", "wanneer", "open", "dicht", "blijft",
+		"boeken", "afspraak", "afspraken", "afzeggen", "verzetten", "verplaatsen", "overmorgen", "knipbeurt", "knippen",
+		"maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag", "om", "uur", "kwart", "openingstijden")
 	english = set("yes", "no", "please", "thanks", "thank", "hello", "hi", "i", "want", "a", "my", "where", "is", "order",
 		"what", "have", "you", "how", "long", "the", "not", "yet", "pick", "up", "deliver", "delivery", "tomorrow", "today",
-		"help", "cancel", "forget", "me", "are", "can", "when", "open", "closed", "need", "taxi", "from", "to", "it")
+		"help", "cancel", "forget", "me", "are", "can", "when", "open", "closed", "need", "taxi", "from", "to", "it",
+		"book", "appointment", "appointments", "reschedule", "haircut", "monday", "tuesday", "wednesday", "thursday",
+		"friday", "saturday", "sunday")
 )
 
 // Guess says which language a message is in: "nl", "en", or "" when it

@@ -76,7 +76,8 @@ func TestFoldAndClose(t *testing.T) {
 }
 
 func TestGuess(t *testing.T) {
-	for text, want := range map[string]string{"ik wil een taxi": "nl", "waar blijft mijn bestelling": "nl", "I need a taxi": "en", "2": "", "👍": ""} {
+	for text, want := range map[string]string{"ik wil een taxi": "nl", "waar blijft mijn bestelling": "nl", "I need a taxi": "en", "2": "", "👍": "",
+		"boeken": "nl", "morgen om half elf": "nl", "dinsdag 14:00": "nl", "book a haircut": "en"} {
 		if got := Guess(text); got != want {
 			t.Errorf("Guess(%q) = %q; want %q", text, got, want)
 		}

@@ -76,3 +76,11 @@ func TestOwnTexts(t *testing.T) {
 		t.Fatalf("unknown text: %v", err)
 	}
 }
+
+// "boeken" alone is Dutch enough: the answer is Dutch from the first word.
+func TestDutchFromTheFirstWord(t *testing.T) {
+	h := newBot(t, appointments.Config{})
+	h.Open()
+	expect(t, say(t, h, "boeken"), "Wat wil je boeken?")
+	expect(t, say(t, h, "knippen"), "Bij wie wil je je haircut?")
+}
