@@ -63,13 +63,21 @@ func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) 
 // reports false when the row was sealed, sent or attempted meanwhile (by
 // another process): the caller must then re-read the row.
 func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte) (bool, error) {
-	res, err := db.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2
-		WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
-		sealedType, string(sealed), id, plainType)
+	var n int64
+	// Committed with other rooms' work of the moment (group commit).
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2
+			WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
+			sealedType, string(sealed), id, plainType)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("seal outbox row: %w", err)
 	}
-	n, _ := res.RowsAffected()
 	return n == 1, nil
 }
 
