@@ -30,10 +30,18 @@ type homeserver struct {
 	mu        sync.Mutex
 	seenTxn   map[string]bool
 	latencies []time.Duration
-	replies   int
+	replies   int // messages answered at least once
+	dups      int // answers beyond the first to one message
 	welcomes  int
 	lastReply time.Time
 	changed   chan struct{}
+	// replyAt[i] is when message i was first answered (since started,
+	// 0: not yet), replyCount[i] how many distinct sends answered it.
+	replyAt    []time.Duration
+	replyCount []int32
+	// roomLog holds, per room, the numbers of the messages the replies
+	// answered, in the order the replies arrived (duplicates included).
+	roomLog map[string][]int
 
 	requests atomic.Int64 // every client-server request
 	receipts atomic.Int64
@@ -45,7 +53,8 @@ func newHomeserver(domain string, messages int) (*homeserver, error) {
 		return nil, err
 	}
 	h := &homeserver{domain: domain, url: "http://" + ln.Addr().String(), started: time.Now(),
-		sentAt: make([]atomic.Int64, messages), seenTxn: map[string]bool{}, changed: make(chan struct{}, 1)}
+		sentAt: make([]atomic.Int64, messages), seenTxn: map[string]bool{}, changed: make(chan struct{}, 1),
+		replyAt: make([]time.Duration, messages), replyCount: make([]int32, messages), roomLog: map[string][]int{}}
 	h.srv = &http.Server{Handler: http.HandlerFunc(h.serve)}
 	go func() { _ = h.srv.Serve(ln) }()
 	return h, nil
@@ -113,8 +122,16 @@ func (h *homeserver) send(w http.ResponseWriter, user, room, txn string, body []
 	if !h.seenTxn[key] {
 		h.seenTxn[key] = true
 		if n, ok := messageNumber(c.Body); ok && n < len(h.sentAt) {
-			h.latencies = append(h.latencies, now.Sub(h.started)-time.Duration(h.sentAt[n].Load()))
-			h.replies++
+			h.replyCount[n]++
+			h.roomLog[room] = append(h.roomLog[room], n)
+			if h.replyCount[n] == 1 {
+				at := now.Sub(h.started)
+				h.replyAt[n] = at
+				h.latencies = append(h.latencies, at-time.Duration(h.sentAt[n].Load()))
+				h.replies++
+			} else {
+				h.dups++
+			}
 			h.lastReply = now
 		} else {
 			h.welcomes++
