@@ -25,13 +25,16 @@ func cpuSeconds(pid int) float64 {
 }
 
 // peakRSSMB is the process's peak resident set (VmHWM) in MB.
-func peakRSSMB(pid int) float64 {
+func peakRSSMB(pid int) float64 { return procStatusMB(pid, "VmHWM:") }
+
+// procStatusMB reads a "kB" line of /proc/PID/status, in MB (0 if gone).
+func procStatusMB(pid int, key string) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, key); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			return kb / 1024
 		}

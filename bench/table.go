@@ -99,3 +99,41 @@ func num(v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	}
 }
+
+// printGrowth compares each engine on the prefilled database with the
+// same engine on an empty one, in the same run (medians over rounds).
+func printGrowth(w io.Writer, results []result, o options) {
+	medianOf := func(target string, senders int, f func(result) float64) (float64, bool) {
+		var v []float64
+		for _, r := range results {
+			if r.Target == target && r.Senders == senders {
+				v = append(v, f(r))
+			}
+		}
+		if len(v) == 0 {
+			return 0, false
+		}
+		sort.Float64s(v)
+		return v[len(v)/2], true
+	}
+	fmt.Fprintf(w, "\nData growth: %d stored messages in %d rooms against an empty database (same run; ratio = with data ÷ empty)\n\n",
+		o.prefill.events, o.prefill.rooms)
+	fmt.Fprintln(w, "| engine | senders | replies/s empty | replies/s with data | ratio | reply p99 ms empty | with data |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	for _, engine := range []string{"sqlite", "postgres"} {
+		for _, s := range o.senders {
+			empty, ok1 := medianOf(engine, s, func(r result) float64 { return r.RepliesPerSec })
+			full, ok2 := medianOf(engine+"+data", s, func(r result) float64 { return r.RepliesPerSec })
+			if !ok1 || !ok2 {
+				continue
+			}
+			p99e, _ := medianOf(engine, s, func(r result) float64 { return r.ReplyP99 })
+			p99f, _ := medianOf(engine+"+data", s, func(r result) float64 { return r.ReplyP99 })
+			ratio := 0.0
+			if empty > 0 {
+				ratio = full / empty
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | ×%.2f | %s | %s |\n", engine, s, num(empty), num(full), ratio, num(p99e), num(p99f))
+		}
+	}
+}

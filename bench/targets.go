@@ -28,24 +28,43 @@ type target struct {
 }
 
 type process struct {
-	cmd     *exec.Cmd
-	url     string // the appservice listener
-	hsToken string
-	cleanup []func()
-	logPath string
+	cmd       *exec.Cmd
+	exited    <-chan error // the result of cmd.Wait, once
+	url       string       // the appservice listener
+	hsToken   string
+	cleanup   []func()
+	logPath   string
+	pprofAddr string // bizbots' profiling endpoints, "" when off
+}
+
+// endpoint is where the homeserver pushes transactions, and the
+// processes behind it (one, or several behind the bench's proxy).
+type endpoint struct {
+	url, hsToken string
+	pids         func() []int
+}
+
+func (p *process) endpoint() endpoint {
+	return endpoint{url: p.url, hsToken: p.hsToken, pids: func() []int { return []int{p.pid()} }}
+}
+
+func (p *process) pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 func (p *process) stop() {
-	if p.cmd != nil && p.cmd.Process != nil {
+	if p.cmd != nil && p.cmd.Process != nil && p.exited != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.exited:
 		case <-time.After(20 * time.Second):
 			_ = p.cmd.Process.Kill()
-			<-done
+			<-p.exited
 		}
+		p.exited = nil
 	}
 	for i := len(p.cleanup) - 1; i >= 0; i-- {
 		p.cleanup[i]()
@@ -96,7 +115,7 @@ func startCmd(cmd *exec.Cmd, logPath string) (<-chan error, error) {
 		return nil, err
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); f.Close() }()
+	go func() { exited <- cmd.Wait(); close(exited); f.Close() }() // closed: later receives return at once
 	return exited, nil
 }
 
@@ -115,6 +134,7 @@ func comparatorTarget(bin, work string) target {
 		if err != nil {
 			return nil, err
 		}
+		p.exited = exited
 		if err := waitListening(ctx, addr, exited); err != nil {
 			p.stop()
 			return nil, err
@@ -123,9 +143,16 @@ func comparatorTarget(bin, work string) target {
 	}}
 }
 
+// bizbotsOptions vary how a bizbots target is set up.
+type bizbotsOptions struct {
+	prefill      prefillSpec // rows stored before serve starts (none when zero)
+	leaseTimeout string      // dispatcher.lease_timeout, "" for the default
+	pprof        bool        // open the profiling endpoints (BIZBOTS_PPROF)
+}
+
 // bizbotsTarget is `bizbots serve` with its echo bot on dbURI(), which
 // makes a fresh database each time.
-func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error)) target {
+func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error), bo bizbotsOptions) target {
 	return target{name: name, start: func(ctx context.Context, hs *homeserver, rooms int) (*process, error) {
 		addr, err := freeAddr()
 		if err != nil {
@@ -144,42 +171,31 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error))
 		}
 		p := &process{url: "http://" + addr, logPath: filepath.Join(dir, "serve.log"), cleanup: []func(){dropDB}}
 		cfgPath := filepath.Join(dir, "config.yaml")
-		out, err := exec.Command(bin, "init", "--config", cfgPath, "--homeserver-url", hs.url, "--domain", hs.domain,
-			"--listen", addr, "--database", uri).CombinedOutput()
-		if err != nil {
-			p.stop()
-			return nil, fmt.Errorf("bizbots init: %v\n%s", err, out)
-		}
-		cfg, err := os.ReadFile(cfgPath)
+		p.hsToken, err = writeConfig(bin, cfgPath, hs, addr, uri, bo.leaseTimeout)
 		if err != nil {
 			p.stop()
 			return nil, err
 		}
-		// Quiet logs, as in production at load.
-		cfg = regexp.MustCompile(`(?m)^  level: info$`).ReplaceAll(cfg, []byte("  level: warn"))
-		cfg = regexp.MustCompile(`(?m)^  format: auto$`).ReplaceAll(cfg, []byte("  format: json"))
-		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		if bo.prefill.events > 0 || bo.prefill.rooms > 0 {
+			if err := prefillDatabase(ctx, bin, cfgPath, uri, hs.domain, rooms, bo.prefill); err != nil {
+				p.stop()
+				return nil, err
+			}
+		}
+		var env []string
+		if bo.pprof {
+			if p.pprofAddr, err = freeAddr(); err != nil {
+				p.stop()
+				return nil, err
+			}
+			env = append(env, "BIZBOTS_PPROF="+p.pprofAddr)
+		}
+		if err := p.serve(ctx, bin, cfgPath, addr, env); err != nil {
 			p.stop()
 			return nil, err
-		}
-		m := regexp.MustCompile(`(?m)^  hs_token: "?([0-9a-f]+)"?$`).FindSubmatch(cfg)
-		if m == nil {
-			p.stop()
-			return nil, fmt.Errorf("no hs_token in %s", cfgPath)
-		}
-		p.hsToken = string(m[1])
-		p.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-		exited, err := startCmd(p.cmd, p.logPath)
-		if err != nil {
-			p.stop()
-			return nil, err
-		}
-		if err := waitListening(ctx, addr, exited); err != nil {
-			p.stop()
-			return nil, fmt.Errorf("%w (log: %s)", err, p.logPath)
 		}
 		// The customers invite the bot; it joins and greets each room.
-		if err := invite(ctx, p, hs, rooms); err != nil {
+		if err := invite(ctx, p.endpoint(), hs, 0, rooms, rooms); err != nil {
 			p.stop()
 			return nil, fmt.Errorf("%w (log: %s)", err, p.logPath)
 		}
@@ -187,23 +203,73 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error))
 	}}
 }
 
-// invite opens a DM per room with the echo bot and waits for every welcome.
-func invite(ctx context.Context, p *process, hs *homeserver, rooms int) error {
-	bot := "@echo:" + hs.domain
-	var evs []map[string]any
-	for r := 0; r < rooms; r++ {
-		room := roomID(r, hs.domain)
-		evs = append(evs, map[string]any{
-			"event_id": fmt.Sprintf("$invite%d", r), "room_id": room, "sender": customerOf(room, hs.domain),
-			"type": "m.room.member", "state_key": bot, "origin_server_ts": time.Now().UnixMilli(),
-			"content": map[string]any{"membership": "invite", "is_direct": true},
-		})
+// writeConfig runs `bizbots init` for a bench run, quietens its logs,
+// sets the lease timeout if asked and returns the hs_token.
+func writeConfig(bin, cfgPath string, hs *homeserver, addr, uri, leaseTimeout string) (string, error) {
+	out, err := exec.Command(bin, "init", "--config", cfgPath, "--homeserver-url", hs.url, "--domain", hs.domain,
+		"--listen", addr, "--database", uri).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("bizbots init: %v\n%s", err, out)
 	}
-	if _, err := push(ctx, http.DefaultClient, p, "invites", evs); err != nil {
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	// Quiet logs, as in production at load.
+	cfg = regexp.MustCompile(`(?m)^  level: info$`).ReplaceAll(cfg, []byte("  level: warn"))
+	cfg = regexp.MustCompile(`(?m)^  format: auto$`).ReplaceAll(cfg, []byte("  format: json"))
+	if leaseTimeout != "" {
+		cfg = regexp.MustCompile(`(?m)^  lease_timeout: .*$`).ReplaceAll(cfg, []byte("  lease_timeout: "+leaseTimeout))
+	}
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^  hs_token: "?([0-9a-f]+)"?$`).FindSubmatch(cfg)
+	if m == nil {
+		return "", fmt.Errorf("no hs_token in %s", cfgPath)
+	}
+	return string(m[1]), nil
+}
+
+// serve starts `bizbots serve` with cfgPath listening on addr and waits
+// until it accepts connections.
+func (p *process) serve(ctx context.Context, bin, cfgPath, addr string, env []string) error {
+	p.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	p.cmd.Env = append(os.Environ(), env...)
+	exited, err := startCmd(p.cmd, p.logPath)
+	if err != nil {
 		return err
 	}
-	if !hs.waitFor(time.Now().Add(2*time.Minute), func() bool { return hs.welcomes >= rooms }) {
-		return fmt.Errorf("only %d of %d rooms greeted", hs.welcomes, rooms)
+	p.exited = exited
+	if err := waitListening(ctx, addr, exited); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, p.logPath)
+	}
+	return nil
+}
+
+// invite opens a DM with the echo bot in rooms [from, to), in
+// transactions of batch invites, and waits for every welcome (bounded:
+// two minutes plus 10 ms per room).
+func invite(ctx context.Context, ep endpoint, hs *homeserver, from, to, batch int) error {
+	bot := "@echo:" + hs.domain
+	for lo := from; lo < to; lo += batch {
+		var evs []map[string]any
+		for r := lo; r < min(lo+batch, to); r++ {
+			room := roomID(r, hs.domain)
+			evs = append(evs, map[string]any{
+				"event_id": fmt.Sprintf("$invite%d", r), "room_id": room, "sender": customerOf(room, hs.domain),
+				"type": "m.room.member", "state_key": bot, "origin_server_ts": time.Now().UnixMilli(),
+				"content": map[string]any{"membership": "invite", "is_direct": true},
+			})
+		}
+		if _, _, err := push(ctx, http.DefaultClient, ep, fmt.Sprintf("invites%d", lo), evs); err != nil {
+			return err
+		}
+	}
+	want := to - from
+	deadline := time.Now().Add(2*time.Minute + time.Duration(want)*10*time.Millisecond)
+	if !hs.waitFor(deadline, func() bool { return hs.welcomes >= want }) {
+		return fmt.Errorf("only %d of %d rooms greeted", hs.welcomes, want)
 	}
 	return nil
 }
