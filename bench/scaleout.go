@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -55,21 +56,19 @@ func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.Join(errs...)
 }
 
-// startProxy serves a round-robin reverse proxy over backends on a
-// loopback port; it returns its URL and a func that stops it.
-func startProxy(backends []string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
+// startProxy serves a round-robin reverse proxy over backends on ln; it
+// returns a func that stops it.
+func startProxy(ln net.Listener, backends []string) func() {
 	rp := &httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", backends[0] },
 		Transport: &roundRobin{backends: backends, base: &http.Transport{MaxIdleConnsPerHost: 64}},
-		ErrorLog:  nil,
+		// A dead backend is the point of the -kill run: its errors are
+		// expected, and the homeserver's retry counts them.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	return func() { _ = srv.Close() }
 }
 
 // cluster is n `bizbots serve` processes on one Postgres database, each
@@ -104,23 +103,34 @@ func (b *bench) startCluster(ctx context.Context, hs *homeserver, n int) (*clust
 		return nil, err
 	}
 	cleanup = append(cleanup, dropDB)
-	var cfg []byte
-	var hsToken string
 	for i := 0; i < n; i++ {
 		addr, err := freeAddr()
 		if err != nil {
 			return fail(err)
 		}
+		c.addrs = append(c.addrs, addr)
+	}
+	// The proxy's URL is the appservice URL the homeserver knows (in the
+	// registration); each process listens on its own address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	cleanup = append(cleanup, startProxy(ln, c.addrs))
+	url := "http://" + ln.Addr().String()
+	var cfg []byte
+	var hsToken string
+	for i, addr := range c.addrs {
 		path := filepath.Join(c.dir, fmt.Sprintf("config%d.yaml", i))
 		if i == 0 {
 			// One init: every process needs the same tokens.
-			if hsToken, err = writeConfig(b.bizbots, path, hs, addr, uri, b.o.leaseTimeout); err != nil {
+			if hsToken, err = writeConfig(b.bizbots, path, hs, addr, url, uri, b.o.leaseTimeout); err != nil {
 				return fail(err)
 			}
 			if cfg, err = os.ReadFile(path); err != nil {
 				return fail(err)
 			}
-		} else if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(cfg), c.addrs[0], addr)), 0o600); err != nil {
+		} else if err := os.WriteFile(path, bytes.Replace(cfg, []byte(`listen: "`+c.addrs[0]+`"`), []byte(`listen: "`+addr+`"`), 1), 0o600); err != nil {
 			return fail(err)
 		}
 		p := &process{url: "http://" + addr, hsToken: hsToken, logPath: filepath.Join(c.dir, fmt.Sprintf("serve%d.log", i))}
@@ -129,14 +139,8 @@ func (b *bench) startCluster(ctx context.Context, hs *homeserver, n int) (*clust
 			return fail(err)
 		}
 		c.procs = append(c.procs, p)
-		c.addrs = append(c.addrs, addr)
 		c.cfgPaths = append(c.cfgPaths, path)
 	}
-	url, stopProxy, err := startProxy(c.addrs)
-	if err != nil {
-		return fail(err)
-	}
-	cleanup = append(cleanup, stopProxy)
 	c.ep = endpoint{url: url, hsToken: hsToken, pids: func() []int {
 		var pids []int
 		for _, p := range c.procs {

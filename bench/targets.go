@@ -171,7 +171,7 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error),
 		}
 		p := &process{url: "http://" + addr, logPath: filepath.Join(dir, "serve.log"), cleanup: []func(){dropDB}}
 		cfgPath := filepath.Join(dir, "config.yaml")
-		p.hsToken, err = writeConfig(bin, cfgPath, hs, addr, uri, bo.leaseTimeout)
+		p.hsToken, err = writeConfig(bin, cfgPath, hs, addr, "", uri, bo.leaseTimeout)
 		if err != nil {
 			p.stop()
 			return nil, err
@@ -205,9 +205,14 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error),
 
 // writeConfig runs `bizbots init` for a bench run, quietens its logs,
 // sets the lease timeout if asked and returns the hs_token.
-func writeConfig(bin, cfgPath string, hs *homeserver, addr, uri, leaseTimeout string) (string, error) {
-	out, err := exec.Command(bin, "init", "--config", cfgPath, "--homeserver-url", hs.url, "--domain", hs.domain,
-		"--listen", addr, "--database", uri).CombinedOutput()
+// publicURL, if set, is the URL the homeserver uses (the proxy's in the
+// scale-out mode), written into the registration.
+func writeConfig(bin, cfgPath string, hs *homeserver, addr, publicURL, uri, leaseTimeout string) (string, error) {
+	args := []string{"init", "--config", cfgPath, "--homeserver-url", hs.url, "--domain", hs.domain, "--listen", addr, "--database", uri}
+	if publicURL != "" {
+		args = append(args, "--url", publicURL)
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("bizbots init: %v\n%s", err, out)
 	}
@@ -242,9 +247,19 @@ func (p *process) serve(ctx context.Context, bin, cfgPath, addr string, env []st
 	}
 	p.exited = exited
 	if err := waitListening(ctx, addr, exited); err != nil {
-		return fmt.Errorf("%w (log: %s)", err, p.logPath)
+		return fmt.Errorf("%w (log: %s)\n%s", err, p.logPath, logTail(p.logPath))
 	}
 	return nil
+}
+
+// logTail is the end of a log, for an error message (the work directory
+// is removed when the bench exits).
+func logTail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return string(data)
 }
 
 // invite opens a DM with the echo bot in rooms [from, to), in
