@@ -174,6 +174,7 @@ type result struct {
 type bench struct {
 	o                               options
 	root, work, bizbots, comparator string
+	prefilled                       *prefillCache
 }
 
 func run(o options) error {
@@ -187,6 +188,8 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(work)
 	b := &bench{o: o, root: root, work: work}
+	b.prefilled = &prefillCache{b: b}
+	defer b.prefilled.close()
 	fmt.Fprintln(os.Stderr, "bench: building bizbots and the comparator ...")
 	b.bizbots = filepath.Join(work, "bizbots")
 	if out, err := exec.Command("go", "build", "-o", b.bizbots, "./cmd/bizbots").CombinedOutput(); err != nil {
@@ -222,20 +225,25 @@ func run(o options) error {
 func (b *bench) targets(names string, prefill prefillSpec) ([]target, error) {
 	bo := bizbotsOptions{leaseTimeout: b.o.leaseTimeout, pprof: b.o.pprofDir != ""}
 	withData := bo
-	withData.prefill = prefill
+	if prefill.events > 0 || prefill.rooms > 0 {
+		withData.prefill = b.prefilled
+	}
 	var order []target
 	for _, n := range strings.Split(names, ",") {
 		switch n {
 		case "mautrix":
 			order = append(order, comparatorTarget(b.comparator, b.work))
 		case "sqlite", "postgres":
-			db := sqliteDB
+			db, dataDB := sqliteDB, sqliteDB
 			if n == "postgres" {
-				db = postgresDB(b.o.postgres)
+				db = postgresDB(b.o.postgres, nil)
+				dataDB = postgresDB(b.o.postgres, func() (string, error) {
+					return b.prefilled.source(context.Background(), "postgres")
+				})
 			}
 			order = append(order, bizbotsTarget(n, b.bizbots, b.work, db, bo))
-			if prefill.events > 0 || prefill.rooms > 0 {
-				order = append(order, bizbotsTarget(n+"+data", b.bizbots, b.work, db, withData))
+			if withData.prefill != nil {
+				order = append(order, bizbotsTarget(n+"+data", b.bizbots, b.work, dataDB, withData))
 			}
 		default:
 			return nil, fmt.Errorf("unknown target %q (mautrix, sqlite, postgres)", n)

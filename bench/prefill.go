@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bizbots/bizbots/store"
@@ -93,6 +96,9 @@ func prefillDatabase(ctx context.Context, bin, cfgPath, uri, domain string, meas
 		for lo := t.offset; lo < t.offset+t.rows; lo += prefillChunk {
 			hi := min(lo+prefillChunk, t.offset+t.rows)
 			q := fmt.Sprintf("WITH RECURSIVE s(n) AS (SELECT %d UNION ALL SELECT n + 1 FROM s WHERE n < %d) ", lo, hi-1) + t.sql
+			if db.Dialect == store.Postgres {
+				q = fmt.Sprintf("WITH s(n) AS (SELECT generate_series(%d, %d)) ", lo, hi-1) + t.sql
+			}
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("prefill %s rows %d–%d: %w", t.name, lo, hi, err)
 			}
@@ -108,4 +114,74 @@ func prefillDatabase(ctx context.Context, bin, cfgPath, uri, domain string, meas
 	fmt.Fprintf(os.Stderr, "bench: prefilled %s with %d messages in %d rooms in %.1f s\n",
 		strings.SplitN(uri, ":", 2)[0], spec.events, spec.rooms, time.Since(began).Seconds())
 	return nil
+}
+
+// prefillCache builds each engine's prefilled database once per bench
+// run; every "+data" run starts from a copy (a file copy on SQLite, CREATE
+// DATABASE … TEMPLATE on Postgres), so rounds do not pay the fill again.
+type prefillCache struct {
+	b       *bench
+	mu      sync.Mutex
+	built   map[string]string // engine → SQLite file, or Postgres template database's URI
+	cleanup []func()
+}
+
+func (c *prefillCache) source(ctx context.Context, engine string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if src, ok := c.built[engine]; ok {
+		return src, nil
+	}
+	dir, err := os.MkdirTemp(c.b.work, "prefill-"+engine+"-")
+	if err != nil {
+		return "", err
+	}
+	var uri, src string
+	if engine == "sqlite" {
+		src = filepath.Join(dir, "bizbots.db")
+		uri = "sqlite:" + src
+	} else {
+		var drop func()
+		if uri, drop, err = postgresDB(c.b.o.postgres, nil)(); err != nil {
+			return "", err
+		}
+		c.cleanup = append(c.cleanup, drop)
+		src = uri
+	}
+	dummy := &homeserver{url: "http://127.0.0.1:1", domain: "example.org"}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if _, err := writeConfig(c.b.bizbots, cfgPath, dummy, "127.0.0.1:1", "", uri, ""); err != nil {
+		return "", err
+	}
+	if err := prefillDatabase(ctx, c.b.bizbots, cfgPath, uri, dummy.domain, c.b.o.rooms, c.b.o.prefill); err != nil {
+		return "", err
+	}
+	if c.built == nil {
+		c.built = map[string]string{}
+	}
+	c.built[engine] = src
+	return src, nil
+}
+
+func (c *prefillCache) close() {
+	for _, f := range c.cleanup {
+		f()
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

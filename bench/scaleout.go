@@ -98,7 +98,7 @@ func (b *bench) startCluster(ctx context.Context, hs *homeserver, n int) (*clust
 	if c.dir, err = os.MkdirTemp(b.work, fmt.Sprintf("procs%d-", n)); err != nil {
 		return nil, err
 	}
-	uri, dropDB, err := postgresDB(b.o.postgres)()
+	uri, dropDB, err := postgresDB(b.o.postgres, nil)()
 	if err != nil {
 		return nil, err
 	}

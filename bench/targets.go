@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,9 +146,9 @@ func comparatorTarget(bin, work string) target {
 
 // bizbotsOptions vary how a bizbots target is set up.
 type bizbotsOptions struct {
-	prefill      prefillSpec // rows stored before serve starts (none when zero)
-	leaseTimeout string      // dispatcher.lease_timeout, "" for the default
-	pprof        bool        // open the profiling endpoints (BIZBOTS_PPROF)
+	prefill      *prefillCache // a copy of the prefilled database instead of an empty one (nil: empty)
+	leaseTimeout string        // dispatcher.lease_timeout, "" for the default
+	pprof        bool          // open the profiling endpoints (BIZBOTS_PPROF)
 }
 
 // bizbotsTarget is `bizbots serve` with its echo bot on dbURI(), which
@@ -168,6 +169,15 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error),
 		}
 		if strings.HasPrefix(uri, "sqlite:") {
 			uri = "sqlite:" + filepath.Join(dir, "bizbots.db")
+			if bo.prefill != nil {
+				src, err := bo.prefill.source(ctx, "sqlite")
+				if err != nil {
+					return nil, err
+				}
+				if err := copyFile(src, strings.TrimPrefix(uri, "sqlite:")); err != nil {
+					return nil, err
+				}
+			}
 		}
 		p := &process{url: "http://" + addr, logPath: filepath.Join(dir, "serve.log"), cleanup: []func(){dropDB}}
 		cfgPath := filepath.Join(dir, "config.yaml")
@@ -175,12 +185,6 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error),
 		if err != nil {
 			p.stop()
 			return nil, err
-		}
-		if bo.prefill.events > 0 || bo.prefill.rooms > 0 {
-			if err := prefillDatabase(ctx, bin, cfgPath, uri, hs.domain, rooms, bo.prefill); err != nil {
-				p.stop()
-				return nil, err
-			}
 		}
 		var env []string
 		if bo.pprof {
@@ -289,16 +293,28 @@ func invite(ctx context.Context, ep endpoint, hs *homeserver, from, to, batch in
 	return nil
 }
 
-// postgresDB makes a fresh database on the admin server and a func that
-// drops it.
-func postgresDB(admin string) func() (string, func(), error) {
+// postgresDB makes a fresh database on the admin server (a copy of the
+// database at template() when that is set) and a func that drops it.
+func postgresDB(admin string, template func() (string, error)) func() (string, func(), error) {
 	return func() (string, func(), error) {
+		create := ""
+		if template != nil {
+			src, err := template()
+			if err != nil {
+				return "", nil, err
+			}
+			u, err := url.Parse(src)
+			if err != nil {
+				return "", nil, err
+			}
+			create = " TEMPLATE " + strings.TrimPrefix(u.Path, "/")
+		}
 		conn, err := sql.Open("postgres", admin)
 		if err != nil {
 			return "", nil, err
 		}
 		name := "bizbots_bench_" + token()[:10]
-		if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
+		if _, err := conn.Exec("CREATE DATABASE " + name + create); err != nil {
 			conn.Close()
 			return "", nil, fmt.Errorf("create benchmark database: %w", err)
 		}
