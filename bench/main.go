@@ -161,7 +161,8 @@ type result struct {
 	Messages        int     `json:"messages"`
 	IntakePerSec    float64 `json:"intake_events_per_s"`
 	RepliesPerSec   float64 `json:"replies_per_s"`
-	AckP50, AckP99  float64 `json:"-"`
+	AckP50          float64 `json:"ack_p50_ms"`
+	AckP99          float64 `json:"ack_p99_ms"`
 	ReplyP50        float64 `json:"reply_p50_ms"`
 	ReplyP99        float64 `json:"reply_p99_ms"`
 	CPUPer1k        float64 `json:"cpu_s_per_1k"`

@@ -69,7 +69,7 @@ func writeLoadPlot(w io.Writer, title string, series []plotSeries) error {
 	lx := func(v float64) float64 { return (math.Log(v) - math.Log(xMin)) / (math.Log(xMax) - math.Log(xMin)) }
 
 	width := marginL*2 + panelW*2 + gap
-	height := marginT + panelH + marginB + 20*float64(len(series)) + 20
+	height := marginT + panelH + marginB + 20*float64(len(series)+1) + 20
 	var b strings.Builder
 	fmt.Fprintf(&b, `<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">
@@ -101,19 +101,28 @@ func writeLoadPlot(w io.Writer, title string, series []plotSeries) error {
 		for _, t := range offeredTicks(xs) {
 			x := px(t)
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" text-anchor="middle">%s</text>
-`, x, marginT, x, marginT+panelH, x, marginT+panelH+16, num(t))
+`, x, marginT, x, marginT+panelH, x, marginT+panelH+16, tickLabel(t))
 		}
 		for _, t := range pn.ticks {
 			y := py(t)
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.1f" y="%.1f" text-anchor="end">%s</text>
-`, pn.x0, y, pn.x0+panelW, y, pn.x0-6, y+4, num(t))
+`, pn.x0, y, pn.x0+panelW, y, pn.x0-6, y+4, tickLabel(t))
 		}
 		fmt.Fprintf(&b, `<text class="xlabel" x="%.1f" y="%.1f" text-anchor="middle">offered load (messages/s, log)</text>
 <text class="ylabel" transform="translate(%.1f,%.1f) rotate(-90)" text-anchor="middle">%s</text>
 `, pn.x0+panelW/2, marginT+panelH+36, pn.x0-52, marginT+panelH/2, html.EscapeString(pn.ylab))
 		if pn.diag {
-			fmt.Fprintf(&b, `<line class="ideal" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="3,3"/>
-`, px(xMin), py(xMin), px(xMax), py(math.Min(xMax, yMax)))
+			// replies = offered, a curve on the log x axis.
+			var pts []string
+			for i := 0; i <= 64; i++ {
+				v := xMin * math.Pow(xMax/xMin, float64(i)/64)
+				if v > yMax {
+					break
+				}
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(v), py(v)))
+			}
+			fmt.Fprintf(&b, `<polyline class="ideal" points="%s" fill="none" stroke="#666" stroke-dasharray="3,3"/>
+`, strings.Join(pts, " "))
 		}
 		for si, s := range series {
 			c := seriesColours[si%len(seriesColours)]
@@ -151,6 +160,9 @@ func writeLoadPlot(w io.Writer, title string, series []plotSeries) error {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/><text x="%.1f" y="%.1f">%s</text>
 `, marginL, y, marginL+30, y, c.stroke, dash, marginL+38, y+4, html.EscapeString(s.Name))
 	}
+	y := ly + float64(len(series))*20
+	fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#666" stroke-dasharray="3,3"/><text x="%.1f" y="%.1f">replies = offered</text>
+`, marginL, y, marginL+30, y, marginL+38, y+4)
 	b.WriteString("</g>\n</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -206,4 +218,11 @@ func offeredTicks(xs []float64) []float64 {
 		}
 	}
 	return t
+}
+
+func tickLabel(v float64) string {
+	if v == math.Trunc(v) && v < 1000 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return num(v)
 }

@@ -22,6 +22,7 @@ func TestLoadPlotIsValidSVGWithOneLinePerTargetInEachPanel(t *testing.T) {
 	lines := map[string]int{}    // series name → polylines (one per panel)
 	points := map[string][]int{} // series name → points per polyline
 	var texts []string
+	ideal := 0
 	inText := false
 	for {
 		tok, err := dec.Token()
@@ -41,14 +42,20 @@ func TestLoadPlotIsValidSVGWithOneLinePerTargetInEachPanel(t *testing.T) {
 			}
 			inText = e.Name.Local == "text"
 			if e.Name.Local == "polyline" {
-				var name, pts string
+				var class, name, pts string
 				for _, a := range e.Attr {
 					switch a.Name.Local {
+					case "class":
+						class = a.Value
 					case "data-series":
 						name = a.Value
 					case "points":
 						pts = a.Value
 					}
+				}
+				if class == "ideal" {
+					ideal++
+					continue
 				}
 				lines[name]++
 				points[name] = append(points[name], len(strings.Fields(pts)))
@@ -77,8 +84,11 @@ func TestLoadPlotIsValidSVGWithOneLinePerTargetInEachPanel(t *testing.T) {
 	if len(lines) != len(series) {
 		t.Errorf("lines for %v, want only the series", lines)
 	}
+	if ideal != 1 {
+		t.Errorf("%d \"replies = offered\" lines, want 1 (in the replies panel)", ideal)
+	}
 	all := strings.Join(texts, "|")
-	for _, want := range []string{"offered load (messages/s, log)", "replies/s achieved", "message → reply p99 (ms, log)", "mautrix", "sqlite <fast>", "offered load & replies"} {
+	for _, want := range []string{"offered load (messages/s, log)", "replies/s achieved", "message → reply p99 (ms, log)", "mautrix", "sqlite <fast>", "offered load & replies", "replies = offered"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no text %q in the plot (texts: %s)", want, all)
 		}

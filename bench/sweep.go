@@ -130,7 +130,8 @@ type stepResult struct {
 	Offered    float64   `json:"offered_per_s"`
 	Messages   int       `json:"messages"`
 	Replies    float64   `json:"replies_per_s"`
-	P50, P99   float64   `json:"-"`
+	P50        float64   `json:"reply_p50_ms"`
+	P99        float64   `json:"reply_p99_ms"`
 	Unanswered int       `json:"unanswered"`
 	Duplicates int       `json:"duplicates"`
 	HS         feedStats `json:"homeserver"`
