@@ -57,7 +57,7 @@ func writeLoadPlot(w io.Writer, title string, series []plotSeries) error {
 		xMin, xMax = xMin/2, xMax*2
 	}
 	_, yMax := minMax(ys)
-	yMax = niceCeil(yMax * 1.05)
+	yMax = axisCeil(yMax * 1.05)
 	pMin, pMax := 1.0, 10.0
 	if len(ps) > 0 {
 		pMin, pMax = minMax(ps)
@@ -183,6 +183,20 @@ func niceCeil(v float64) float64 {
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
 	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// axisCeil rounds v up to a round number a little above it.
+func axisCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10} {
 		if m*p >= v {
 			return m * p
 		}
