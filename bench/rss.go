@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -39,14 +40,17 @@ func (b *bench) rssRun(w io.Writer, t target) error {
 		return err
 	}
 	defer hs.close()
-	bound := 10*time.Minute + time.Duration(n)*20*time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	// Bounded: each phase gets two minutes plus 20 ms per conversation.
+	phase := 2*time.Minute + time.Duration(n)*20*time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 2*phase+5*time.Minute)
 	defer cancel()
 	p, err := t.start(ctx, hs, 0)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
+	stopProgress := progress(hs, t.name, n, p.pid())
+	defer stopProgress()
 	ep := p.endpoint()
 	began := time.Now()
 	if t.name != "mautrix" {
@@ -67,7 +71,7 @@ func (b *bench) rssRun(w io.Writer, t target) error {
 			return fmt.Errorf("%w (log: %s)", err, p.logPath)
 		}
 	}
-	hs.waitFor(time.Now().Add(bound/2), func() bool { return hs.replies >= n })
+	hs.waitFor(time.Now().Add(phase), func() bool { return hs.replies >= n })
 	answered := time.Since(began)
 	hs.mu.Lock()
 	replies := hs.replies
@@ -86,3 +90,27 @@ func (b *bench) rssRun(w io.Writer, t target) error {
 
 // rssMB is the process's resident set now (VmRSS) in MB.
 func rssMB(pid int) float64 { return procStatusMB(pid, "VmRSS:") }
+
+// progress prints, every 30 s until stopped, how many rooms were greeted
+// and answered so far (the long runs of this mode take minutes).
+func progress(hs *homeserver, name string, n, pid int) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				hs.mu.Lock()
+				g, r := hs.welcomes, hs.replies
+				hs.mu.Unlock()
+				fmt.Fprintf(os.Stderr, "bench: %s: %d of %d greeted, %d answered, RSS %.0f MB\n", name, g, n, r, rssMB(pid))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -268,7 +268,7 @@ func logTail(path string) string {
 
 // invite opens a DM with the echo bot in rooms [from, to), in
 // transactions of batch invites, and waits for every welcome (bounded:
-// two minutes plus 10 ms per room).
+// two minutes plus 20 ms per room).
 func invite(ctx context.Context, ep endpoint, hs *homeserver, from, to, batch int) error {
 	bot := "@echo:" + hs.domain
 	for lo := from; lo < to; lo += batch {
@@ -286,7 +286,7 @@ func invite(ctx context.Context, ep endpoint, hs *homeserver, from, to, batch in
 		}
 	}
 	want := to - from
-	deadline := time.Now().Add(2*time.Minute + time.Duration(want)*10*time.Millisecond)
+	deadline := time.Now().Add(2*time.Minute + time.Duration(want)*20*time.Millisecond)
 	if !hs.waitFor(deadline, func() bool { return hs.welcomes >= want }) {
 		return fmt.Errorf("only %d of %d rooms greeted", hs.welcomes, want)
 	}
