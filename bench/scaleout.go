@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,6 +223,29 @@ func (b *bench) scaleOutMode(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "| %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Procs, r.Senders, i/(len(o.procs)*len(o.senders))+1,
 			num(r.IntakePerSec), num(r.RepliesPerSec), num(r.ReplyP50), num(r.ReplyP99), num(r.CPUPer1k), killCols, r.Delivery)
+	}
+	fmt.Fprintln(w, "\n| processes | senders | replies/s, median over rounds | ÷ 1 process |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, senders := range o.senders {
+		base := 0.0
+		for _, n := range o.procs {
+			var v []float64
+			for _, r := range all {
+				if r.Procs == n && r.Senders == senders {
+					v = append(v, r.RepliesPerSec)
+				}
+			}
+			sort.Float64s(v)
+			m := v[len(v)/2]
+			if n == 1 {
+				base = m
+			}
+			ratio := "—"
+			if base > 0 {
+				ratio = fmt.Sprintf("×%.2f", m/base)
+			}
+			fmt.Fprintf(w, "| %d | %d | %s | %s |\n", n, senders, num(m), ratio)
+		}
 	}
 	if err := saveJSON(o.out, all); err != nil {
 		return err
