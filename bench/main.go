@@ -169,6 +169,8 @@ type result struct {
 	PeakRSSMB       float64 `json:"peak_rss_mb"`
 	RequestsPerRply float64 `json:"hs_requests_per_reply"`
 	Missing         int     `json:"missing_replies"`
+	Duplicates      int     `json:"duplicate_replies"`
+	Reorders        int     `json:"replies_out_of_room_order"`
 }
 
 // bench holds what every mode shares: the options and the built binaries.
@@ -278,6 +280,7 @@ func (b *bench) tableMode(w io.Writer) error {
 		}
 	}
 	printTable(w, results, order, o)
+	printDelivery(w, results, order)
 	if o.prefill.events > 0 || o.prefill.rooms > 0 {
 		printGrowth(w, results, o)
 	}
@@ -317,8 +320,14 @@ func (b *bench) runOnce(t target, senders, round int) (result, error) {
 	defer p.stop()
 	ep := p.endpoint()
 	profiled := startProfiles(p, o, fmt.Sprintf("%s-s%d-r%d", t.name, senders, round+1))
-	r, _, err := measureClosed(ctx, ep, hs, o, senders, nil)
+	r, l, err := measureClosed(ctx, ep, hs, o, senders, nil)
 	r.Target = t.name
+	if err == nil {
+		hs.mu.Lock()
+		d := checkDelivery(l, hs.replyCount, hs.roomLog)
+		hs.mu.Unlock()
+		r.Duplicates, r.Reorders = d.Duplicates, d.Reorders
+	}
 	if perr := profiled(); perr != nil && err == nil {
 		err = perr
 	}

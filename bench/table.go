@@ -137,3 +137,25 @@ func printGrowth(w io.Writer, results []result, o options) {
 		}
 	}
 }
+
+// printDelivery says, per target, whether every run answered each message
+// exactly once and each room in order (the comparator promises neither).
+func printDelivery(w io.Writer, results []result, order []target) {
+	fmt.Fprintln(w)
+	for _, t := range order {
+		runs, missing, dups, reorders := 0, 0, 0, 0
+		for _, r := range results {
+			if r.Target == t.name {
+				runs++
+				missing += r.Missing
+				dups += r.Duplicates
+				reorders += r.Reorders
+			}
+		}
+		verdict := "exactly once, in order"
+		if missing+dups+reorders > 0 {
+			verdict = fmt.Sprintf("%d missing, %d duplicated, %d out of room order", missing, dups, reorders)
+		}
+		fmt.Fprintf(w, "Delivery, %s (%d runs): %s\n", t.name, runs, verdict)
+	}
+}
