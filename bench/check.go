@@ -124,3 +124,10 @@ func checkDelivery(l *ledger, counts []int32, roomLog map[string][]int) delivery
 	}
 	return d
 }
+
+// delivery checks what h received against l.
+func (h *homeserver) delivery(l *ledger) delivery {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return checkDelivery(l, h.replyCount, h.roomLog)
+}

@@ -323,9 +323,7 @@ func (b *bench) runOnce(t target, senders, round int) (result, error) {
 	r, l, err := measureClosed(ctx, ep, hs, o, senders, nil)
 	r.Target = t.name
 	if err == nil {
-		hs.mu.Lock()
-		d := checkDelivery(l, hs.replyCount, hs.roomLog)
-		hs.mu.Unlock()
+		d := hs.delivery(l)
 		r.Duplicates, r.Reorders = d.Duplicates, d.Reorders
 	}
 	if perr := profiled(); perr != nil && err == nil {

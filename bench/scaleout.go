@@ -299,8 +299,8 @@ func (b *bench) scaleOutRun(n, senders int) (scaleOutResult, error) {
 	}
 	r.Target = fmt.Sprintf("postgres×%d", n)
 	out.result = r
+	out.Delivery = hs.delivery(l)
 	hs.mu.Lock()
-	out.Delivery = checkDelivery(l, hs.replyCount, hs.roomLog)
 	last := hs.lastReply
 	hs.mu.Unlock()
 	if !killed.IsZero() {
