@@ -324,6 +324,12 @@ func (s *Server) act(status string) http.HandlerFunc {
 			if err := s.queueHandoff(r.Context(), tx, b, c, status, sess.User); err != nil {
 				return err
 			}
+			if status == store.ConvClosed && c.Customer != "" {
+				// The bot's handler hears it ended (a webhook bot's business: conversation.ended).
+				if err := store.AddTimer(r.Context(), tx, b.UserID.String(), c.RoomID, c.Customer, store.EndTimerName, handlers.EndedClosed, store.Now()); err != nil {
+					return err
+				}
+			}
 			_, err = store.AppendOutbox(r.Context(), tx, []store.OutgoingEvent{s.message(b, c.RoomID, "m.notice", customerNotice(status, b.Name))})
 			return err
 		})

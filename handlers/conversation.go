@@ -266,6 +266,11 @@ func (c *Conversation) Reset() {
 	c.stateDirty, c.questionDirty = c.expiredStep != "", c.expiredStep != ""
 }
 
+// DropReplies drops the messages queued so far, keeping the turn's other
+// effects (framework use: a conversation that ended has nobody to read
+// them).
+func (c *Conversation) DropReplies() { c.replies = nil }
+
 // SetFailed records why the handler's turn failed (framework use).
 func (c *Conversation) SetFailed(reason string) { c.failed = reason }
 

@@ -54,6 +54,22 @@ type Welcomer interface {
 	Welcome(ctx context.Context, c *Conversation) error
 }
 
+// Ender is implemented by handlers that want to know when a direct
+// conversation ends: the customer left the room (reason EndedLeft), was
+// removed from it (EndedRemoved), or staff closed it in the console
+// (EndedClosed). Nothing Ended queues reaches a customer who left; it
+// may return RetryAt like Handle.
+type Ender interface {
+	Ended(ctx context.Context, c *Conversation, reason string) error
+}
+
+// Reasons a conversation ended, given to Ender.
+const (
+	EndedLeft    = "left"
+	EndedRemoved = "removed"
+	EndedClosed  = "closed"
+)
+
 // UserError is an error whose Text is safe to show to the customer as is.
 type UserError struct {
 	Text string

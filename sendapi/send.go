@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -42,6 +43,9 @@ type SendResponse struct {
 type answer struct {
 	status int
 	body   []byte
+	// retryAfter (seconds) is sent as Retry-After; such answers are never
+	// kept for an Idempotency-Key.
+	retryAfter int
 }
 
 func jsonAnswer(status int, v any) answer {
@@ -83,9 +87,44 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, q request) 
 	sum := sha256.Sum256(append([]byte(q.bot.String()+"\x00"), raw...))
 	reqHash := hex.EncodeToString(sum[:])
 
+	out, queued, err := s.queue(ctx, q, req, key, reqHash)
+	if errors.Is(err, errNeedRoom) {
+		if a := s.openDM(ctx, q, req.To); a != nil {
+			out, queued, err = *a, false, nil
+		} else {
+			out, queued, err = s.queue(ctx, q, req, key, reqHash)
+		}
+	}
+	if errors.Is(err, errNeedRoom) {
+		out, queued, err = errAnswer(http.StatusServiceUnavailable, "BB_OPENING_CHAT",
+			"the direct chat is being opened; retry with the same Idempotency-Key in a few seconds"), false, nil
+		out.retryAfter = 2
+	}
+	if err != nil {
+		s.internal(w, err, "send message")
+		return
+	}
+	if queued {
+		q.log.Info().Str("message_id", mustID(out)).Msg("message queued through the send API")
+		if s.OnOutbox != nil {
+			s.OnOutbox()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if out.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(out.retryAfter))
+	}
+	w.WriteHeader(out.status)
+	_, _ = w.Write(out.body)
+}
+
+// queue records the message and its Idempotency-Key in one transaction
+// (or finds the answer kept for the key). errNeedRoom: the customer has
+// no direct chat with the bot; nothing was written.
+func (s *Server) queue(ctx context.Context, q request, req SendRequest, key, reqHash string) (answer, bool, error) {
 	var out answer
 	queued := false
-	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		queued = false
 		if key != "" {
 			prev, err := claimKey(ctx, tx, q.business, key, reqHash)
@@ -107,19 +146,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, q request) 
 		}
 		return err
 	})
-	if err != nil {
-		s.internal(w, err, "send message")
-		return
-	}
-	if queued {
-		q.log.Info().Str("message_id", mustID(out)).Msg("message queued through the send API")
-		if s.OnOutbox != nil {
-			s.OnOutbox()
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(out.status)
-	_, _ = w.Write(out.body)
+	return out, queued, err
 }
 
 func mustID(a answer) string {
@@ -189,9 +216,12 @@ func (s *Server) send(ctx context.Context, tx *sql.Tx, q request, req SendReques
 		if given, ok := cust.Consent[ConsentMessages]; ok && !given {
 			return errAnswer(http.StatusForbidden, "M_FORBIDDEN", req.To.String()+" said stop: no messages until they write again"), false, nil
 		}
-		room, err = store.DirectRoom(ctx, tx, bot, req.To.String())
+		room, err = findDirectRoom(ctx, tx, bot, req.To.String())
 		if err != nil {
 			return answer{}, false, err
+		}
+		if room == "" && s.Rooms != nil {
+			return answer{}, false, errNeedRoom
 		}
 		if room == "" {
 			return errAnswer(http.StatusConflict, "BB_NO_DIRECT_CHAT",

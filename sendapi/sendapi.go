@@ -51,6 +51,12 @@ type Server struct {
 	// IsBot says whether a user id is one of bizbots' bots now (config
 	// bots and bots added at run time).
 	IsBot func(id.UserID) bool
+	// Rooms opens a direct chat for a message to a customer who talked to
+	// the bot but has none open (they left it). Nil: such a message is
+	// refused with 409 BB_NO_DIRECT_CHAT.
+	Rooms RoomOpener
+	// EncryptDMs makes the direct chats Rooms opens end-to-end encrypted.
+	EncryptDMs bool
 	// OnOutbox wakes the sender after a message is queued. May be nil.
 	OnOutbox func()
 	// Rate and Burst limit each business's requests (default 10/s, 20).

@@ -106,3 +106,48 @@ func (db *DB) SaveBot(ctx context.Context, userID, profileHash string) error {
 	}
 	return nil
 }
+
+// AddInvitedMember records that user was invited to a room, unless a
+// membership of theirs is known already (their join may have come in
+// first).
+func AddInvitedMember(ctx context.Context, q Querier, roomID, userID string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, membership, display_name, updated_at)
+		VALUES ($1, $2, 'invite', '', $3) ON CONFLICT (room_id, user_id) DO NOTHING`, roomID, userID, Now())
+	if err != nil {
+		return fmt.Errorf("record invited member: %w", err)
+	}
+	return nil
+}
+
+// InvitedDirectRoom returns a room bot is in where user is invited and
+// alone with the bot: a direct chat the bot opened that user has not
+// joined yet ("" when there is none).
+func InvitedDirectRoom(ctx context.Context, q Querier, bot, user string) (string, error) {
+	var room string
+	err := q.QueryRowContext(ctx, `SELECT br.room_id FROM bot_rooms br
+		WHERE br.bot_user_id = $1 AND br.membership = 'join'
+		  AND EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = br.room_id AND rm.user_id = $2 AND rm.membership = 'invite')
+		  AND NOT EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = br.room_id AND x.user_id <> $3 AND x.membership IN ('join', 'invite'))
+		ORDER BY br.updated_at DESC LIMIT 1`, bot, user, user).Scan(&room)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find invited direct room: %w", err)
+	}
+	return room, nil
+}
+
+// Membership returns a user's membership in a room as last seen ("" when
+// unknown).
+func (db *DB) Membership(ctx context.Context, roomID, userID string) (string, error) {
+	var m string
+	err := db.QueryRowContext(ctx, `SELECT membership FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read membership: %w", err)
+	}
+	return m, nil
+}

@@ -9,6 +9,11 @@ import (
 // TimerEventType is the inbox event type of a fired timer.
 const TimerEventType = "org.bizbots.timer"
 
+// EndTimerName names the timer that tells a bot's handler its
+// conversation was closed by staff (its payload is the reason): the
+// dispatcher gives it to handlers.Ender, never to Handle.
+const EndTimerName = "org.bizbots.ended"
+
 // AddTimer schedules a timer for a conversation.
 func AddTimer(ctx context.Context, q Querier, bot, room, user, name, payload string, dueAt int64) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO timers (bot_user_id, room_id, user_id, name, payload, due_at, created_at)

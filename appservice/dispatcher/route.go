@@ -187,6 +187,9 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 		if target == d.sender {
 			return &outcome{outcome: "ignored", note: "invite to the appservice sender"}, nil
 		}
+		if mem.Membership == event.MembershipLeave || mem.Membership == event.MembershipBan {
+			return d.customerLeft(ctx, evt, target, mem, log)
+		}
 		name := mem.Displayname
 		return &outcome{outcome: "handled", writes: []func(context.Context, store.Tx) error{
 			func(ctx context.Context, tx store.Tx) error {
@@ -499,6 +502,9 @@ func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerol
 	bot, ok := d.Bot(id.UserID(c.Bot))
 	if !ok {
 		return &outcome{outcome: "ignored", note: "timer of a bot no longer configured"}, nil
+	}
+	if c.Name == store.EndTimerName {
+		return d.routeEnded(ctx, bot, evt, c.Payload, log)
 	}
 	_, direct, err := d.concerned(ctx, evt)
 	if err != nil {

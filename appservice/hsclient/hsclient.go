@@ -283,6 +283,24 @@ func (c *Client) FindSent(ctx context.Context, bot id.UserID, room id.RoomID, tx
 	return "", false, nil
 }
 
+// CreateDirectRoom creates a direct chat as bot with customer invited
+// (trusted_private_chat: both may do everything, as in a DM a client
+// opens), end-to-end encrypted from its first event when encrypted is
+// set. It returns the new room's id.
+func (c *Client) CreateDirectRoom(ctx context.Context, bot, customer id.UserID, encrypted bool) (id.RoomID, error) {
+	req := &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{customer}}
+	if encrypted {
+		empty := ""
+		req.InitialState = []*event.Event{{Type: event.StateEncryption, StateKey: &empty,
+			Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}
+	}
+	resp, err := c.As(bot).CreateRoom(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return resp.RoomID, nil
+}
+
 // UploadMedia stores data in the homeserver's media repository as bot
 // and returns its mxc:// URI (media.Uploader).
 func (c *Client) UploadMedia(ctx context.Context, bot id.UserID, data []byte, contentType, name string) (id.ContentURIString, error) {

@@ -184,7 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
 	}
-	business, err := startBusinessSide(cfg, db, disp, prov, lib, send.Wake, log)
+	business, err := startBusinessSide(cfg, db, disp, prov, lib, hs, send.Wake, log)
 	if err != nil {
 		ln.Close()
 		return err

@@ -1,6 +1,6 @@
 // Package fakehs is a small in-process homeserver for tests: the
 // client-server endpoints an appservice calls (register, profile, join,
-// joined_members, send, appservice ping, media upload) with the as_token checked, sends
+// joined_members, send, createRoom, media upload, appservice ping) with the as_token checked, sends
 // deduplicated by (user, txn id) the way real homeservers do, failure
 // injection, and a client for the homeserver → appservice push. It records
 // what it was asked so tests can assert exactly-once delivery. It is not a
@@ -93,6 +93,9 @@ type HS struct {
 	// OnJoin may inject a failure for a join (see SetOnJoin).
 	OnJoin   func(user, room string) *Failure
 	attempts map[string]int
+
+	onCreateRoom func(user string) *Failure
+	created      []CreatedRoom
 }
 
 // Endpoints counted by Count.
@@ -335,7 +338,7 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 401, map[string]string{"errcode": "M_UNKNOWN_TOKEN", "error": "bad token"})
 		return
 	}
-	if r.Method == http.MethodPost && r.URL.Path == "/_matrix/media/v3/upload" {
+	if isUpload(r) {
 		h.upload(w, r)
 		return
 	}
@@ -358,6 +361,8 @@ func (h *HS) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "register":
 		h.register(w, body)
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "createRoom":
+		h.createRoom(w, user, body)
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[1] == "account" && parts[2] == "whoami":
 		// The appservice's sender when no user is named; this fake serves
 		// example.org, the domain its tests configure.

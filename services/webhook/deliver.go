@@ -194,8 +194,10 @@ func (s *Service) load(ctx context.Context, c *handlers.Conversation, msgID, url
 
 // deliver posts ev and turns the outcome into the conversation's effects:
 // the business's replies, or a retry at the schedule's next time with the
-// customer told once that their message is kept.
-func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID string, ev Event) error {
+// customer told once that their message is kept. quiet: the event is not
+// the customer's message (an erasure, a conversation ended), so they are
+// told nothing while it waits.
+func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID string, ev Event, quiet bool) error {
 	log := zerolog.Ctx(ctx).With().Str("webhook_id", msgID).Str("event_type", ev.Type).Logger()
 	to, err := s.target(ctx)
 	if err != nil {
@@ -256,7 +258,9 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 	if attempt > len(Schedule) {
 		deliveries.WithLabelValues("given_up").Inc()
 		log.Error().Err(res.Err).Int("attempts", attempt).Str("bot", bot).Msg("webhook event given up after the whole retry schedule")
-		c.Notice(s.cfg.GiveUpText)
+		if !quiet {
+			c.Notice(s.cfg.GiveUpText)
+		}
 		s.record(c, msgID, ev.Type, res, StatusGivenUp, time.Time{})
 		c.OnCommit(func(ctx context.Context, tx *sql.Tx) error { return s.clear(ctx, tx, msgID, room) })
 		return nil
@@ -265,13 +269,14 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 	if res.RetryAfter > wait {
 		wait = min(res.RetryAfter, 24*time.Hour)
 	}
-	if !d.held {
+	tell := !d.held && !quiet
+	if tell {
 		c.Notice(s.cfg.HoldingText)
 	}
 	reason := res.Err.Error()
 	s.record(c, msgID, ev.Type, res, StatusRetrying, now.Add(wait))
 	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
-		if !d.held {
+		if tell {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_held (bot_user_id, room_id, user_id, told_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (bot_user_id, room_id) DO NOTHING`, bot, room, user, now.UnixMilli()); err != nil {
 				return err

@@ -17,6 +17,13 @@ const (
 	TypeReaction            = "reaction"
 	TypeMessageDeleted      = "message.deleted"
 	TypeConversationStarted = "conversation.started"
+	// TypeConversationEnded: the customer left the direct chat, was
+	// removed from it, or staff closed it (data.reason says which).
+	TypeConversationEnded = "conversation.ended"
+	// TypeCustomerForgotten: the customer had bizbots erase what the
+	// business's bot knew of them; the business should erase its copy.
+	// The payload carries ids only.
+	TypeCustomerForgotten = "customer.forgotten"
 	TypeTimer               = "timer"
 	// TypeTest is what `bizbots webhook test` sends.
 	TypeTest = "test"
@@ -36,6 +43,8 @@ type Data struct {
 	Customer Customer  `json:"customer"`
 	Message  *Message  `json:"message,omitempty"`
 	Timer    *Timer    `json:"timer,omitempty"`
+	// Reason is why a conversation ended: left, removed or closed.
+	Reason string `json:"reason,omitempty"`
 	// ReplyURL is where to answer later through the Send API.
 	ReplyURL string `json:"reply_url,omitempty"`
 }

@@ -1,7 +1,7 @@
 // Package webhook is the `webhook` service: a bot whose answers come from
 // a business's own HTTP server, in any language. Every event for the bot
-// (a message, a choice picked, a reaction, a conversation started, a
-// timer) is POSTed to the bot's url as JSON signed Standard Webhooks
+// (a message, a choice picked, a reaction, a message deleted, a
+// conversation started or ended, a customer forgotten, a timer) is POSTed to the bot's url as JSON signed Standard Webhooks
 // style; a 2xx answer's replies are committed like a Go handler's, in the
 // same transaction as the event marked handled.
 //
@@ -186,17 +186,50 @@ func (s *Service) Handle(ctx context.Context, c *handlers.Conversation, m *handl
 			return nil
 		}
 	}
+	if m.Kind == handlers.KindTimer && m.Timer != nil && m.Timer.Name == forgottenTimer {
+		ev := Event{Type: TypeCustomerForgotten, Timestamp: c.Now().UTC(), Data: Data{Bot: c.Bot, Room: c.Room,
+			Customer: Customer{ID: id.UserID(m.Timer.Payload), Consent: map[string]bool{}}}}
+		return s.deliver(ctx, c, msgID(c.Bot, string(m.ID)), ev, true)
+	}
 	typ := eventType(m)
 	if typ == "" {
 		return nil
 	}
-	return s.deliver(ctx, c, msgID(c.Bot, string(m.ID)), s.payload(c, typ, m))
+	return s.deliver(ctx, c, msgID(c.Bot, string(m.ID)), s.payload(c, typ, m), false)
+}
+
+// forgottenTimer is the timer that carries a customer.forgotten event to
+// the business after the erasure committed. It belongs to no customer
+// (the erasure removes the customer's timers); its payload is the id.
+const forgottenTimer = "webhook:forgotten"
+
+// ForgetWarning implements handlers.ForgetWarner: nothing to warn about.
+func (s *Service) ForgetWarning(context.Context, *handlers.Conversation) (string, error) { return "", nil }
+
+// Forgetting implements handlers.ForgetWarner: once the erasure commits,
+// the business is told (customer.forgotten) so it erases its copy too.
+// The event is delivered like any other, retried while the business's
+// server is down, and never holds the erasure back.
+func (s *Service) Forgetting(_ context.Context, c *handlers.Conversation) error {
+	bot, room, customer, at := c.Bot.String(), c.Room.String(), c.Customer.ID.String(), c.Now().UnixMilli()
+	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
+		return store.AddTimer(ctx, tx, bot, room, "", forgottenTimer, customer, at)
+	})
+	return nil
+}
+
+// Ended implements handlers.Ender: the business hears the conversation
+// ended (conversation.ended, with the reason).
+func (s *Service) Ended(ctx context.Context, c *handlers.Conversation, reason string) error {
+	ev := s.payload(c, TypeConversationEnded, nil)
+	ev.Data.Reason, ev.Data.ReplyURL = reason, ""
+	return s.deliver(ctx, c, msgID(c.Bot, "ended\x00"+string(c.Cause())), ev, true)
 }
 
 // Welcome tells the business a customer opened a chat with the bot; the
 // business may answer with a greeting.
 func (s *Service) Welcome(ctx context.Context, c *handlers.Conversation) error {
-	return s.deliver(ctx, c, msgID(c.Bot, "started\x00"+c.Room.String()+"\x00"+c.Customer.ID.String()), s.payload(c, TypeConversationStarted, nil))
+	return s.deliver(ctx, c, msgID(c.Bot, "started\x00"+c.Room.String()+"\x00"+c.Customer.ID.String()), s.payload(c, TypeConversationStarted, nil), false)
 }
 
 // ForgetCustomer drops what the service keeps about the customer's rooms
