@@ -43,7 +43,7 @@ func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispat
 	b.api = &sendapi.Server{DB: db, OnOutbox: wake, Rate: rate.Limit(cfg.SendAPI.Rate), Burst: cfg.SendAPI.Burst,
 		IsBot: func(u id.UserID) bool { _, ok := disp.Bot(u); return ok },
 		Rooms: hs, EncryptDMs: cfg.Encryption.Allow && (cfg.Encryption.Default || cfg.Encryption.Require),
-		Log:   log.With().Str("part", "sendapi").Logger()}
+		Log: log.With().Str("part", "sendapi").Logger()}
 	if cfg.SendAPI.AdminToken != "" {
 		admin := &runtimebots.Admin{DB: db, Config: cfg, Token: cfg.SendAPI.AdminToken, Sync: b.syncer.Sync,
 			Log: log.With().Str("part", "admin").Logger()}

@@ -24,7 +24,7 @@ const (
 	// business's bot knew of them; the business should erase its copy.
 	// The payload carries ids only.
 	TypeCustomerForgotten = "customer.forgotten"
-	TypeTimer               = "timer"
+	TypeTimer             = "timer"
 	// TypeTest is what `bizbots webhook test` sends.
 	TypeTest = "test"
 )

@@ -204,7 +204,9 @@ func (s *Service) Handle(ctx context.Context, c *handlers.Conversation, m *handl
 const forgottenTimer = "webhook:forgotten"
 
 // ForgetWarning implements handlers.ForgetWarner: nothing to warn about.
-func (s *Service) ForgetWarning(context.Context, *handlers.Conversation) (string, error) { return "", nil }
+func (s *Service) ForgetWarning(context.Context, *handlers.Conversation) (string, error) {
+	return "", nil
+}
 
 // Forgetting implements handlers.ForgetWarner: once the erasure commits,
 // the business is told (customer.forgotten) so it erases its copy too.
