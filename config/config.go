@@ -592,6 +592,15 @@ type SendAPI struct {
 	// AdminToken turns on /_bizbots/v1/admin/ (bots at run time); empty
 	// leaves it off.
 	AdminToken string `yaml:"admin_token"`
+	// MediaMaxBytes bounds an image or file a business sends by URL or
+	// upload (default 10 MiB); MediaTimeout bounds its download (default
+	// 15s).
+	MediaMaxBytes int64    `yaml:"media_max_bytes"`
+	MediaTimeout  Duration `yaml:"media_timeout"`
+	// MediaAllowPrivate lets media URLs (Send API and webhook answers)
+	// reach loopback and private addresses. Off: a business cannot make
+	// bizbots fetch from its own network (SSRF).
+	MediaAllowPrivate bool `yaml:"media_allow_private"`
 }
 
 func (s *SendAPI) applyDefaults() {

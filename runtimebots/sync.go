@@ -11,6 +11,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
@@ -36,8 +37,11 @@ type Syncer struct {
 	Dispatcher  Dispatcher
 	Provisioner Provisioner
 	SendAPIURL  string
-	// Media uploads the bots' files (services.Env.Media).
+	// Media uploads the bots' files (services.Env.Media); Resolver
+	// resolves images and files given by URL in webhook answers (may be
+	// nil).
 	Media    handlers.Media
+	Resolver wire.Resolver
 	Interval time.Duration
 	Log      zerolog.Logger
 
@@ -68,7 +72,7 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		log := s.Log.With().Str("bot", b.UserID.String()).Logger()
 		cb, err := b.ConfigBot()
 		if err == nil {
-			handler, berr := services.Build(services.Env{Bot: cb, UserID: b.UserID, ConfigFile: "runtime_bots", DB: s.DB, Log: log, SendAPIURL: s.SendAPIURL, Media: s.Media})
+			handler, berr := services.Build(services.Env{Bot: cb, UserID: b.UserID, ConfigFile: "runtime_bots", DB: s.DB, Log: log, SendAPIURL: s.SendAPIURL, Media: s.Media, Resolver: s.Resolver})
 			if berr != nil {
 				err = berr
 			} else if perr := s.Provisioner.AddBot(ctx, cb); perr != nil {

@@ -79,6 +79,9 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, q request) 
 		WriteError(w, http.StatusBadRequest, "M_INVALID_PARAM", msg)
 		return
 	}
+	if req.HasMedia() && !s.resolveMedia(ctx, w, q, &req.Reply) {
+		return
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 255 {
 		WriteError(w, http.StatusBadRequest, "M_INVALID_PARAM", "Idempotency-Key is at most 255 characters")

@@ -57,6 +57,9 @@ type Server struct {
 	Rooms RoomOpener
 	// EncryptDMs makes the direct chats Rooms opens end-to-end encrypted.
 	EncryptDMs bool
+	// Media fetches images and files given by URL and takes uploads.
+	// Nil: only mxc:// media, and no uploads.
+	Media MediaStore
 	// OnOutbox wakes the sender after a message is queued. May be nil.
 	OnOutbox func()
 	// Rate and Burst limit each business's requests (default 10/s, 20).
@@ -84,6 +87,7 @@ func (s *Server) init() {
 	mux.Handle("POST "+BasePath+"/bots/{bot}/messages", s.business(s.postMessage))
 	mux.Handle("GET "+BasePath+"/bots/{bot}/messages/{id}", s.business(s.getMessage))
 	mux.Handle("GET "+BasePath+"/bots/{bot}/customers/{user}", s.business(s.getCustomer))
+	mux.Handle("POST "+BasePath+"/bots/{bot}/media", s.business(s.postMedia))
 	if s.Extra != nil {
 		s.Extra(mux)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -37,6 +38,9 @@ type Env struct {
 	// Media uploads files (a menu's photos) to the homeserver, each once;
 	// nil where there is no homeserver (`bizbots chat`).
 	Media handlers.Media
+	// Resolver puts images and files given by URL into the homeserver's
+	// repository (nil: only mxc:// media).
+	Resolver wire.Resolver
 }
 
 // Factory builds a bot's handler, validating its config block.

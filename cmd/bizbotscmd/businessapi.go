@@ -18,6 +18,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/media"
 	"github.com/bizbots/bizbots/runtimebots"
 	"github.com/bizbots/bizbots/sendapi"
 	"github.com/bizbots/bizbots/store"
@@ -34,15 +35,15 @@ type businessSide struct {
 	api    *sendapi.Server
 }
 
-func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, prov *provision.Provisioner, m handlers.Media, hs *hsclient.Client, wake func(), log zerolog.Logger) (*businessSide, error) {
+func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, prov *provision.Provisioner, m handlers.Media, hs *hsclient.Client, med *media.Resolver, wake func(), log zerolog.Logger) (*businessSide, error) {
 	b := &businessSide{syncer: &runtimebots.Syncer{DB: db, Config: cfg, Dispatcher: disp, Provisioner: prov,
-		SendAPIURL: sendAPIURL(cfg), Media: m, Log: log.With().Str("part", "runtimebots").Logger()}}
+		SendAPIURL: sendAPIURL(cfg), Media: m, Resolver: med, Log: log.With().Str("part", "runtimebots").Logger()}}
 	if cfg.SendAPI.Listen == "" {
 		return b, nil
 	}
 	b.api = &sendapi.Server{DB: db, OnOutbox: wake, Rate: rate.Limit(cfg.SendAPI.Rate), Burst: cfg.SendAPI.Burst,
 		IsBot: func(u id.UserID) bool { _, ok := disp.Bot(u); return ok },
-		Rooms: hs, EncryptDMs: cfg.Encryption.Allow && (cfg.Encryption.Default || cfg.Encryption.Require),
+		Rooms: hs, Media: med, EncryptDMs: cfg.Encryption.Allow && (cfg.Encryption.Default || cfg.Encryption.Require),
 		Log: log.With().Str("part", "sendapi").Logger()}
 	if cfg.SendAPI.AdminToken != "" {
 		admin := &runtimebots.Admin{DB: db, Config: cfg, Token: cfg.SendAPI.AdminToken, Sync: b.syncer.Sync,

@@ -96,7 +96,7 @@ func cmdChat(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := zerolog.New(stderr).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	bots, err := buildBots(cfg, db, nil, log) // no homeserver: menus go out as text
+	bots, err := buildBots(cfg, db, nil, nil, log) // no homeserver: menus go out as text
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 	"github.com/bizbots/bizbots/registration"
 	"github.com/bizbots/bizbots/store"
 )
@@ -40,8 +41,9 @@ type reloader struct {
 	cfg  *config.Config // as loaded at start; never modified
 	bots []config.Bot   // the bots served now
 	db   *store.DB
-	// media uploads the bots' files.
+	// media uploads the bots' files; med resolves media given by URL.
 	media handlers.Media
+	med   wire.Resolver
 	disp  *dispatcher.Dispatcher
 	prov  *provision.Provisioner
 	log   zerolog.Logger
@@ -88,7 +90,7 @@ func (r *reloader) reload(ctx context.Context) error {
 		if o, ok := old[b.Localpart]; ok && sameBot(o, b) {
 			continue
 		}
-		built, err := buildBot(next, b, r.db, r.media, r.log)
+		built, err := buildBot(next, b, r.db, r.media, r.med, r.log)
 		if err != nil {
 			return err
 		}

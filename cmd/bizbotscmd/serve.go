@@ -21,14 +21,16 @@ import (
 	"github.com/bizbots/bizbots/appservice/dispatcher"
 	"github.com/bizbots/bizbots/appservice/hscheck"
 	"github.com/bizbots/bizbots/appservice/hsclient"
-	"github.com/bizbots/bizbots/appservice/media"
+	medialib "github.com/bizbots/bizbots/appservice/media"
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/appservice/roomqueue"
 	"github.com/bizbots/bizbots/appservice/sender"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 	"github.com/bizbots/bizbots/internal/backoff"
 	"github.com/bizbots/bizbots/internal/queuemetrics"
+	"github.com/bizbots/bizbots/media"
 	"github.com/bizbots/bizbots/registration"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
@@ -130,8 +132,12 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	lib := media.New(db, hs)
-	bots, err := buildBots(cfg, db, lib, log)
+	lib := medialib.New(db, hs)
+	// The media resolver (images and files given by URL) uploads as the
+	// bots through hs.
+	med := newMedia(cfg, db)
+	med.HS = hs
+	bots, err := buildBots(cfg, db, lib, med, log)
 	if err != nil {
 		return err
 	}
@@ -184,7 +190,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.AppService.Listen, err)
 	}
-	business, err := startBusinessSide(cfg, db, disp, prov, lib, hs, send.Wake, log)
+	business, err := startBusinessSide(cfg, db, disp, prov, lib, hs, med, send.Wake, log)
 	if err != nil {
 		ln.Close()
 		return err
@@ -228,7 +234,7 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); pruneLoop(runCtx, db, cfg.Dispatcher.Retention.D(), log) }()
 	wg.Add(1)
-	rl := &reloader{cfg: cfg, bots: cfg.Bots, db: db, media: lib, disp: disp, prov: prov, log: log.With().Str("part", "reload").Logger()}
+	rl := &reloader{cfg: cfg, bots: cfg.Bots, db: db, media: lib, med: med, disp: disp, prov: prov, log: log.With().Str("part", "reload").Logger()}
 	go func() { defer wg.Done(); rl.run(runCtx) }()
 	go func() { defer wg.Done(); business.run(runCtx, log) }()
 	if runConsole != nil {
@@ -266,11 +272,12 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 }
 
 // buildBots builds every configured bot's handler from its service.
-// m uploads their files (nil: no homeserver, as in `bizbots chat`).
-func buildBots(cfg *config.Config, db *store.DB, m handlers.Media, log zerolog.Logger) ([]*dispatcher.Bot, error) {
+// m uploads their files (nil: no homeserver, as in `bizbots chat`); med
+// resolves images and files given by URL (nil: mxc:// only).
+func buildBots(cfg *config.Config, db *store.DB, m handlers.Media, med wire.Resolver, log zerolog.Logger) ([]*dispatcher.Bot, error) {
 	bots := make([]*dispatcher.Bot, 0, len(cfg.Bots))
 	for _, b := range cfg.Bots {
-		bot, err := buildBot(cfg, b, db, m, log)
+		bot, err := buildBot(cfg, b, db, m, med, log)
 		if err != nil {
 			return nil, err
 		}
@@ -280,10 +287,10 @@ func buildBots(cfg *config.Config, db *store.DB, m handlers.Media, log zerolog.L
 }
 
 // buildBot builds one bot of cfg from its service.
-func buildBot(cfg *config.Config, b config.Bot, db *store.DB, m handlers.Media, log zerolog.Logger) (*dispatcher.Bot, error) {
+func buildBot(cfg *config.Config, b config.Bot, db *store.DB, m handlers.Media, med wire.Resolver, log zerolog.Logger) (*dispatcher.Bot, error) {
 	uid := cfg.UserID(b.Localpart)
 	h, err := services.Build(services.Env{
-		Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db, Media: m,
+		Bot: b, UserID: uid, ConfigFile: cfg.Path, DB: db, Media: m, Resolver: med,
 		Log: log.With().Str("bot", uid.String()).Logger(), SendAPIURL: sendAPIURL(cfg),
 	})
 	if err != nil {
@@ -365,4 +372,11 @@ func extraRoutes(db *store.DB, ready *readiness) http.Handler {
 		_, _ = w.Write([]byte(`{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}` + "\n"))
 	})
 	return mux
+}
+
+// newMedia is the media resolver of businesses' images and files; its
+// uploader (the homeserver client) is set once made.
+func newMedia(cfg *config.Config, db *store.DB) *media.Resolver {
+	return &media.Resolver{DB: db, MaxBytes: cfg.SendAPI.MediaMaxBytes, Timeout: cfg.SendAPI.MediaTimeout.D(),
+		AllowPrivate: cfg.SendAPI.MediaAllowPrivate}
 }

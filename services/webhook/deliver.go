@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/wire"
+	"github.com/bizbots/bizbots/media"
 )
 
 var deliveries = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -230,7 +232,12 @@ func (s *Service) deliver(ctx context.Context, c *handlers.Conversation, msgID s
 			log.Warn().Err(res.AnswerErr).Int("status", res.Status).Msg("business server took the event but its answer is unusable")
 		} else {
 			for _, r := range res.Answer.Replies {
-				wire.Queue(c, r)
+				if err := s.resolveMedia(ctx, &r); err != nil {
+					return handlers.Temporary(err)
+				}
+				if r.HasMedia() || strings.TrimSpace(r.Text) != "" {
+					wire.Queue(c, r)
+				}
 			}
 		}
 		log.Debug().Int("status", res.Status).Dur("took", res.Took).Msg("webhook delivered")
@@ -305,4 +312,27 @@ func (s *Service) clear(ctx context.Context, tx *sql.Tx, msgID, room string) err
 // together.
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}
+
+// resolveMedia puts a reply's image or file given by URL into the
+// homeserver's repository. Media the business got wrong (a bad URL, too
+// large, not an image) is left out and logged, its caption still sent;
+// an error is the homeserver's, worth a retry.
+func (s *Service) resolveMedia(ctx context.Context, r *wire.Reply) error {
+	if !r.HasMedia() {
+		return nil
+	}
+	var err error
+	if s.media != nil {
+		err = s.media.Resolve(ctx, s.bot, r)
+	} else if (r.Image != nil && !strings.HasPrefix(r.Image.URL, "mxc://")) || (r.File != nil && !strings.HasPrefix(r.File.URL, "mxc://")) {
+		err = &media.Error{Code: "BB_MEDIA_URL", Msg: "media by URL is not available here; give an mxc:// URI"}
+	}
+	var me *media.Error
+	if errors.As(err, &me) {
+		zerolog.Ctx(ctx).Warn().Str("errcode", me.Code).Str("reason", me.Msg).Msg("business's answer has media that cannot be sent; sent without it")
+		r.Image, r.File = nil, nil
+		return nil
+	}
+	return err
 }

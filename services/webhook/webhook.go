@@ -29,6 +29,7 @@ import (
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/wire"
 	"github.com/bizbots/bizbots/sendapi"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
@@ -44,7 +45,9 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return New(cfg, env.DB, env.UserID, env.SendAPIURL), nil
+		s := New(cfg, env.DB, env.UserID, env.SendAPIURL)
+		s.media = env.Resolver
+		return s, nil
 	})
 }
 
@@ -157,7 +160,12 @@ type Service struct {
 	bot      id.UserID
 	replyURL string
 	ep       *endpoint
+	media    wire.Resolver
 }
+
+// UseMedia makes images and files given by URL in the business's answers
+// go into the homeserver's repository through r.
+func (s *Service) UseMedia(r wire.Resolver) { s.media = r }
 
 // New makes the handler of a webhook bot. sendAPI is the Send API's base
 // URL, given to the business as a hint ("" when the Send API is off).
