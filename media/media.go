@@ -248,6 +248,8 @@ func (m *Resolver) store(ctx context.Context, bot id.UserID, key string, data []
 			return nil, bad(http.StatusUnsupportedMediaType, "BB_MEDIA_TYPE", "%s is %s, not a PNG, JPEG, GIF or WebP image", key, sniffed)
 		}
 		up.MimeType = sniffed
+	}
+	if imageTypes[sniffed] {
 		if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
 			up.Width, up.Height = cfg.Width, cfg.Height
 		}

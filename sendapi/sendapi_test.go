@@ -268,7 +268,7 @@ func TestBadRequests(t *testing.T) {
 	expect(t, a.do("POST", messagesPath(shopBot), a.token, "", map[string]any{"to": alice, "txt": "typo"}), 400, "M_BAD_JSON")
 	expect(t, a.do("POST", messagesPath(shopBot), a.token, "", map[string]any{"text": "nowhere"}), 400, "M_INVALID_PARAM")
 	expect(t, a.do("POST", messagesPath(shopBot), a.token, "", map[string]any{"to": alice}), 400, "M_INVALID_PARAM")
-	expect(t, a.do("POST", messagesPath(shopBot), a.token, "", map[string]any{"to": alice, "text": "x", "image": "https://x/y.png"}), 400, "M_INVALID_PARAM")
+	expect(t, a.do("POST", messagesPath(shopBot), a.token, "", map[string]any{"to": alice, "text": "x", "image": "https://x/y.png"}), 400, "BB_MEDIA_URL")
 	expect(t, a.do("GET", "/_bizbots/v1/nope", a.token, "", nil), 404, "M_UNRECOGNIZED")
 }
 
