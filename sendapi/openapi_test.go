@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/media"
 	"github.com/bizbots/bizbots/runtimebots"
 	"github.com/bizbots/bizbots/sendapi"
 	"github.com/bizbots/bizbots/services/webhook"
@@ -62,8 +63,10 @@ bots: [{localpart: echo}]
 		t.Fatal(err)
 	}
 	admin := strings.Repeat("c", 40)
-	a := newAPI(t, db, func(s *sendapi.Server) {
-		s.Rate, s.Burst = rate.Limit(0.001), 8 // the eighth business request below is the last allowed
+	_, withHS := withHomeserver(t, false)
+	a := newAPI(t, db, withHS, func(s *sendapi.Server) {
+		s.Media = &media.Resolver{DB: db, HS: s.Rooms.(media.Uploader)}
+		s.Rate, s.Burst = rate.Limit(0.001), 10 // the tenth business request below is the last allowed
 		s.Extra = (&runtimebots.Admin{DB: db, Config: cfg, Token: admin, Log: zerolog.Nop()}).Mount
 	})
 	handler := a.srv.Config.Handler
@@ -80,6 +83,8 @@ bots: [{localpart: echo}]
 		{"POST", "/_bizbots/v1/bots/" + bot + "/messages", a.token, "", map[string]any{"to": bob, "text": "hi"}, 403},
 		{"POST", "/_bizbots/v1/bots/" + bot + "/messages", a.token, "", map[string]any{"room_id": dm, "text": "*hi*", "markdown": true}, 202},
 		{"GET", "/_bizbots/v1/bots/" + bot + "/messages/m_nope", a.token, "", nil, 404},
+		{"POST", "/_bizbots/v1/bots/" + bot + "/media?filename=dot.png", a.token, "", pngBytes(t, 1, 1), 200},
+		{"POST", "/_bizbots/v1/bots/" + bot + "/messages", a.token, "", map[string]any{"to": alice, "text": "Logo", "image": map[string]any{"url": "mxc://example.org/upload1", "alt": "logo"}}, 202},
 		{"GET", "/_bizbots/v1/bots/" + bot + "/customers/" + url.PathEscape(alice.String()), a.token, "", nil, 200},
 		{"GET", "/_bizbots/v1/bots/" + bot + "/customers/" + url.PathEscape(bob.String()), a.token, "", nil, 404},
 		{"GET", "/_bizbots/v1/admin/bots", admin, "", nil, 200},
@@ -92,13 +97,16 @@ bots: [{localpart: echo}]
 	var sentID string
 	for _, c := range calls {
 		var raw []byte
-		if c.body != nil {
+		contentType := "application/json"
+		if b, ok := c.body.([]byte); ok {
+			raw, contentType = b, "image/png"
+		} else if c.body != nil {
 			raw, _ = json.Marshal(c.body)
 		}
 		newReq := func() *http.Request {
 			r := httptest.NewRequest(c.method, "http://127.0.0.1:29331"+c.path, bytes.NewReader(raw))
 			if c.body != nil {
-				r.Header.Set("Content-Type", "application/json")
+				r.Header.Set("Content-Type", contentType)
 			}
 			if c.token != "" {
 				r.Header.Set("Authorization", "Bearer "+c.token)
@@ -171,6 +179,10 @@ func TestWebhookPayloadsMatchOpenAPI(t *testing.T) {
 		{Type: webhook.TypeChoice, Timestamp: last, Data: webhook.Data{Bot: shopBot, Room: dm, ReplyURL: "http://127.0.0.1:29331/x",
 			Customer: webhook.Customer{ID: alice, DisplayName: "Alice", FirstSeen: &first, LastSeen: &last, Consent: map[string]bool{"messages": true}},
 			Message:  &webhook.Message{ID: "$e", Text: "2", Choice: &webhook.Choice{Key: "pasta", Label: "Pasta"}, ReplyTo: "$q"}}},
+		{Type: webhook.TypeConversationEnded, Timestamp: last, Data: webhook.Data{Bot: shopBot, Room: dm, Reason: "left",
+			Customer: webhook.Customer{ID: alice, DisplayName: "Alice", Consent: map[string]bool{}}}},
+		{Type: webhook.TypeCustomerForgotten, Timestamp: last, Data: webhook.Data{Bot: shopBot, Room: dm,
+			Customer: webhook.Customer{ID: alice, Consent: map[string]bool{}}}},
 		{Type: webhook.TypeTimer, Timestamp: last, Data: webhook.Data{Bot: shopBot, Room: dm,
 			Customer: webhook.Customer{ID: alice, Consent: map[string]bool{}}, Timer: &webhook.Timer{Name: "remind", Payload: "x"}}},
 	}
@@ -182,12 +194,13 @@ func TestWebhookPayloadsMatchOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	answer := []byte(`{"replies":[{"text":"Pizza or pasta?","choices":[{"key":"pizza","label":"Pizza"}]},{"text":"**hi**","markdown":true}]}`)
+	answer := []byte(`{"replies":[{"text":"Pizza or pasta?","choices":[{"key":"pizza","label":"Pizza"}]},{"text":"**hi**","markdown":true},` +
+		`{"text":"Today's special","image":{"url":"https://shop.example/pizza.png","alt":"A margherita"}},{"file":{"url":"mxc://example.org/menu","name":"menu.pdf"}}]}`)
 	if ok, verrs := sv.ValidateSchemaBytes(schema("WebhookAnswer").s, answer); !ok {
 		t.Errorf("documented answer refused by its own schema: %v", verrs)
 	}
 	var a webhook.Answer
-	if err := json.Unmarshal(answer, &a); err != nil || len(a.Replies) != 2 || len(a.Replies[0].Choices) != 1 {
+	if err := json.Unmarshal(answer, &a); err != nil || len(a.Replies) != 4 || len(a.Replies[0].Choices) != 1 || a.Replies[2].Image == nil || a.Replies[3].File == nil {
 		t.Errorf("bizbots does not read the documented answer: %+v %v", a, err)
 	}
 }

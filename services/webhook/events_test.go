@@ -1,15 +1,24 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/handlertest"
+	"github.com/bizbots/bizbots/media"
 	"github.com/bizbots/bizbots/services/webhook"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
@@ -131,5 +140,48 @@ func TestConversationEnded(t *testing.T) {
 				t.Fatal("a customer who left is marked as told to wait")
 			}
 		})
+	}
+}
+
+type fakeUploader struct{ n int }
+
+func (f *fakeUploader) Upload(_ context.Context, _ id.UserID, _ []byte, _, _ string) (id.ContentURIString, error) {
+	f.n++
+	return id.ContentURIString(fmt.Sprintf("mxc://test/%d", f.n)), nil
+}
+
+// An answer's image by URL is put into the homeserver's repository and
+// sent as m.image; one that is not an image is left out, its caption
+// sent.
+func TestInlineImages(t *testing.T) {
+	var pic bytes.Buffer
+	_ = png.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 8, 6)))
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/p.png" {
+			_, _ = w.Write(pic.Bytes())
+			return
+		}
+		_, _ = w.Write([]byte("<html>no</html>"))
+	}))
+	defer web.Close()
+	b := newBusiness(t)
+	b.answer(func(_ int, ev webhook.Event) (int, http.Header, string) {
+		if ev.Data.Message == nil {
+			return 200, nil, ""
+		}
+		return 200, nil, `{"replies":[{"text":"Special","image":{"url":"` + web.URL + `/p.png","alt":"pizza"}},` +
+			`{"text":"Menu","image":"` + web.URL + `/menu.html"}]}`
+	})
+	cfg := webhook.Config{URL: b.srv.URL, Secret: b.secret, Timeout: config.Duration(2 * time.Second)}
+	up := &fakeUploader{}
+	h := handlertest.NewWith(t, func(db *store.DB) handlers.Handler {
+		s := webhook.New(cfg, db, handlertest.DefaultBot, "")
+		s.UseMedia(&media.Resolver{DB: db, HS: up, AllowPrivate: true})
+		return s
+	})
+	h.Open()
+	got := h.Say("what's on?")
+	if len(got) != 2 || got[0].Body != "Special" || got[0].MsgType != "m.image" || got[1].Body != "Menu" || got[1].MsgType != "m.text" || up.n != 1 {
+		t.Fatalf("replies %+v, %d uploads", got, up.n)
 	}
 }
