@@ -89,6 +89,12 @@ func cmdWebhook(args []string, stdout, stderr io.Writer) error {
 		for _, c := range rep.Choices {
 			fmt.Fprintf(stdout, " [%s: %s]", c.Key, c.Label)
 		}
+		if rep.Image != nil {
+			fmt.Fprintf(stdout, " image %s", rep.Image.URL)
+		}
+		if rep.File != nil {
+			fmt.Fprintf(stdout, " file %s", rep.File.URL)
+		}
 		fmt.Fprintln(stdout)
 	}
 	return nil
