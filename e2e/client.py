@@ -27,6 +27,9 @@ line, each answered by a "sent" line (with "what", "event_id",
   thread ROOT_ID TEXT          an m.text message in the thread of ROOT_ID
   react EVENT_ID KEY           an m.reaction (m.annotation) with KEY, e.g. 1️⃣
   location GEO_URI TEXT        an m.location message (geo:52.37,4.89)
+  leave                        leave the room; the next invite from the bot
+                               (a new DM it opens) is accepted and followed
+                               ({"kind": "room"} again)
   quit                         stop (exit 0)
 
 The driver (e2e/harness.ClientSession) decides what to wait for and when.
@@ -94,6 +97,7 @@ class Session:
         self.deadline = time.monotonic() + args.timeout
         self.sync_filter = {"room": {"timeline": {"limit": 200}}}
         self.undecrypted = []  # MegolmEvents whose key had not come yet
+        self.follow_invites = False  # after "leave": join the bot's next invite
 
     def remaining(self):
         return self.deadline - time.monotonic()
@@ -105,6 +109,11 @@ class Session:
         self.since = resp.next_batch
         if self.args.encrypt:
             await self.crypto_chores()
+        if self.follow_invites:
+            for room_id, inv in resp.rooms.invite.items():
+                if any(getattr(e, "sender", None) == self.args.bot for e in inv.invite_state):
+                    await self.follow(room_id)
+                    break
         room = resp.rooms.join.get(self.room_id)
         if room is None:
             return
@@ -283,6 +292,15 @@ class Session:
         emit({"kind": "done", "room_id": self.room_id, "replies": len(self.bot_messages) - base, "extra": extra})
 
 
+    async def follow(self, room_id):
+        """Accept the bot's invite to room_id and use that room from now on."""
+        resp = await self.client.join(room_id)
+        if not getattr(resp, "room_id", None):
+            raise Failure("joining %s (the bot's invite) failed: %s" % (room_id, resp))
+        self.follow_invites = False
+        self.room_id = room_id
+        emit({"kind": "room", "room_id": room_id, "bot": self.args.bot, "invited_by_bot": True})
+
     async def use_room(self, room_id):
         """Use an existing room (--room): join it (a no-op for a member),
         then invite the bot unless it is joined or invited already."""
@@ -340,6 +358,12 @@ class Session:
             await self.send_event(n, "reaction", "m.reaction", {
                 "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key},
             }, key)
+        elif cmd == "leave":
+            resp = await self.client.room_leave(self.room_id)
+            if type(resp).__name__ != "RoomLeaveResponse":
+                raise Failure("leaving %s failed: %s" % (self.room_id, resp))
+            self.follow_invites = True
+            emit({"kind": "sent", "n": n, "what": "leave", "room_id": self.room_id, "t_sent": time.time()})
         elif cmd == "location":
             geo, _, body = rest.partition(" ")
             if not geo.startswith("geo:"):
@@ -347,7 +371,7 @@ class Session:
             await self.send_event(n, "location", "m.room.message",
                                   {"msgtype": "m.location", "body": body or geo, "geo_uri": geo}, body or geo)
         else:
-            raise Failure("unknown command %r (want send, thread, react, location or quit)" % cmd)
+            raise Failure("unknown command %r (want send, thread, react, location, leave or quit)" % cmd)
 
     async def sync_forever(self):
         # Bounded by the overall deadline; each round long-polls <= 1s.

@@ -371,6 +371,10 @@ func (cs *ClientSession) WaitFor(timeout time.Duration, what string, cond func([
 // wait for the "sent" line (see WaitSent).
 func (cs *ClientSession) Send(text string) error { return cs.command("send", text) }
 
+// Leave leaves the room; the client then accepts the bot's next invite
+// (a new direct chat the bot opens) and follows it.
+func (cs *ClientSession) Leave() error { return cs.command("leave") }
+
 // SendThread sends text as an m.text message in the thread of root.
 func (cs *ClientSession) SendThread(root, text string) error {
 	return cs.command("thread", root, text)

@@ -25,6 +25,7 @@ http.createServer((req, res) => {
     const body = Buffer.concat(chunks);
     if (!verified(req.headers, body)) { res.writeHead(401).end(); return; }
     const ev = JSON.parse(body), d = ev.data;
+    console.log("event", ev.type, d.customer.id);
     let replies = [];
     if (ev.type === "conversation.started") replies = [{ text: `Hi ${d.customer.display_name}! I am the Node florist.` }];
     else if (ev.type === "message") replies = [{ text: "Roses or tulips?", choices: [{ key: "roses", label: "Roses" }, { key: "tulips", label: "Tulips" }] }];

@@ -28,6 +28,7 @@ class Bot(BaseHTTPRequestHandler):
         if not verified(self.headers, body):
             return self.send_error(401)
         ev = json.loads(body); d = ev["data"]; text = (d.get("message") or {}).get("text", "")
+        print("event", ev["type"], d["customer"]["id"], flush=True)
         replies = []
         if ev["type"] == "conversation.started":
             replies = [{"text": f"Hi {d['customer']['display_name']}! I am the Python bakery."}]
