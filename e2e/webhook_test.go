@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -96,6 +97,10 @@ func TestWebhookExamples(t *testing.T) {
 			if secret == "" || token == "" {
 				t.Fatalf("bots add printed no secret or token:\n%s", out)
 			}
+			bot := s.Dendrite.UserID(ex.localpart)
+			// The running bizbots picks the bot up within seconds; a
+			// customer's invite before that would not reach it.
+			waitFile(t, filepath.Join(s.Dir, "bizbots.log"), `"bot":"`+regexp.QuoteMeta(bot)+`".*serving a bot added at run time`, time.Minute)
 			logPath := filepath.Join(s.Dir, ex.name+"-bot.log")
 			harness.StartProcessT(t, logPath, []string{"BIZBOTS_SECRET=" + secret, "BIZBOTS_TOKEN=" + token},
 				ex.prog, filepath.Join(root, ex.script), strconv.Itoa(port))
@@ -118,7 +123,6 @@ func TestWebhookExamples(t *testing.T) {
 			d.waitBody(t, ex.inline)
 			d.waitBody(t, ex.later) // through the Send API
 
-			bot := s.Dendrite.UserID(ex.localpart)
 			user := s.Dendrite.UserID(customer)
 			sendAPI(t, api, bot, token, "update-1", user, "Proactive update one")
 			if got := d.waitBody(t, "Proactive update one"); got.RoomID != firstRoom {
@@ -205,17 +209,18 @@ func waitListening(t *testing.T, addr string, timeout time.Duration) {
 	t.Fatalf("nothing listens on %s after %s", addr, timeout)
 }
 
-// waitFile waits until the file contains text (a process's log).
-func waitFile(t *testing.T, path, text string, timeout time.Duration) {
+// waitFile waits until a line of the file (a process's log) matches re.
+func waitFile(t *testing.T, path, re string, timeout time.Duration) {
 	t.Helper()
+	match := regexp.MustCompile(re)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if strings.Contains(harness.TailFile(path, 200), text) {
+		if data, err := os.ReadFile(path); err == nil && match.Match(data) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("%s has no %q after %s", path, text, timeout)
+	t.Fatalf("%s has no line matching %q after %s", path, re, timeout)
 }
 
 // waitLeft waits until bizbots has recorded that user left room: the
