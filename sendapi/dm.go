@@ -123,3 +123,13 @@ func (s *Server) openDM(ctx context.Context, q request, user id.UserID) *answer 
 	q.log.Info().Str("room_id", room.String()).Bool("encrypted", s.EncryptDMs).Msg("direct chat opened for a send API message")
 	return nil
 }
+
+// ForgetCustomer drops a direct chat opening claim left for customer (it
+// names them); services call it from their handlers.Forgetter.
+func ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM sendapi_dm_openings WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String())
+	if err != nil {
+		return fmt.Errorf("forget direct chat openings: %w", err)
+	}
+	return nil
+}

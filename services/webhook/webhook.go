@@ -243,11 +243,14 @@ func (s *Service) Welcome(ctx context.Context, c *handlers.Conversation) error {
 }
 
 // ForgetCustomer drops what the service keeps about the customer's rooms
-// with this bot: whether they were told to wait, and their deliveries.
+// with this bot (whether they were told to wait), their deliveries and a
+// Send API direct chat opening left for them.
 func (s *Service) ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_held WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String()); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String())
-	return err
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE bot_user_id = $1 AND user_id = $2`, bot.String(), customer.String()); err != nil {
+		return err
+	}
+	return sendapi.ForgetCustomer(ctx, tx, bot, customer)
 }
