@@ -145,7 +145,7 @@ func TestConversationEnded(t *testing.T) {
 
 type fakeUploader struct{ n int }
 
-func (f *fakeUploader) Upload(_ context.Context, _ id.UserID, _ []byte, _, _ string) (id.ContentURIString, error) {
+func (f *fakeUploader) UploadMedia(_ context.Context, _ id.UserID, _ []byte, _, _ string) (id.ContentURIString, error) {
 	f.n++
 	return id.ContentURIString(fmt.Sprintf("mxc://test/%d", f.n)), nil
 }
