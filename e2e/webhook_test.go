@@ -74,7 +74,7 @@ func TestWebhookExamples(t *testing.T) {
 		},
 	})
 	for _, ex := range []struct {
-		name, localpart, prog, script string
+		name, localpart, prog, script     string
 		greeting, question, inline, later string
 	}{
 		{"python", "shop_bakery", "python3", "examples/webhook-python/bot.py", "I am the Python bakery", "Bread or cake?", "One bread, coming up!", "Your bread is ready."},

@@ -40,7 +40,7 @@ import (
 var schemaFiles embed.FS
 
 func init() {
-	store.RegisterSchema("media", schemaFiles, "schema")
+	store.RegisterSchema("media_urls", schemaFiles, "schema")
 }
 
 // Defaults of Resolver.
