@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -105,8 +106,12 @@ type Bot struct {
 	router    *handlers.Router
 
 	readyIn, deliveryIn time.Duration
-	texts               handlers.Texts
-	pics                *pictures
+	// cfgTexts are the config's texts; texts those with the console's
+	// edits (see settings.go), swapped whole under textMu.
+	cfgTexts handlers.Texts
+	textMu   sync.RWMutex
+	texts    handlers.Texts
+	pics     *pictures
 
 	// numberHook, when set (tests), runs after an order number is picked
 	// and before the order is committed, to make a race reproducible.
@@ -131,7 +136,7 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
-	b.texts = texts.Merge(cfg.Texts)
+	b.cfgTexts, b.texts = cfg.Texts, texts.Merge(cfg.Texts)
 	if b.readyIn == 0 {
 		b.readyIn = 20 * time.Minute
 	}
@@ -254,6 +259,19 @@ func (b *Bot) Watches(room id.RoomID) bool { return b.staffRoom != "" && room ==
 // anonymised (see forgetCustomer).
 func (b *Bot) ForgetCustomer(ctx context.Context, tx store.Tx, bot, customer id.UserID) error {
 	return forgetCustomer(ctx, tx, bot, customer)
+}
+
+// textsNow are the texts the bot speaks now.
+func (b *Bot) textsNow() handlers.Texts {
+	b.textMu.RLock()
+	defer b.textMu.RUnlock()
+	return b.texts
+}
+
+func (b *Bot) setTexts(t handlers.Texts) {
+	b.textMu.Lock()
+	defer b.textMu.Unlock()
+	b.texts = t
 }
 
 // Catalog is the catalog the bot sells from right now.

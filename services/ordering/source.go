@@ -17,6 +17,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bizbots/bizbots/handlers/backoffice"
 )
 
 // DefaultCatalog is the demo pizzeria a bot sells from when its config
@@ -62,12 +64,16 @@ func DefaultCatalog() CatalogConfig {
 // source provides the catalog: built once from config, or read from a
 // catalog file and read again when the file changes, so a shop can change
 // a price or mark an item sold out without a restart. A file that no
-// longer validates is logged and the last good catalog kept.
+// longer validates is logged and the last good catalog kept. Overrides
+// (staff's edits in the business console, see settings.go) apply on top
+// of either.
 type source struct {
 	file string // "" when the catalog is in the config
 	base CatalogConfig
 
 	mu      sync.Mutex
+	cc      CatalogConfig     // the catalog as configured, before overrides
+	over    map[string]string // the console's overrides
 	cat     *Catalog
 	modTime time.Time
 	size    int64
@@ -80,7 +86,7 @@ func newSource(cc CatalogConfig, file string) (*source, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.cat = cat
+		s.cc, s.cat = cc, cat
 		return s, nil
 	}
 	if len(cc.Items) > 0 {
@@ -89,12 +95,23 @@ func newSource(cc CatalogConfig, file string) (*source, error) {
 	if !isCSV(file) && (cc.Currency != "" || cc.TimeZone != "" || len(cc.Hours) > 0 || cc.DeliveryFee != 0 || len(cc.Categories) > 0) {
 		return nil, errors.New("catalog: with a YAML catalog_file the whole catalog goes in that file; remove the catalog block")
 	}
-	cat, fi, err := loadFile(file, cc)
+	file2, fi, err := loadFile(file, cc)
 	if err != nil {
 		return nil, err
 	}
-	s.cat, s.modTime, s.size = cat, fi.ModTime(), fi.Size()
+	cat, err := Build(file2, where(file))
+	if err != nil {
+		return nil, err
+	}
+	s.cc, s.cat, s.modTime, s.size = file2, cat, fi.ModTime(), fi.Size()
 	return s, nil
+}
+
+func where(file string) string {
+	if isCSV(file) {
+		return "catalog."
+	}
+	return filepath.Base(file) + ": "
 }
 
 // get returns the current catalog, reloading a changed file.
@@ -108,15 +125,51 @@ func (s *source) get(ctx context.Context) *Catalog {
 	if err != nil || (fi.ModTime().Equal(s.modTime) && fi.Size() == s.size) {
 		return s.cat
 	}
-	cat, fi, err := loadFile(s.file, s.base)
+	cc, fi, err := loadFile(s.file, s.base)
 	s.modTime, s.size = fi.ModTime(), fi.Size() // a bad file is reported once, not on every message
+	var cat *Catalog
+	if err == nil {
+		if cat, err = Build(cc, where(s.file)); err == nil {
+			// Overrides of items the file no longer has are left out.
+			over, _ := applyOverrides(cc, s.over, false)
+			if withOver, oerr := Build(over, where(s.file)); oerr == nil {
+				cat = withOver
+			} else {
+				zerolog.Ctx(ctx).Error().Err(oerr).Str("file", s.file).Msg("catalog file changed; the console's edits no longer fit it and are not applied")
+			}
+		}
+	}
 	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Str("file", s.file).Msg("catalog file changed but is invalid; keeping the previous catalog")
 		return s.cat
 	}
 	zerolog.Ctx(ctx).Info().Str("file", s.file).Int("items", len(cat.Items)).Msg("catalog reloaded")
-	s.cat = cat
+	s.cc, s.cat = cc, cat
 	return cat
+}
+
+// configured returns the catalog as configured, and the overrides.
+func (s *source) configured() (CatalogConfig, map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cc, s.over
+}
+
+// setOverrides replaces the overrides, refusing all of them when one does
+// not fit the catalog.
+func (s *source) setOverrides(over map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cc, errs := applyOverrides(s.cc, over, true)
+	if len(errs) > 0 {
+		return errs
+	}
+	cat, err := Build(cc, "")
+	if err != nil {
+		return backoffice.FieldErrors{{Msg: err.Error()}}
+	}
+	s.cat, s.over = cat, over
+	return nil
 }
 
 func isCSV(file string) bool { return strings.EqualFold(filepath.Ext(file), ".csv") }
@@ -124,34 +177,32 @@ func isCSV(file string) bool { return strings.EqualFold(filepath.Ext(file), ".cs
 // loadFile reads a YAML catalog (the same keys as the inline catalog
 // block) or a CSV of items, whose currency, hours and categories come
 // from the inline block.
-func loadFile(file string, inline CatalogConfig) (*Catalog, os.FileInfo, error) {
+func loadFile(file string, inline CatalogConfig) (CatalogConfig, os.FileInfo, error) {
 	fi, err := os.Stat(file)
 	if err != nil {
-		return nil, nil, fmt.Errorf("catalog_file: %w", err)
+		return CatalogConfig{}, nil, fmt.Errorf("catalog_file: %w", err)
 	}
 	if fi.Size() > 4<<20 {
-		return nil, fi, fmt.Errorf("catalog_file %s: larger than 4 MiB", file)
+		return CatalogConfig{}, fi, fmt.Errorf("catalog_file %s: larger than 4 MiB", file)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fi, fmt.Errorf("catalog_file: %w", err)
+		return CatalogConfig{}, fi, fmt.Errorf("catalog_file: %w", err)
 	}
 	if isCSV(file) {
 		cc := inline
 		if cc.Items, cc.Categories, err = parseCSV(data, filepath.Base(file), inline.Categories); err != nil {
-			return nil, fi, err
+			return CatalogConfig{}, fi, err
 		}
-		cat, err := Build(cc, "catalog.")
-		return cat, fi, err
+		return cc, fi, nil
 	}
 	var cc CatalogConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fi, fmt.Errorf("%s: %s", file, yamlError(err))
+		return CatalogConfig{}, fi, fmt.Errorf("%s: %s", file, yamlError(err))
 	}
-	cat, err := Build(cc, filepath.Base(file)+": ")
-	return cat, fi, err
+	return cc, fi, nil
 }
 
 var fieldRe = regexp.MustCompile(`field (\S+) not found in type \S+`)

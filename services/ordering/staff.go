@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"maunium.net/go/mautrix/id"
+
 	"github.com/bizbots/bizbots/handlers"
 )
 
@@ -85,12 +87,25 @@ func (b *Bot) staff(ctx context.Context, c *handlers.Conversation, m *handlers.M
 		c.Notice(fmt.Sprintf("I don't know %q. Use one of: preparing, ready, out, delivered, cancel.", handlers.CapText(action, 30)))
 		return nil
 	}
-	if msg := transitionError(o, to); msg != "" {
-		c.Notice(msg)
-		return nil
-	}
-	if err := b.changeStatus(c, o, to, c.Customer.ID); err != nil {
+	done, _, err := b.move(c, o, to, c.Customer.ID)
+	if err != nil {
 		return err
+	}
+	c.Notice(done)
+	return nil
+}
+
+// move moves order o to status to for staff member actor: the status
+// change and the customer's update, queued in c's turn. It returns what
+// staff are told (why not, when the move is not allowed: then nothing is
+// queued). The staff room and the business console both move orders
+// through it.
+func (b *Bot) move(c *handlers.Conversation, o *Order, to Status, actor id.UserID) (text string, moved bool, err error) {
+	if msg := transitionError(o, to); msg != "" {
+		return msg, false, nil
+	}
+	if err := b.changeStatus(c, o, to, actor); err != nil {
+		return "", false, err
 	}
 	told := "The customer has been told."
 	if o.Customer == "" {
@@ -98,8 +113,7 @@ func (b *Bot) staff(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	} else {
 		c.Notify(o.Customer, b.customerText(o, to))
 	}
-	c.Notice(fmt.Sprintf("✅ Order %d is now %s. %s", o.Number, to.Label(), told))
-	return nil
+	return fmt.Sprintf("✅ Order %d is now %s. %s", o.Number, to.Label(), told), true, nil
 }
 
 // transitionError says why an order cannot move to a status, or "".
