@@ -221,7 +221,7 @@ func (d *Dispatcher) AddBot(b *Bot) {
 		r.bots, r.handlers = map[id.UserID]*Bot{}, map[id.UserID]handlers.Handler{}
 	}
 	r.bots[b.UserID] = b
-	r.handlers[b.UserID] = handlers.Chain(b.Handler, handlers.Understand(), handlers.ForgetMe())
+	r.handlers[b.UserID] = handlers.Chain(b.Handler, handlers.Subscriptions(), handlers.Understand(), handlers.ForgetMe())
 }
 
 // RemoveBot stops serving a bot: its events are ignored from now on,

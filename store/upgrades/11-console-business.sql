@@ -1,0 +1,60 @@
+-- The business console's second part (issue 16): settings staff edit
+-- (overriding the config's defaults), the audit of those edits, moves on
+-- the orders board, and broadcasts to customers who subscribed.
+
+-- A setting's value as staff set it in the console; no row: the config's.
+CREATE TABLE console_settings (
+    bot_user_id TEXT   NOT NULL,
+    key         TEXT   NOT NULL,
+    value       TEXT   NOT NULL,
+    updated_by  TEXT   NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (bot_user_id, key)
+);
+
+-- Who changed what, when: one row per setting changed (old → new) and per
+-- order moved or broadcast sent.
+CREATE TABLE console_audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- only: sqlite
+    id          BIGSERIAL PRIMARY KEY,             -- only: postgres
+    bot_user_id TEXT   NOT NULL,
+    user_id     TEXT   NOT NULL,
+    created_at  BIGINT NOT NULL,
+    what        TEXT   NOT NULL,
+    old_value   TEXT   NOT NULL DEFAULT '',
+    new_value   TEXT   NOT NULL DEFAULT ''
+);
+CREATE INDEX console_audit_bot_idx ON console_audit (bot_user_id, id);
+
+-- Form tokens of board moves and settings saves already done: a double
+-- click or a retried POST finds its token here and does nothing more.
+CREATE TABLE console_actions (
+    token      TEXT   PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+
+-- A broadcast: its text, who confirmed it, and its recipients, fixed at
+-- confirmation (token: the confirmation form's, so a retried confirmation
+-- finds the broadcast instead of making a second one).
+CREATE TABLE console_broadcasts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- only: sqlite
+    id          BIGSERIAL PRIMARY KEY,             -- only: postgres
+    bot_user_id TEXT   NOT NULL,
+    token       TEXT   NOT NULL UNIQUE,
+    body        TEXT   NOT NULL,
+    created_by  TEXT   NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX console_broadcasts_bot_idx ON console_broadcasts (bot_user_id, id);
+
+-- One recipient of a broadcast. outbox_id is 0 until the message is queued
+-- (at the polite rate); skipped says it was not sent after all (the
+-- customer said stop meanwhile, or has no chat with the bot any more).
+CREATE TABLE console_broadcast_recipients (
+    broadcast_id BIGINT  NOT NULL,
+    user_id      TEXT    NOT NULL,
+    outbox_id    BIGINT  NOT NULL DEFAULT 0,
+    skipped      BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (broadcast_id, user_id)
+);
+CREATE INDEX console_broadcast_pending_idx ON console_broadcast_recipients (broadcast_id) WHERE outbox_id = 0 AND NOT skipped;
