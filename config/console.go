@@ -23,6 +23,11 @@ type Console struct {
 	PublicURL string `yaml:"public_url"`
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL Duration `yaml:"session_ttl"`
+	// BroadcastRate is how many broadcast messages per second are queued
+	// for sending, across all bots (default 2): a broadcast to many
+	// customers does not crowd out the bots' answers or upset the
+	// homeserver's rate limits.
+	BroadcastRate float64 `yaml:"broadcast_rate"`
 }
 
 // BotConsole is a bot's own console settings: who its staff are and the
@@ -35,9 +40,10 @@ type BotConsole struct {
 // ConsoleStaff is one Matrix user allowed into a bot's console.
 type ConsoleStaff struct {
 	User string `yaml:"user"`
-	// Role is "owner" or "agent". Both read and answer conversations;
-	// only owners change how the bot works (saved replies, webhook
-	// settings, …). docs/console.md has the list.
+	// Role is "owner" or "agent". Both read and answer conversations and
+	// move orders; only owners change how the bot works (catalog and
+	// settings, broadcasts, saved replies, webhook settings).
+	// docs/console.md has the list.
 	Role string `yaml:"role"`
 }
 
@@ -72,6 +78,9 @@ func (c *Console) applyDefaults() {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = Duration(12 * time.Hour)
 	}
+	if c.BroadcastRate == 0 {
+		c.BroadcastRate = 2
+	}
 	if c.Listen != "" && c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Listen
 	}
@@ -92,6 +101,9 @@ func (c *Config) validateConsole() []string {
 		u, err := url.Parse(k.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("console.public_url %q must be the http(s) address staff open, e.g. https://console.example.org", k.PublicURL)
+		}
+		if k.BroadcastRate < 0.1 || k.BroadcastRate > 100 {
+			add("console.broadcast_rate %g must be between 0.1 and 100 messages per second", k.BroadcastRate)
 		}
 		if k.SessionTTL.D() < time.Minute || k.SessionTTL.D() > 30*24*time.Hour {
 			add("console.session_ttl %s must be between 1m and 720h", k.SessionTTL.D())

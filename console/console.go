@@ -62,6 +62,9 @@ type Options struct {
 	// Handler returns a bot's running handler (nil when unknown): the
 	// console uses its optional handlers.Desk and handlers.Historian.
 	Handler func(bot id.UserID) handlers.Handler
+	// Bots are the running bots, for the orders board and settings. May
+	// be nil: those pages then say the bot has none.
+	Bots Runtime
 }
 
 // bot is a configured bot as the console knows it.
@@ -89,6 +92,8 @@ type Server struct {
 	// them otherwise).
 	done     chan struct{}
 	doneOnce sync.Once
+	// broadcastWake wakes the broadcast loop after a confirmation.
+	broadcastWake chan struct{}
 }
 
 // New builds a console server from the config.
@@ -103,6 +108,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, bots: map[string]*bot{}, origin: u.Scheme + "://" + u.Host,
 		secure: u.Scheme == "https", ttl: opts.Config.Console.SessionTTL.D(), done: make(chan struct{}),
+		broadcastWake: make(chan struct{}, 1),
 	}
 	for _, b := range opts.Config.Bots {
 		name := b.DisplayName
@@ -144,6 +150,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.broadcastLoop(ctx) }()
+	defer wg.Wait()
 	s.opts.Log.Info().Str("listen", ln.Addr().String()).Str("public_url", s.opts.Config.Console.PublicURL).Msg("business console is running")
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -171,6 +181,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /b/{bot}/c/{room}/close", s.act(store.ConvClosed))
 	m.HandleFunc("POST /b/{bot}/c/{room}/reply", s.reply)
 	s.deskRoutes(m)
+	m.HandleFunc("GET /b/{bot}/orders", s.orders)
+	m.HandleFunc("POST /b/{bot}/orders/move", s.moveOrder)
+	m.HandleFunc("GET /b/{bot}/settings", s.settings)
+	m.HandleFunc("POST /b/{bot}/settings", s.saveSettings)
+	m.HandleFunc("GET /b/{bot}/broadcast", s.broadcast)
+	m.HandleFunc("POST /b/{bot}/broadcast/preview", s.previewBroadcast)
+	m.HandleFunc("POST /b/{bot}/broadcast/send", s.sendBroadcast)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "There is no such page.")
 	})

@@ -30,7 +30,13 @@ type page struct {
 	Live string
 	// Owner: the user is an owner of Bot (the navigation shows owner pages).
 	Owner bool
+	// Role is the signed-in user's role for Bot (the navigation shows
+	// only the pages it may use).
+	Role string
 }
+
+// May says whether the page's user may use page pg of its bot.
+func (p page) May(pg string) bool { return allowed(p.Role, pg) }
 
 var funcs = template.FuncMap{
 	"roomPath": func(b *bot, room string) string {
@@ -46,7 +52,9 @@ var funcs = template.FuncMap{
 		}
 		return t.Format("Mon 2 Jan 15:04")
 	},
-	"iso": func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) },
+	"iso":     func(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) },
+	"isoTime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"clock":   func(t time.Time, loc *time.Location) string { return t.In(loc).Format("15:04") },
 	"waited": func(ms int64) string {
 		if ms == 0 {
 			return ""

@@ -52,5 +52,5 @@ func (s *Server) ownerForm(w http.ResponseWriter, r *http.Request) (*bot, *sessi
 // plainPage is the page frame of bot b for the session, without a live
 // stream.
 func (s *Server) plainPage(b *bot, sess *session, title string) page {
-	return page{Title: title, User: sess.User, CSRF: sess.CSRF, Bot: b, Owner: s.isOwner(b, sess)}
+	return page{Title: title, User: sess.User, CSRF: sess.CSRF, Bot: b, Owner: s.isOwner(b, sess), Role: b.Conf.RoleOf(sess.User)}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/id"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/console"
+	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 	"github.com/bizbots/bizbots/store"
 )
 
@@ -26,7 +29,7 @@ func listenConsole(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher
 	srv, err := console.New(console.Options{
 		DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: cfg.Homeserver.URL},
 		OpenID:   console.MatrixOpenID{HomeserverURL: cfg.Homeserver.URL, Domain: cfg.Homeserver.Domain},
-		OnOutbox: wake, OnInbox: disp.Wake, Log: log.With().Str("part", "console").Logger(),
+		OnOutbox: wake, OnInbox: disp.Wake, Bots: disp, Log: log.With().Str("part", "console").Logger(),
 		Handler: func(bot id.UserID) handlers.Handler {
 			if b, ok := disp.Bot(bot); ok {
 				return b.Handler
@@ -42,4 +45,41 @@ func listenConsole(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher
 		return nil, fmt.Errorf("listen on console.listen %s: %w", cfg.Console.Listen, err)
 	}
 	return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
+}
+
+// applyConsoleSettings gives a freshly built bot the settings its owners
+// changed in the business console (they override the config). Values the
+// service no longer accepts (the config changed under them) are logged
+// and left out, one by one, rather than stopping the bot.
+func applyConsoleSettings(db *store.DB, bot id.UserID, h handlers.Handler, log zerolog.Logger) error {
+	ed, ok := h.(backoffice.Settings)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	over, err := store.BotSettings(ctx, db, bot.String())
+	if err != nil {
+		return fmt.Errorf("bot %s: read the console's settings: %w", bot, err)
+	}
+	for len(over) > 0 {
+		err := ed.ApplySettings(over)
+		fe := backoffice.AsFieldErrors(err)
+		if err == nil || fe == nil {
+			return err
+		}
+		dropped := 0
+		for _, f := range fe {
+			if _, ok := over[f.Key]; ok {
+				log.Warn().Str("bot", bot.String()).Str("setting", f.Key).Str("reason", f.Msg).
+					Msg("a setting changed in the console does not fit the config any more; using the config's value")
+				delete(over, f.Key)
+				dropped++
+			}
+		}
+		if dropped == 0 {
+			return fmt.Errorf("bot %s: the console's settings: %w", bot, err)
+		}
+	}
+	return nil
 }

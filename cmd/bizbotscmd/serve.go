@@ -296,6 +296,9 @@ func buildBot(cfg *config.Config, b config.Bot, db *store.DB, m handlers.Media, 
 	if err != nil {
 		return nil, err
 	}
+	if err := applyConsoleSettings(db, uid, h, log); err != nil {
+		return nil, err
+	}
 	return &dispatcher.Bot{UserID: uid, Config: b, Handler: h}, nil
 }
 
