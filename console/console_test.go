@@ -42,6 +42,7 @@ type env struct {
 	hs  *fakehs.HS
 	url string
 	cfg *config.Config
+	srv *console.Server
 }
 
 func testConfig(t testing.TB, publicURL string) *config.Config {
@@ -69,10 +70,16 @@ bots:
 
 // start runs a console on db with a fake homeserver that knows the staff's
 // passwords, and a customer who wrote to the pizza bot.
-func start(t testing.TB, db *store.DB) *env { t.Helper(); return startWith(t, db, nil) }
-
 // startWith is start with options changed by opt (nil: none).
 func startWith(t testing.TB, db *store.DB, opt func(*console.Options)) *env {
+	t.Helper()
+	if opt == nil {
+		return start(t, db)
+	}
+	return start(t, db, opt)
+}
+
+func start(t testing.TB, db *store.DB, with ...func(*console.Options)) *env {
 	t.Helper()
 	hs := fakehs.New(asToken)
 	t.Cleanup(hs.Close)
@@ -83,8 +90,8 @@ func startWith(t testing.TB, db *store.DB, opt func(*console.Options)) *env {
 	cfg := testConfig(t, "http://"+ts.Listener.Addr().String())
 	opts := console.Options{DB: db, Config: cfg, Auth: console.MatrixLogin{HomeserverURL: hs.URL()},
 		Log: zerolog.New(zerolog.NewTestWriter(t)), LivePoll: 20 * time.Millisecond}
-	if opt != nil {
-		opt(&opts)
+	for _, fn := range with {
+		fn(&opts)
 	}
 	srv, err := console.New(opts)
 	if err != nil {
@@ -93,7 +100,7 @@ func startWith(t testing.TB, db *store.DB, opt func(*console.Options)) *env {
 	ts.Config.Handler = srv
 	ts.Start()
 	t.Cleanup(func() { srv.Close(); ts.Close() })
-	e := &env{db: db, hs: hs, url: ts.URL, cfg: cfg}
+	e := &env{db: db, hs: hs, url: ts.URL, cfg: cfg, srv: srv}
 	e.conversation(t, pizza, room, cust, "Cust", "hello, is anyone there?")
 	e.conversation(t, taxi, taxiDM, "@rider:example.org", "Rider", "I need a ride")
 	return e

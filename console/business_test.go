@@ -1,0 +1,267 @@
+package console_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bizbots/bizbots/appservice/dispatcher"
+	"github.com/bizbots/bizbots/console"
+	"github.com/bizbots/bizbots/services/ordering"
+	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
+)
+
+// startShop runs the console with a running ordering bot behind the
+// pizza bot, and one order of the customer's placed now.
+func startShop(t *testing.T, db *store.DB) (*env, *ordering.Bot) {
+	t.Helper()
+	shop, err := ordering.New(ordering.Config{Shop: "Pizza Place"}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp := dispatcher.New(db, []*dispatcher.Bot{{UserID: pizza, Handler: shop}}, "@bizbots:example.org", nil,
+		dispatcher.Options{}, zerolog.New(zerolog.NewTestWriter(t)))
+	e := start(t, db, func(o *console.Options) { o.Bots = disp })
+	now := time.Now().UnixMilli()
+	if _, err := db.ExecContext(context.Background(), `INSERT INTO ordering_orders (bot_user_id, number, customer_id, status,
+			fulfilment, currency, items, total, created_at, updated_at)
+		VALUES ($1, 1001, $2, 'received', 'pickup', 'EUR', '[{"item":"margherita","size":"large","name":"Margherita (Large 35 cm)","qty":2,"price":1250}]', 2500, $3, $3)`,
+		pizza, cust, now); err != nil {
+		t.Fatal(err)
+	}
+	return e, shop
+}
+
+// sentTo lists the bodies of the messages queued for room.
+func sentTo(t *testing.T, db *store.DB, room string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func countIn(list []string, part string) int {
+	n := 0
+	for _, s := range list {
+		if strings.Contains(s, part) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestOrdersBoardMovesAnOrderOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, _ := startShop(t, db)
+		const ready = "Your order 1001 is ready for pickup at Pizza Place."
+		// Agents work the board too.
+		c, csrf := e.signIn(t, bob)
+		status, page := c.get(t, "/b/pizza/orders")
+		if status != 200 || !strings.Contains(page, "Order 1001") || !strings.Contains(page, "2 × Margherita (Large 35 cm)") {
+			t.Fatalf("board: %d\n%s", status, page)
+		}
+		token := hidden(t, page, "token")
+		move := url.Values{"csrf": {csrf}, "token": {token}, "order": {"1001"}, "to": {"ready"}}
+		status, page = c.post(t, "/b/pizza/orders/move", move)
+		if status != 200 || !strings.Contains(page, "Order moved") {
+			t.Fatalf("move: %d\n%s", status, page)
+		}
+		if n := countIn(sentTo(t, db, room), ready); n != 1 {
+			t.Fatalf("the customer was told %d times: %q", n, sentTo(t, db, room))
+		}
+		t.Run("a retried POST sends nothing more", func(t *testing.T) {
+			status, page := c.post(t, "/b/pizza/orders/move", move)
+			if status != 200 || !strings.Contains(page, "already made") {
+				t.Fatalf("again: %d\n%s", status, page)
+			}
+			if n := countIn(sentTo(t, db, room), ready); n != 1 {
+				t.Fatalf("the customer was told %d times", n)
+			}
+		})
+		t.Run("a move from an older page is refused with the service's reason", func(t *testing.T) {
+			old := url.Values{"csrf": {csrf}, "token": {"an-older-page-token-0123456789"}, "order": {"1001"}, "to": {"ready"}}
+			status, page := c.post(t, "/b/pizza/orders/move", old)
+			if status != http.StatusConflict || !strings.Contains(page, "Order 1001 is already ready") {
+				t.Fatalf("%d\n%s", status, page)
+			}
+			if n := countIn(sentTo(t, db, room), ready); n != 1 {
+				t.Fatalf("the customer was told %d times", n)
+			}
+		})
+		t.Run("the board shows the order under its new status", func(t *testing.T) {
+			_, page := c.get(t, "/b/pizza/orders")
+			col := page[strings.Index(page, `id="col-ready"`):]
+			col = col[:strings.Index(col, "</section>")]
+			if !strings.Contains(col, "Order 1001") {
+				t.Fatalf("not in Ready:\n%s", page)
+			}
+		})
+		t.Run("another day has no orders", func(t *testing.T) {
+			_, page := c.get(t, "/b/pizza/orders?day=2020-01-01")
+			if strings.Contains(page, "Order 1001") || !strings.Contains(page, "0 orders") {
+				t.Fatalf("%s", page)
+			}
+			if status, _ := c.get(t, "/b/pizza/orders?day=yesterday"); status != http.StatusBadRequest {
+				t.Fatalf("a bad day: %d", status)
+			}
+		})
+		t.Run("another business's staff cannot see or move it", func(t *testing.T) {
+			o, ocsrf := e.signIn(t, carol)
+			if status, page := o.get(t, "/b/pizza/orders"); status != http.StatusNotFound || strings.Contains(page, "1001") {
+				t.Fatalf("%d", status)
+			}
+			status, _ := o.post(t, "/b/pizza/orders/move", url.Values{"csrf": {ocsrf}, "token": {"0123456789abcdef0123456789"},
+				"order": {"1001"}, "to": {"delivered"}})
+			if status != http.StatusNotFound {
+				t.Fatalf("move: %d", status)
+			}
+		})
+	})
+}
+
+func TestSettingsChangeTheRunningBot(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, shop := startShop(t, db)
+		const price = "item.margherita.size.large.price"
+		field := "s-item-margherita-size-large-price"
+		t.Run("agents may not", func(t *testing.T) {
+			c, csrf := e.signIn(t, bob)
+			if status, _ := c.get(t, "/b/pizza/settings"); status != http.StatusForbidden {
+				t.Fatalf("GET: %d", status)
+			}
+			if status, _ := c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"1.00"}}); status != http.StatusForbidden {
+				t.Fatalf("POST: %d", status)
+			}
+		})
+		c, csrf := e.signIn(t, alice)
+		status, page := c.get(t, "/b/pizza/settings")
+		if status != 200 || !strings.Contains(page, `value="12.50"`) {
+			t.Fatalf("%d\n%s", status, page)
+		}
+		t.Run("a wrong price is refused, nothing changes", func(t *testing.T) {
+			status, page := c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"twelve"}, "s-item-cola-name": {" "}})
+			if status != http.StatusBadRequest || !strings.Contains(page, "is not a price") || !strings.Contains(page, "an item needs a name") {
+				t.Fatalf("%d\n%s", status, page)
+			}
+			if p, _ := shop.Catalog(context.Background()).Item("margherita").PriceOf("large"); p != 1250 {
+				t.Fatalf("price %d", p)
+			}
+		})
+		status, page = c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"13,5"}, "s-item-calzone-sold-out": {}})
+		if status != 200 || !strings.Contains(page, "Saved") {
+			t.Fatalf("%d\n%s", status, page)
+		}
+		if p, _ := shop.Catalog(context.Background()).Item("margherita").PriceOf("large"); p != 1350 {
+			t.Fatalf("the running bot's price is %d, want 1350", p)
+		}
+		stored, err := store.BotSettings(context.Background(), db, pizza)
+		if err != nil || stored[price] != "13.50" {
+			t.Fatalf("stored %v %v", stored, err)
+		}
+		if !strings.Contains(page, "12.50</td><td>13.50") || !strings.Contains(page, alice) {
+			t.Fatalf("the change is not in the audit:\n%s", page)
+		}
+		t.Run("the default again removes the override", func(t *testing.T) {
+			c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"12.50"}})
+			stored, _ := store.BotSettings(context.Background(), db, pizza)
+			if _, ok := stored[price]; ok {
+				t.Fatalf("still overridden: %v", stored)
+			}
+		})
+	})
+}
+
+func TestBroadcastReachesSubscribersOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, _ := startShop(t, db)
+		ctx := context.Background()
+		// cust subscribed; noel never did; sam subscribed and said stop.
+		e.conversation(t, pizza, "!noel:example.org", "@noel:example.org", "Noel", "hi")
+		e.conversation(t, pizza, "!sam:example.org", "@sam:example.org", "Sam", "hi")
+		for user, consent := range map[string]map[string]bool{
+			cust:                {"broadcasts": true},
+			"@noel:example.org": nil,
+			"@sam:example.org":  {"broadcasts": false, "messages": false},
+		} {
+			err := db.Tx(ctx, func(tx store.Tx) error {
+				if err := store.TouchCustomer(ctx, tx, pizza, user, "", store.Now()); err != nil {
+					return err
+				}
+				return store.UpdateCustomerFacts(ctx, tx, pizza, user, nil, consent)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The broadcast loop runs in Serve.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- e.srv.Serve(sctx, ln) }()
+		t.Cleanup(func() { cancel(); <-served })
+
+		if c, _ := e.signIn(t, bob); true {
+			if status, _ := c.get(t, "/b/pizza/broadcast"); status != http.StatusForbidden {
+				t.Fatalf("an agent: %d", status)
+			}
+		}
+		c, csrf := e.signIn(t, alice)
+		const text = "Two pizzas for one on Tuesday!"
+		status, page := c.post(t, "/b/pizza/broadcast/preview", url.Values{"csrf": {csrf}, "text": {text}})
+		if status != 200 || !strings.Contains(page, `id="recipients">1 customer<`) || !strings.Contains(page, text) {
+			t.Fatalf("preview: %d\n%s", status, page)
+		}
+		confirm := url.Values{"csrf": {csrf}, "token": {hidden(t, page, "token")}, "text": {text}}
+		if status, page := c.post(t, "/b/pizza/broadcast/send", confirm); status != 200 || !strings.Contains(page, "Broadcast confirmed") {
+			t.Fatalf("send: %d\n%s", status, page)
+		}
+		if status, page := c.post(t, "/b/pizza/broadcast/send", confirm); status != 200 || !strings.Contains(page, "already confirmed") {
+			t.Fatalf("send again: %d\n%s", status, page)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for countIn(sentTo(t, db, room), text) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the subscriber never got the broadcast")
+			}
+			time.Sleep(20 * time.Millisecond) // polling the loop's result; bounded
+		}
+		bs, err := store.Broadcasts(ctx, db, pizza, 5)
+		if err != nil || len(bs) != 1 || !bs[0].Done() || bs[0].Sent != 1 {
+			t.Fatalf("broadcasts %+v %v", bs, err)
+		}
+		for _, r := range []string{room, "!noel:example.org", "!sam:example.org"} {
+			want := 0
+			if r == room {
+				want = 1
+			}
+			if n := countIn(sentTo(t, db, r), text); n != want {
+				t.Errorf("%s got the broadcast %d times, want %d", r, n, want)
+			}
+		}
+		if _, page := c.get(t, "/b/pizza/broadcast"); !strings.Contains(page, "1 of 1 sent") {
+			t.Fatalf("progress:\n%s", page)
+		}
+	})
+}
+
