@@ -264,4 +264,3 @@ func TestBroadcastReachesSubscribersOnce(t *testing.T) {
 		}
 	})
 }
-
