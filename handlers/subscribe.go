@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -57,13 +58,28 @@ func Subscriptions() Middleware {
 				if !c.Customer.Consent[ConsentBroadcasts] {
 					return next.Handle(ctx, c, m)
 				}
-				c.SetConsent(ConsentBroadcasts, false)
-				c.SetConsent(consentMessages, false)
-				say("unsubscribed")
-				if c.Step() != "" || c.Question() != nil {
-					return next.Handle(ctx, c, m)
+				optOut := func() {
+					c.SetConsent(ConsentBroadcasts, false)
+					c.SetConsent(consentMessages, false)
+					say("unsubscribed")
 				}
-				return nil
+				optOut()
+				if c.Step() == "" && c.Question() == nil {
+					return nil
+				}
+				// The bot may refuse "stop" where it is (a question it wants
+				// answered); the opt-out must hold all the same. The
+				// framework drops a refused turn's changes, so this drops
+				// them itself and keeps the opt-out and the refusal.
+				err := next.Handle(ctx, c, m)
+				var ue *UserError
+				if errors.As(err, &ue) {
+					c.Reset()
+					optOut()
+					c.Notice(ue.Text)
+					return nil
+				}
+				return err
 			}
 			return next.Handle(ctx, c, m)
 		})
