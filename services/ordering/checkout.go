@@ -173,7 +173,7 @@ func (t *turn) summaryText() string { return t.summaryIn(t.c.Language()) }
 
 // summaryIn is the order in lang (the staff room reads the bot's own).
 func (t *turn) summaryIn(lang string) string {
-	tr := func(key string, args ...any) string { return fmt.Sprintf(t.b.textsNow().In(lang, key), args...) }
+	tr := func(key string, args ...any) string { return fmt.Sprintf(t.b.texts.Now().In(lang, key), args...) }
 	var b strings.Builder
 	b.WriteString(tr("your-order"))
 	for _, l := range t.cart.Lines {

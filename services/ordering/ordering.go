@@ -20,13 +20,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/services/staffroom"
 	"github.com/bizbots/bizbots/store"
@@ -106,12 +106,10 @@ type Bot struct {
 	router    *handlers.Router
 
 	readyIn, deliveryIn time.Duration
-	// cfgTexts are the config's texts; texts those with the console's
-	// edits (see settings.go), swapped whole under textMu.
-	cfgTexts handlers.Texts
-	textMu   sync.RWMutex
-	texts    handlers.Texts
-	pics     *pictures
+	// texts are the config's texts with the console's edits (see
+	// settings.go).
+	texts *backoffice.Texts
+	pics  *pictures
 
 	// numberHook, when set (tests), runs after an order number is picked
 	// and before the order is committed, to make a race reproducible.
@@ -136,7 +134,9 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
-	b.cfgTexts, b.texts = cfg.Texts, texts.Merge(cfg.Texts)
+	b.texts = backoffice.NewTexts(texts.Merge(cfg.Texts),
+		backoffice.EditableText{Key: "greet-new", Label: "Welcome (new customer)", Help: "%s is the customer's name, then the shop's name: keep both, in that order."},
+		backoffice.EditableText{Key: "greet-back", Label: "Welcome (returning customer)", Help: "%s is the customer's name: keep it."})
 	if b.readyIn == 0 {
 		b.readyIn = 20 * time.Minute
 	}
@@ -259,19 +259,6 @@ func (b *Bot) Watches(room id.RoomID) bool { return b.staffRoom != "" && room ==
 // anonymised (see forgetCustomer).
 func (b *Bot) ForgetCustomer(ctx context.Context, tx store.Tx, bot, customer id.UserID) error {
 	return forgetCustomer(ctx, tx, bot, customer)
-}
-
-// textsNow are the texts the bot speaks now.
-func (b *Bot) textsNow() handlers.Texts {
-	b.textMu.RLock()
-	defer b.textMu.RUnlock()
-	return b.texts
-}
-
-func (b *Bot) setTexts(t handlers.Texts) {
-	b.textMu.Lock()
-	defer b.textMu.Unlock()
-	b.texts = t
 }
 
 // Catalog is the catalog the bot sells from right now.

@@ -2,11 +2,9 @@ package ordering
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/handlers/backoffice"
 )
 
@@ -19,12 +17,6 @@ var _ backoffice.Settings = (*Bot)(nil)
 
 // hourKeys are the opening-hours settings, in the order staff read them.
 var hourKeys = []string{"daily", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
-
-// welcomeTexts are the texts staff may rewrite.
-var welcomeTexts = []struct{ key, label, help string }{
-	{"greet-new", "Welcome (new customer)", "%s is the customer's name, then the shop's name: keep both, in that order."},
-	{"greet-back", "Welcome (returning customer)", "%s is the customer's name: keep it."},
-}
 
 // Settings implements backoffice.Settings.
 func (b *Bot) Settings() []backoffice.Setting {
@@ -75,15 +67,7 @@ func (b *Bot) Settings() []backoffice.Setting {
 		add(backoffice.Setting{Key: "hours." + d, Group: "Opening hours (" + timeZone(def) + ")", Label: label, Kind: backoffice.Text,
 			Help: `"11:00-23:00", several spans with commas, "closed", or empty. No hours at all: always open.`}, def.Hours[d], now.Hours[d])
 	}
-	cfgTexts := texts.Merge(b.cfgTexts)
-	for _, w := range welcomeTexts {
-		cur := cfgTexts["en"][w.key]
-		if v, ok := over["text.en."+w.key]; ok {
-			cur = v
-		}
-		add(backoffice.Setting{Key: "text.en." + w.key, Group: "Welcome texts", Label: w.label, Kind: backoffice.Multiline, Help: w.help},
-			cfgTexts["en"][w.key], cur)
-	}
+	out = append(out, b.texts.Settings("Welcome texts")...)
 	return out
 }
 
@@ -112,27 +96,13 @@ func soldOut(it ItemConfig) string {
 // ApplySettings implements backoffice.Settings: the catalog and the texts
 // change together, or not at all.
 func (b *Bot) ApplySettings(over map[string]string) error {
-	textOver := handlers.Texts{"en": {}}
 	catOver := map[string]string{}
-	var errs backoffice.FieldErrors
 	for k, v := range over {
-		key, ok := strings.CutPrefix(k, "text.en.")
-		if !ok {
+		if !strings.HasPrefix(k, backoffice.TextPrefix) {
 			catOver[k] = v
-			continue
 		}
-		i := slices.IndexFunc(welcomeTexts, func(w struct{ key, label, help string }) bool { return w.key == key })
-		if i < 0 {
-			errs = append(errs, backoffice.FieldError{Key: k, Msg: "there is no such text"})
-			continue
-		}
-		def := texts.Merge(b.cfgTexts)["en"][key]
-		if err := sameVerbs(def, v); err != nil {
-			errs = append(errs, backoffice.FieldError{Key: k, Msg: err.Error()})
-			continue
-		}
-		textOver["en"][key] = v
 	}
+	errs := b.texts.Check(over)
 	cc, _ := b.src.configured()
 	if _, e := applyOverrides(cc, catOver, true); len(e) > 0 {
 		errs = append(errs, e...)
@@ -143,34 +113,8 @@ func (b *Bot) ApplySettings(over map[string]string) error {
 	if err := b.src.setOverrides(catOver); err != nil {
 		return err
 	}
-	b.setTexts(texts.Merge(b.cfgTexts).Merge(textOver))
+	b.texts.Apply(over)
 	return nil
-}
-
-var verbRe = regexp.MustCompile(`%[sdv%]`)
-
-// sameVerbs checks a rewritten text keeps the original's placeholders in
-// order, so the customer never reads "%!s(MISSING)".
-func sameVerbs(def, v string) error {
-	if strings.TrimSpace(v) == "" {
-		return fmt.Errorf("the text is empty")
-	}
-	if len([]rune(v)) > 2000 {
-		return fmt.Errorf("the text is longer than 2000 characters")
-	}
-	want, got := verbRe.FindAllString(def, -1), verbRe.FindAllString(v, -1)
-	if !slices.Equal(want, got) {
-		return fmt.Errorf("the text must contain %s (in this order), as the original does; it has %s",
-			orNone(strings.Join(want, " ")), orNone(strings.Join(got, " ")))
-	}
-	return nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 // applyOverrides returns cc with the overrides applied (a copy; cc is

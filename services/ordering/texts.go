@@ -111,7 +111,7 @@ var texts = handlers.Texts{
 
 // tr is the text key in the customer's language, formatted with args.
 func (t *turn) tr(key string, args ...any) string {
-	s := t.b.textsNow().In(t.c.Language(), key)
+	s := t.b.texts.Now().In(t.c.Language(), key)
 	if len(args) == 0 {
 		return s
 	}

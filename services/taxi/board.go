@@ -3,6 +3,7 @@ package taxi
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -64,4 +65,26 @@ func (b *Bot) BoardOrders(ctx context.Context, bot id.UserID, from, to time.Time
 // MoveOrder implements backoffice.Board: rides are not moved by hand.
 func (b *Bot) MoveOrder(ctx context.Context, c *handlers.Conversation, order, to string) error {
 	return handlers.Errorf("Rides move by themselves as the driver goes; there is nothing to move by hand.")
+}
+
+// Taxis run around the clock: what staff may change in the console is
+// the greeting (backoffice.Settings).
+var _ backoffice.Settings = (*Bot)(nil)
+
+// Settings implements backoffice.Settings.
+func (b *Bot) Settings() []backoffice.Setting { return b.texts.Settings("Welcome texts") }
+
+// ApplySettings implements backoffice.Settings.
+func (b *Bot) ApplySettings(over map[string]string) error {
+	errs := b.texts.Check(over)
+	for k := range over {
+		if !strings.HasPrefix(k, backoffice.TextPrefix) {
+			errs = append(errs, backoffice.FieldError{Key: k, Msg: "there is no such setting"})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	b.texts.Apply(over)
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
@@ -48,7 +49,7 @@ func init() {
 // Bot is the taxi handler.
 type Bot struct {
 	cfg   Config
-	texts handlers.Texts
+	texts *backoffice.Texts
 	loc   *time.Location
 	db    *store.DB
 	flow  *handlers.Flow
@@ -69,7 +70,10 @@ func New(cfg Config, db *store.DB) (*Bot, error) {
 	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
-	b := &Bot{cfg: cfg, loc: loc, db: db, texts: texts.Merge(cfg.Texts)}
+	b := &Bot{cfg: cfg, loc: loc, db: db, texts: backoffice.NewTexts(texts.Merge(cfg.Texts),
+		backoffice.EditableText{Key: "greet-new", Label: "Welcome (new customer)",
+			Help: "%s are, in order: the customer's name, the company's name, an example pickup place. Keep all three."},
+		backoffice.EditableText{Key: "greet-back", Label: "Welcome (returning customer)", Help: "%s is the customer's name: keep it."})}
 	b.flow = &handlers.Flow{
 		Timeout: cfg.BookingTimeout.D(),
 		Steps: map[string]handlers.Handler{

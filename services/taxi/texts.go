@@ -254,7 +254,7 @@ var texts = handlers.Texts{
 // sent outside a conversation's turn and for the helpers that build
 // parts of a sentence.
 func (b *Bot) trl(lang, key string, args ...any) string {
-	s := b.texts.In(lang, key)
+	s := b.texts.Now().In(lang, key)
 	if len(args) == 0 {
 		return s
 	}
@@ -263,7 +263,7 @@ func (b *Bot) trl(lang, key string, args ...any) string {
 
 // tr is the text key in the customer's language, formatted with args.
 func (b *Bot) tr(c *handlers.Conversation, key string, args ...any) string {
-	s := b.texts.In(c.Language(), key)
+	s := b.texts.Now().In(c.Language(), key)
 	if len(args) == 0 {
 		return s
 	}

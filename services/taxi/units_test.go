@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 	"github.com/bizbots/bizbots/handlers"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
@@ -72,7 +73,7 @@ func TestParseWhen(t *testing.T) {
 	now := time.Date(2026, 1, 5, 12, 0, 20, 0, time.UTC) // 13:00:20 in Amsterdam
 	cfg := Defaults()
 	cfg.MaxAdvance = config.Duration(48 * time.Hour)
-	b := &Bot{cfg: cfg, loc: loc, texts: texts}
+	b := &Bot{cfg: cfg, loc: loc, texts: backoffice.NewTexts(texts)}
 	ok := map[string]string{
 		"now":              "13:00:20",
 		"ASAP":             "13:00:20",

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bizbots/bizbots/config"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 )
 
 // FuzzParseWhen: whatever a customer types for "when", the answer is a
@@ -22,7 +23,7 @@ func FuzzParseWhen(f *testing.F) {
 	const maxAdvance = 7 * 24 * time.Hour
 	cfg := Defaults()
 	cfg.MaxAdvance = config.Duration(maxAdvance)
-	b := &Bot{cfg: cfg, loc: loc, texts: texts}
+	b := &Bot{cfg: cfg, loc: loc, texts: backoffice.NewTexts(texts)}
 	f.Fuzz(func(t *testing.T, text string) {
 		got, err := b.parseWhen("en", text, now)
 		if err != nil {
