@@ -62,16 +62,6 @@ func (s *Server) staffFor(w http.ResponseWriter, r *http.Request, pg string) (*b
 	return b, sess, true
 }
 
-// handlerOf is bot b's running handler, or nil when the console runs
-// without the bots (or the bot is not served).
-func (s *Server) handlerOf(b *bot) handlers.Handler {
-	if s.opts.Bots == nil {
-		return nil
-	}
-	h, _ := s.opts.Bots.Handler(b.UserID)
-	return h
-}
-
 // botPath is a page of bot b.
 func botPath(b *bot, rest string) string { return "/b/" + url.PathEscape(b.Localpart) + "/" + rest }
 

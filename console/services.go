@@ -17,8 +17,15 @@ import (
 // interfaces of package handlers (Desk, Historian), never through the
 // service's tables.
 
-// handlerOf is bot b's running handler, or nil.
+// handlerOf is bot b's running handler (from Options.Bots, else
+// Options.Handler), or nil when the console runs without the bots or the
+// bot is not served.
 func (s *Server) handlerOf(b *bot) handlers.Handler {
+	if s.opts.Bots != nil {
+		if h, ok := s.opts.Bots.Handler(b.UserID); ok {
+			return h
+		}
+	}
 	if s.opts.Handler == nil {
 		return nil
 	}

@@ -81,6 +81,16 @@ func (c *Conversation) Language() string {
 	return "en"
 }
 
+// LanguageOf is the language of a customer known by their facts (as
+// store.LoadCustomer reads them), for texts sent outside their
+// conversation; "en" when they never chose or wrote one.
+func LanguageOf(facts map[string]string) string {
+	if l := facts[factLanguage]; l != "" {
+		return l
+	}
+	return "en"
+}
+
 // SetLanguage sets the customer's language for this bot.
 func (c *Conversation) SetLanguage(lang string) { c.SetFact(factLanguage, lang) }
 

@@ -10,8 +10,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/bizbots/bizbots/appservice/dispatcher"
-	"github.com/bizbots/bizbots/handlers"
-
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/console"
 	"github.com/bizbots/bizbots/handlers"

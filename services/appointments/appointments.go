@@ -19,11 +19,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/event"
 
 	"github.com/bizbots/bizbots/handlers"
+	"github.com/bizbots/bizbots/handlers/backoffice"
 	"github.com/bizbots/bizbots/services"
 	"github.com/bizbots/bizbots/store"
 )
@@ -66,29 +68,42 @@ const (
 
 // Bot is the appointments handler of one bot.
 type Bot struct {
-	shop     *shop
+	// cfg is the config (defaults applied); now the shop built from it
+	// with the console's changes (see settings.go).
+	cfg Config
+	now atomic.Pointer[shop]
+	// texts is the message catalogue (texts.go merged with the config's
+	// texts:) with the greetings staff rewrote in the console.
+	texts    *backoffice.Texts
 	db       *store.DB
 	commands *handlers.Router
 	h        handlers.Handler
-	texts    handlers.Texts
 	// beforeBook, when set (tests only), runs between the check that a
 	// slot is free and the commit that claims it.
 	beforeBook func()
 }
 
+// shop is the business as configured, with the console's changes.
+func (b *Bot) shop() *shop { return b.now.Load() }
+
 // New validates cfg (options left out take Default's values) and builds
 // the handler; db is where it reads bookings (writes go through the
 // turn's transaction).
 func New(cfg Config, db *store.DB) (*Bot, error) {
-	s, err := newShop(cfg.withDefaults())
+	cfg = cfg.withDefaults()
+	s, err := newShop(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := texts.Check(cfg.Texts); err != nil {
 		return nil, err
 	}
-	b := &Bot{shop: s, db: db, texts: texts.Merge(cfg.Texts)}
-	s.texts = b.texts
+	b := &Bot{cfg: cfg, db: db, texts: backoffice.NewTexts(s.texts,
+		backoffice.EditableText{Key: "greet-new", Label: "Welcome (new customer)",
+			Help: "%s are, in order: the customer's name, the business's name, its services (\"haircut or a beard trim\"). Keep all three."},
+		backoffice.EditableText{Key: "greet-back", Label: "Welcome (returning customer)",
+			Help: "%s are the customer's name, then the business's name: keep both."})}
+	b.now.Store(s)
 	b.commands = handlers.NewRouter().
 		CommandFunc(b.startBooking, "book", "booking", "appointment", "new appointment", "make an appointment",
 			"book an appointment", "book appointment", "i want to book", "i'd like to book", "i would like to book",
@@ -174,7 +189,7 @@ func (b *Bot) route(ctx context.Context, c *handlers.Conversation, m *handlers.M
 	}
 	switch c.Step() {
 	case stepService:
-		return handlers.Errorf("%s", b.tr(c, "no-such-service", handlers.CapText(m.Text(), 40), len(b.shop.services)))
+		return handlers.Errorf("%s", b.tr(c, "no-such-service", handlers.CapText(m.Text(), 40), len(b.shop().services)))
 	case stepStaff:
 		return handlers.Errorf("%s", b.tr(c, "pick-staff"))
 	case stepDay:
@@ -305,7 +320,7 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 	}
 	if len(next) > 0 {
 		bk := next[0]
-		c.Reply(b.tr(c, "welcome-next", name, b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.relative(c.Language(), bk.Start, c.Now())))
+		c.Reply(b.tr(c, "welcome-next", name, b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff), b.shop().relative(c.Language(), bk.Start, c.Now())))
 		return nil
 	}
 	last, err := c.History(ctx, 1, "booking", "reschedule")
@@ -315,16 +330,16 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 	if len(last) > 0 {
 		var rec bookingRecord
 		if err := last[0].Decode(&rec); err == nil {
-			if _, ok := b.shop.service(rec.Service); ok {
+			if _, ok := b.shop().service(rec.Service); ok {
 				d := draft{Service: rec.Service, Staff: anyone}
 				with := ""
-				if m, ok := b.shop.member(rec.Staff); ok && m.does(rec.Service) {
+				if m, ok := b.shop().member(rec.Staff); ok && m.does(rec.Service) {
 					d.Staff, with = m.ID, b.tr(c, "with", m.Name)
 				}
 				if err := c.SetState(d); err != nil {
 					return err
 				}
-				svc := b.shop.serviceName(rec.Service)
+				svc := b.shop().serviceName(rec.Service)
 				c.Ask(b.tr(c, "again?", name, svc, with),
 					handlers.Opt("again:yes", b.tr(c, "again-yes", svc, with)),
 					handlers.Opt("again:no", b.tr(c, "again-no")))
@@ -334,17 +349,17 @@ func (b *Bot) greet(ctx context.Context, c *handlers.Conversation) error {
 		}
 	}
 	if c.Customer.New {
-		c.Reply(b.tr(c, "greet-new", name, b.shop.name, b.serviceNames(c.Language())))
+		c.Reply(b.tr(c, "greet-new", name, b.shop().name, b.serviceNames(c.Language())))
 		return nil
 	}
-	c.Reply(b.tr(c, "greet-back", name, b.shop.name))
+	c.Reply(b.tr(c, "greet-back", name, b.shop().name))
 	return nil
 }
 
 // serviceNames is "haircut or a beard trim".
 func (b *Bot) serviceNames(lang string) string {
 	var names []string
-	for _, s := range b.shop.services {
+	for _, s := range b.shop().services {
 		names = append(names, strings.ToLower(s.Name))
 	}
 	if len(names) == 1 {
@@ -355,10 +370,10 @@ func (b *Bot) serviceNames(lang string) string {
 
 func (b *Bot) help(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	cutoff := ""
-	if b.shop.cutoff > 0 {
-		cutoff = b.tr(c, "help-cutoff", leadText(c.Language(), b.shop.cutoff))
+	if b.shop().cutoff > 0 {
+		cutoff = b.tr(c, "help-cutoff", leadText(c.Language(), b.shop().cutoff))
 	}
-	c.Reply(b.tr(c, "help", b.shop.name, b.serviceNames(c.Language()), cutoff, cutoff))
+	c.Reply(b.tr(c, "help", b.shop().name, b.serviceNames(c.Language()), cutoff, cutoff))
 	return nil
 }
 
@@ -370,8 +385,8 @@ func (b *Bot) thanks(ctx context.Context, c *handlers.Conversation, m *handlers.
 func (b *Bot) servicesList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	var sb strings.Builder
 	sb.WriteString(b.tr(c, "our-services"))
-	for _, s := range b.shop.services {
-		fmt.Fprintf(&sb, "\n• %s: %s, %s", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop.currency))
+	for _, s := range b.shop().services {
+		fmt.Fprintf(&sb, "\n• %s: %s, %s", s.Name, duration(s.Duration), formatMoney(s.Price, b.shop().currency))
 	}
 	sb.WriteString("\n" + b.tr(c, "say-book"))
 	c.Reply(sb.String())
@@ -380,10 +395,10 @@ func (b *Bot) servicesList(ctx context.Context, c *handlers.Conversation, m *han
 
 func (b *Bot) hoursList(ctx context.Context, c *handlers.Conversation, m *handlers.Message) error {
 	var sb strings.Builder
-	sb.WriteString(b.tr(c, "our-hours", b.shop.loc))
+	sb.WriteString(b.tr(c, "our-hours", b.shop().loc))
 	for d := time.Monday; d <= time.Saturday+1; d++ {
 		wd := d % 7
-		p := b.shop.periods(wd)
+		p := b.shop().periods(wd)
 		if p == "" {
 			p = b.tr(c, "closed")
 		}
@@ -411,7 +426,7 @@ func (b *Bot) list(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 		sb.WriteString(b.tr(c, "your-appointments"))
 	}
 	for _, bk := range next {
-		fmt.Fprintf(&sb, "\n• %s: %s", b.shop.when(c.Language(), bk.Start, c.Now()), b.describe(c.Language(), bk))
+		fmt.Fprintf(&sb, "\n• %s: %s", b.shop().when(c.Language(), bk.Start, c.Now()), b.describe(c.Language(), bk))
 	}
 	sb.WriteString("\n" + b.tr(c, "list-end"))
 	c.Reply(sb.String())
@@ -420,22 +435,22 @@ func (b *Bot) list(ctx context.Context, c *handlers.Conversation, m *handlers.Me
 
 // describe is "haircut with Sam (€25.00, ref K3J9X2QA)".
 func (b *Bot) describe(lang string, bk booking) string {
-	return b.trl(lang, "describe", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
+	return b.trl(lang, "describe", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff),
 		formatMoney(bk.Price, bk.Currency), bk.ID)
 }
 
 // tellStaff posts a line into the staff room, when there is one.
 func (b *Bot) tellStaff(c *handlers.Conversation, text string) {
-	if b.shop.staffRoom == "" {
+	if b.shop().staffRoom == "" {
 		return
 	}
-	c.SendTo(b.shop.staffRoom, &event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
+	c.SendTo(b.shop().staffRoom, &event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
 }
 
 // contactHint is " Please call us on …" or a generic line.
 func (b *Bot) contactHint(lang string) string {
-	if b.shop.contact != "" {
-		return b.trl(lang, "contact", b.shop.contact)
+	if b.shop().contact != "" {
+		return b.trl(lang, "contact", b.shop().contact)
 	}
-	return b.trl(lang, "contact-shop", b.shop.name)
+	return b.trl(lang, "contact-shop", b.shop().name)
 }

@@ -50,8 +50,8 @@ func (b *Bot) BoardOrders(ctx context.Context, bot id.UserID, from, to time.Time
 		if err != nil {
 			return nil, fmt.Errorf("list appointments: %w", err)
 		}
-		o := backoffice.Order{ID: bk.ID, Title: b.shop.serviceName(bk.Service) + " " + bk.Start.In(b.shop.loc).Format("15:04"),
-			Summary: b.describe(*bk), Customer: id.UserID(bk.Customer), Status: bk.Status, At: bk.Start}
+		o := backoffice.Order{ID: bk.ID, Title: b.shop().serviceName(bk.Service) + " " + bk.Start.In(b.shop().loc).Format("15:04"),
+			Summary: b.describe(staffLang, *bk), Customer: id.UserID(bk.Customer), Status: bk.Status, At: bk.Start}
 		switch {
 		case bk.Status == columnCancelled:
 		case !bk.End.After(now):
@@ -85,17 +85,35 @@ func (b *Bot) MoveOrder(ctx context.Context, c *handlers.Conversation, order, to
 	case !bk.End.After(now):
 		return handlers.Errorf("Appointment %s is over; it can't be cancelled any more.", bk.ID)
 	}
-	what := fmt.Sprintf("%s with %s on %s", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(bk.Start, now))
+	lang, err := b.customerLanguage(ctx, c.Bot.String(), bk.Customer)
+	if err != nil {
+		return err
+	}
+	sh := b.shop()
+	what := fmt.Sprintf("%s with %s on %s", sh.serviceName(bk.Service), sh.staffName(bk.Staff), sh.when(staffLang, bk.Start, now))
 	cancel := cancelBooking(*bk, now)
 	data, _ := json.Marshal(bookingRecord{ID: bk.ID, Service: bk.Service, Staff: bk.Staff, Start: bk.Start.UnixMilli(), Price: bk.Price, Cur: bk.Currency})
 	c.OnCommit(func(ctx context.Context, tx *sql.Tx) error {
 		if err := cancel(ctx, tx); err != nil {
 			return err
 		}
-		return store.AddHistory(ctx, tx, c.Bot.String(), bk.Customer, "cancellation", what+" cancelled by "+b.shop.name, data, now.UnixMilli())
+		return store.AddHistory(ctx, tx, c.Bot.String(), bk.Customer, "cancellation", what+" cancelled by "+sh.name, data, now.UnixMilli())
 	})
-	c.Notify(id.UserID(bk.Customer), fmt.Sprintf("Sorry, %s had to cancel your %s.%s Say \"book\" to make a new appointment.",
-		b.shop.name, what, b.contactHint()))
+	c.Notify(id.UserID(bk.Customer), b.trl(lang, "cancelled-by-shop", sh.name, sh.serviceName(bk.Service),
+		sh.staffName(bk.Staff), sh.when(lang, bk.Start, now), b.contactHint(lang)))
 	b.tellStaff(c, fmt.Sprintf("❌ Cancelled %s: %s, by %s in the business console. The customer has been told.", bk.ID, what, c.Customer.ID))
 	return nil
+}
+
+// customerLanguage is the language a customer of bot chose or wrote in,
+// for what the business sends them from the console.
+func (b *Bot) customerLanguage(ctx context.Context, bot, customer string) (string, error) {
+	cu, err := store.LoadCustomer(ctx, b.db, bot, customer)
+	if err != nil {
+		return "", err
+	}
+	if cu == nil {
+		return handlers.LanguageOf(nil), nil
+	}
+	return handlers.LanguageOf(cu.Facts), nil
 }

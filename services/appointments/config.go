@@ -185,6 +185,7 @@ type shop struct {
 	services    []service
 	staff       []staffMember
 	hours       map[time.Weekday][]span // breaks taken out
+	hoursText   map[string]string       // as written, by mon … sun
 	granularity time.Duration
 	horizonDays int
 	minNotice   time.Duration
@@ -207,7 +208,8 @@ var weekdays = map[string]time.Weekday{
 // newShop validates a config (defaults already applied) with errors that
 // name the option.
 func newShop(c Config) (*shop, error) {
-	s := &shop{name: c.Business, contact: c.Contact, hours: map[time.Weekday][]span{}, texts: texts}
+	s := &shop{name: c.Business, contact: c.Contact, hours: map[time.Weekday][]span{},
+		hoursText: map[string]string{}, texts: texts.Merge(c.Texts)}
 	loc, err := time.LoadLocation(c.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("time_zone %q: unknown time zone (use an IANA name like Europe/Amsterdam)", c.TimeZone)
@@ -330,6 +332,7 @@ func newShop(c Config) (*shop, error) {
 		if !ok {
 			return nil, fmt.Errorf("hours.%s: use mon, tue, wed, thu, fri, sat or sun", day)
 		}
+		s.hoursText[strings.ToLower(day)[:3]] = v
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" || strings.EqualFold(part, "closed") {

@@ -84,3 +84,27 @@ func TestDutchFromTheFirstWord(t *testing.T) {
 	expect(t, say(t, h, "boeken"), "Wat wil je boeken?")
 	expect(t, say(t, h, "knippen"), "Bij wie wil je je haircut?")
 }
+
+// What owners change in the console reaches the running bot at once and
+// in every language: an edited English welcome wins for English
+// customers, Dutch ones keep the catalogue's Dutch (the console edits the
+// English texts only), and the business's own texts from the config still
+// apply in the shop rebuilt with the new opening hours.
+func TestConsoleEditsInBothLanguages(t *testing.T) {
+	h, b := newBotAndHandler(t, appointments.Config{Texts: handlers.Texts{"nl": {"at": "%s, %s uur"}}})
+	if err := b.ApplySettings(map[string]string{"hours.mon": "10:00-16:00",
+		"text.en.greet-new": "Hello %s, this is %s; we do %s."}); err != nil {
+		t.Fatal(err)
+	}
+	h.Open()
+	expect(t, say(t, h, "hello"), "Hello Alice, this is the barbershop; we do haircut or a beard trim.")
+	expect(t, say(t, h, "hours"), "Mon: 10:00–12:30, 13:00–16:00")
+	nl := h.As("@bob:test", "Bob")
+	nl.Open()
+	expect(t, say(t, nl, "hoi"), "Hoi Bob, welkom bij the barbershop!")
+	expect(t, say(t, nl, "openingstijden"), "ma: 10:00–12:30, 13:00–16:00")
+	for _, s := range []string{"boeken", "baard", "Sam"} {
+		say(t, nl, s)
+	}
+	expect(t, say(t, nl, "maandag om 15 uur"), "Beard trim bij Sam op ma 5 jan, 15:00 uur") // closed on mondays before the edit
+}

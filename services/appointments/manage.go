@@ -13,13 +13,13 @@ import (
 
 // beforeCutoff says whether a booking can still be cancelled or moved.
 func (b *Bot) beforeCutoff(bk booking, now time.Time) bool {
-	return now.Before(bk.Start.Add(-b.shop.cutoff))
+	return now.Before(bk.Start.Add(-b.shop().cutoff))
 }
 
 // tooLate explains that the cutoff has passed; action is "cancel" or
 // "change".
 func (b *Bot) tooLate(c *handlers.Conversation, action string, bk booking) string {
-	return b.tr(c, "too-late-"+action, b.shop.serviceName(bk.Service), leadText(c.Language(), b.shop.cutoff), b.contactHint(c.Language()))
+	return b.tr(c, "too-late-"+action, b.shop().serviceName(bk.Service), leadText(c.Language(), b.shop().cutoff), b.contactHint(c.Language()))
 }
 
 // pickBooking asks which upcoming appointment to act on (key prefix
@@ -49,8 +49,8 @@ func (b *Bot) pickBooking(ctx context.Context, c *handlers.Conversation, kind, s
 		if len(opts) == handlers.MaxReactionOptions {
 			break
 		}
-		opts = append(opts, handlers.Opt(kind+":"+bk.ID, b.tr(c, "pick-line", b.shop.when(c.Language(), bk.Start, c.Now()),
-			b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff))))
+		opts = append(opts, handlers.Opt(kind+":"+bk.ID, b.tr(c, "pick-line", b.shop().when(c.Language(), bk.Start, c.Now()),
+			b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff))))
 	}
 	c.Ask(b.tr(c, question), opts...)
 	c.Goto(step, flowTimeout)
@@ -91,7 +91,7 @@ func (b *Bot) pickCancel(ctx context.Context, c *handlers.Conversation, ref stri
 		return nil
 	}
 	c.Clear()
-	c.Ask(b.tr(c, "cancel?", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(c.Language(), bk.Start, c.Now())),
+	c.Ask(b.tr(c, "cancel?", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff), b.shop().when(c.Language(), bk.Start, c.Now())),
 		handlers.Opt("cancelyes:"+bk.ID, b.tr(c, "cancel-yes")), handlers.Opt("cancelno", b.tr(c, "cancel-no")))
 	c.Goto(stepCancelConfirm, flowTimeout)
 	return nil
@@ -110,13 +110,13 @@ func (b *Bot) confirmCancel(ctx context.Context, c *handlers.Conversation, ref s
 	}
 	c.OnCommit(cancelBooking(*bk, now))
 	rec := bookingRecord{ID: bk.ID, Service: bk.Service, Staff: bk.Staff, Start: bk.Start.UnixMilli(), Price: bk.Price, Cur: bk.Currency}
-	summary := fmt.Sprintf("%s with %s on %s cancelled", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(staffLang, bk.Start, now))
+	summary := fmt.Sprintf("%s with %s on %s cancelled", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff), b.shop().when(staffLang, bk.Start, now))
 	if err := c.Record("cancellation", summary, rec); err != nil {
 		return err
 	}
-	c.Reply(b.tr(c, "cancelled", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff), b.shop.when(c.Language(), bk.Start, now)))
-	b.tellStaff(c, fmt.Sprintf("❌ Cancelled %s: %s with %s on %s, for %s (%s)", bk.ID, b.shop.serviceName(bk.Service),
-		b.shop.staffName(bk.Staff), b.shop.when(staffLang, bk.Start, now), c.Customer.Name(), c.Customer.ID))
+	c.Reply(b.tr(c, "cancelled", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff), b.shop().when(c.Language(), bk.Start, now)))
+	b.tellStaff(c, fmt.Sprintf("❌ Cancelled %s: %s with %s on %s, for %s (%s)", bk.ID, b.shop().serviceName(bk.Service),
+		b.shop().staffName(bk.Staff), b.shop().when(staffLang, bk.Start, now), c.Customer.Name(), c.Customer.ID))
 	return nil
 }
 
@@ -130,11 +130,11 @@ func (b *Bot) pickMove(ctx context.Context, c *handlers.Conversation, ref string
 		c.Reply(b.tooLate(c, "change", *bk))
 		return nil
 	}
-	if _, ok := b.shop.service(bk.Service); !ok {
+	if _, ok := b.shop().service(bk.Service); !ok {
 		c.Reply(b.tr(c, "no-longer-offer", bk.Service, b.contactHint(c.Language())))
 		return nil
 	}
-	c.Reply(b.tr(c, "new-time", b.shop.serviceName(bk.Service), b.shop.when(c.Language(), bk.Start, c.Now()), b.shop.staffName(bk.Staff)))
+	c.Reply(b.tr(c, "new-time", b.shop().serviceName(bk.Service), b.shop().when(c.Language(), bk.Start, c.Now()), b.shop().staffName(bk.Staff)))
 	return b.next(ctx, c, draft{Service: bk.Service, Move: bk.ID})
 }
 
@@ -163,11 +163,11 @@ func (b *Bot) onTimer(ctx context.Context, c *handlers.Conversation, m *handlers
 	then := b.tr(c, "if-cancel")
 	if !b.beforeCutoff(*bk, now) {
 		then = b.tr(c, "if-not")
-		if b.shop.contact != "" {
-			then = b.tr(c, "if-contact", b.shop.contact)
+		if b.shop().contact != "" {
+			then = b.tr(c, "if-contact", b.shop().contact)
 		}
 	}
-	c.Reply(b.tr(c, "reminder", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff),
-		b.shop.relative(c.Language(), bk.Start, now), bk.ID, then))
+	c.Reply(b.tr(c, "reminder", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff),
+		b.shop().relative(c.Language(), bk.Start, now), bk.ID, then))
 	return nil
 }

@@ -28,7 +28,7 @@ func (b *Bot) Past(ctx context.Context, bot, customer id.UserID, limit int) ([]h
 			return nil, fmt.Errorf("list customer's bookings: %w", err)
 		}
 		out = append(out, handlers.Past{Kind: "booking", Ref: bk.ID,
-			Summary: fmt.Sprintf("%s with %s", b.shop.serviceName(bk.Service), b.shop.staffName(bk.Staff)),
+			Summary: fmt.Sprintf("%s with %s", b.shop().serviceName(bk.Service), b.shop().staffName(bk.Staff)),
 			Status:  strings.ReplaceAll(bk.Status, "_", " "), Time: bk.Start})
 	}
 	return out, rows.Err()
