@@ -34,7 +34,7 @@ const (
 	pizzaBot = "@pizza:example.org"
 	helpBot  = "@help:example.org"
 	hooksBot = "@hooks:example.org"
-	alice    = "@alice:example.org" // owner of the pizza, help and hooks bots
+	alice    = "@alice:example.org" // owner of the pizza, help, hooks and shop bots
 	bob      = "@bob:example.org"   // agent of the pizza bot
 	customer = "@carla:example.org"
 	room     = "!carla-pizza:example.org"
@@ -127,7 +127,7 @@ appservice: {listen: %q, url: "http://%s", as_token: %s, hs_token: %s}
 database: {uri: "sqlite:bizbots.db"}
 logging: {level: info, format: json}
 dispatcher: {poll_interval: 50ms}
-console: {listen: %q, public_url: "http://%s"}
+console: {listen: %q, public_url: "http://%s", broadcast_rate: 20}
 bots:
   - localpart: pizza
     display_name: Pizza Place
@@ -152,6 +152,21 @@ bots:
     service: webhook
     config: {url: %[11]q, secret: %[12]q}
     console:
+      staff: [{user: %[8]q, role: owner}]
+  - localpart: shop
+    display_name: Slice Shop
+    service: ordering
+    config:
+      catalog:
+        currency: EUR
+        time_zone: Europe/Amsterdam
+        categories: [{id: pizza, name: Pizzas}, {id: drinks, name: Drinks}]
+        items:
+          - {id: margherita, name: Margherita, category: pizza, description: "Tomato, mozzarella, basil", price: 1250}
+          - {id: funghi, name: Funghi, category: pizza, description: "Mushrooms, mozzarella", price: 1350}
+          - {id: cola, name: Cola, category: drinks, price: 300}
+    console:
+      time_zone: Europe/Amsterdam
       staff: [{user: %[8]q, role: owner}]
 `, hs.URL(), asAddr, asAddr, asToken, hsToken, conAddr, conAddr, alice, bob, staff, sh.srv.URL, secret)
 	cfgPath := filepath.Join(dir, "config.yaml")
