@@ -158,7 +158,7 @@ func TestSettingsChangeTheRunningBot(t *testing.T) {
 		}
 		t.Run("a wrong price is refused, nothing changes", func(t *testing.T) {
 			status, page := c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"twelve"}, "s-item-cola-name": {" "}})
-			if status != http.StatusBadRequest || !strings.Contains(page, "is not a price") || !strings.Contains(page, "an item needs a name") {
+			if status != http.StatusBadRequest || !strings.Contains(page, "is not a price") || !strings.Contains(page, "An item needs a name.") {
 				t.Fatalf("%d\n%s", status, page)
 			}
 			if p, _ := shop.Catalog(context.Background()).Item("margherita").PriceOf("large"); p != 1250 {

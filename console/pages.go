@@ -82,6 +82,11 @@ var funcs = template.FuncMap{
 		}
 	},
 	"held": func(st string) bool { return st == store.ConvAgent || st == store.ConvWaiting },
+	// sentence starts a message with a capital ("a price must be …").
+	"sentence": func(s string) string {
+		r, n := utf8.DecodeRuneInString(s)
+		return strings.ToUpper(string(r)) + s[n:]
+	},
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v any) {

@@ -16,12 +16,15 @@ var _ backoffice.Settings = (*Bot)(nil)
 
 var weekdayKeys = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
+var dayLabels = map[string]string{"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+	"fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+
 // Settings implements backoffice.Settings.
 func (b *Bot) Settings() []backoffice.Setting {
 	cur := b.hoursWith(nil)
 	var out []backoffice.Setting
 	for _, d := range weekdayKeys {
-		out = append(out, backoffice.Setting{Key: "hours." + d, Group: "Opening hours (" + b.cfg.TimeZone + ")", Label: d,
+		out = append(out, backoffice.Setting{Key: "hours." + d, Group: "Opening hours (" + b.cfg.TimeZone + ")", Label: dayLabels[d],
 			Kind: backoffice.Text, Value: cur[d], Default: b.cfg.Hours[d],
 			Help: `"09:00-18:00", several periods with commas, or "closed".`})
 	}

@@ -18,6 +18,9 @@ var _ backoffice.Settings = (*Bot)(nil)
 // hourKeys are the opening-hours settings, in the order staff read them.
 var hourKeys = []string{"daily", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
+var dayNames = map[string]string{"daily": "Every day not listed below", "mon": "Monday", "tue": "Tuesday", "wed": "Wednesday",
+	"thu": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+
 // Settings implements backoffice.Settings.
 func (b *Bot) Settings() []backoffice.Setting {
 	def, over := b.src.configured()
@@ -60,10 +63,7 @@ func (b *Bot) Settings() []backoffice.Setting {
 		add(backoffice.Setting{Key: "category." + c.ID + ".name", Group: "Categories", Label: c.ID, Kind: backoffice.Text}, c.Name, now.Categories[i].Name)
 	}
 	for _, d := range hourKeys {
-		label := d
-		if d == "daily" {
-			label = "every day not listed"
-		}
+		label := dayNames[d]
 		add(backoffice.Setting{Key: "hours." + d, Group: "Opening hours (" + timeZone(def) + ")", Label: label, Kind: backoffice.Text,
 			Help: `"11:00-23:00", several spans with commas, "closed", or empty. No hours at all: always open.`}, def.Hours[d], now.Hours[d])
 	}
