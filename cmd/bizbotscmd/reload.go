@@ -88,6 +88,13 @@ func (r *reloader) reload(ctx context.Context) error {
 	var changed []*dispatcher.Bot
 	for _, b := range next.Bots {
 		if o, ok := old[b.Localpart]; ok && sameBot(o, b) {
+			// Settings changed in a console served by another process.
+			uid := next.UserID(b.Localpart)
+			if h, ok := r.disp.Handler(uid); ok {
+				if err := applyConsoleSettings(r.db, uid, h, r.log); err != nil {
+					r.log.Warn().Err(err).Str("bot", uid.String()).Msg("config reload: the console's settings were not applied again")
+				}
+			}
 			continue
 		}
 		built, err := buildBot(next, b, r.db, r.media, r.med, r.log)
