@@ -132,7 +132,7 @@ func (s *Server) moveOrder(w http.ResponseWriter, r *http.Request) {
 		var err error
 		// The token is per page; the move is part of the key, so the other
 		// buttons of the same page still work.
-		if fresh, err = store.ClaimActionToken(ctx, tx, hashID(sess.idHash+"\x00move\x00"+token+"\x00"+order+"\x00"+to)); err != nil || !fresh {
+		if fresh, err = store.ClaimReplyToken(ctx, tx, hashID(sess.idHash+"\x00move\x00"+token+"\x00"+order+"\x00"+to)); err != nil || !fresh {
 			return err
 		}
 		queued, err = s.opts.Bots.Act(ctx, tx, b.UserID, sess.User, func(_ handlers.Handler, c *handlers.Conversation) error {

@@ -93,21 +93,6 @@ func likePrefix(p string) string {
 	return r.Replace(p) + "%"
 }
 
-// ClaimActionToken records a console form's token; false means it was
-// used already and the action must not be done again.
-func ClaimActionToken(ctx context.Context, q Querier, token string) (bool, error) {
-	res, err := q.ExecContext(ctx, `INSERT INTO console_actions (token, created_at) VALUES ($1, $2)
-		ON CONFLICT (token) DO NOTHING`, token, Now())
-	if err != nil {
-		return false, fmt.Errorf("claim action token: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("claim action token: %w", err)
-	}
-	return n == 1, nil
-}
-
 // Consent flags of broadcasts.
 const (
 	// ConsentBroadcasts is set by "subscribe" and cleared by "stop" (see

@@ -112,8 +112,8 @@ func ForgetCustomer(ctx context.Context, q Querier, bot, user string, staffRoom 
 		`DELETE FROM conversation_state WHERE bot_user_id = $1 AND user_id = $2`,
 		`DELETE FROM customer_history WHERE bot_user_id = $1 AND user_id = $2`,
 		`DELETE FROM timers WHERE bot_user_id = $1 AND user_id = $2`,
-		`DELETE FROM console_broadcast_recipients WHERE user_id = $2
-			AND broadcast_id IN (SELECT id FROM console_broadcasts WHERE bot_user_id = $1)`,
+		`DELETE FROM console_broadcast_recipients
+			WHERE broadcast_id IN (SELECT id FROM console_broadcasts WHERE bot_user_id = $1) AND user_id = $2`,
 	}
 	for _, s := range stmts {
 		if _, err := q.ExecContext(ctx, s, bot, user); err != nil {

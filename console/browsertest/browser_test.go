@@ -232,47 +232,32 @@ func (b *bizbots) push(t *testing.T, events ...map[string]any) {
 // waitSent waits until the homeserver got body from the pizza bot in room.
 func (b *bizbots) waitSent(t *testing.T, body string) {
 	t.Helper()
-	if !b.hs.WaitFor(time.Minute, func() bool { return b.sent(body) > 0 }) {
-		t.Fatalf("the customer never got %q; got %q", body, b.bodies())
-	}
+	b.waitFor(t, pizzaBot, room, body)
 }
 
-// waitIn waits until bot sent a message containing part to room.
-func (b *bizbots) waitIn(t *testing.T, bot, room, part string) {
-	t.Helper()
-	found := func() bool {
-		for _, s := range b.hs.SendsTo(room) {
-			if body, _ := s.Content["body"].(string); s.User == bot && strings.Contains(body, part) {
-				return true
-			}
-		}
-		return false
-	}
-	if !b.hs.WaitFor(time.Minute, found) {
-		var got []string
-		for _, s := range b.hs.SendsTo(room) {
-			got = append(got, fmt.Sprint(s.Content["body"]))
-		}
-		t.Fatalf("%s never sent %q to %s; sent %q", bot, part, room, got)
-	}
-}
+func (b *bizbots) sent(body string) int { return b.sentBy(pizzaBot, room, body) }
 
-func (b *bizbots) sent(body string) int {
+// sentBy counts the messages bot sent to in whose body contains part.
+func (b *bizbots) sentBy(bot, in, part string) int {
 	n := 0
-	for _, s := range b.hs.SendsTo(room) {
-		if s.User == pizzaBot && s.Content["body"] == body {
+	for _, s := range b.hs.SendsTo(in) {
+		if body, _ := s.Content["body"].(string); s.User == bot && strings.Contains(body, part) {
 			n++
 		}
 	}
 	return n
 }
 
-func (b *bizbots) bodies() []string {
-	var out []string
-	for _, s := range b.hs.SendsTo(room) {
-		out = append(out, fmt.Sprint(s.Content["body"]))
+// waitFor waits until bot sent a message containing part to in.
+func (b *bizbots) waitFor(t *testing.T, bot, in, part string) {
+	t.Helper()
+	if !b.hs.WaitFor(time.Minute, func() bool { return b.sentBy(bot, in, part) > 0 }) {
+		var got []string
+		for _, s := range b.hs.SendsTo(in) {
+			got = append(got, fmt.Sprint(s.Content["body"]))
+		}
+		t.Fatalf("%s never got %q; got %q", in, part, got)
 	}
-	return out
 }
 
 func chromium(t *testing.T) string {
@@ -447,11 +432,11 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	// the console, and the staff room told who has it.
 	b.hs.SetMembers(staff, map[string]string{"@admin:example.org": "Admin", "@sam:example.org": "Sam", helpBot: "Help Desk"})
 	b.push(t, fakehs.Invite(staff, "@admin:example.org", helpBot, false))
-	b.waitIn(t, helpBot, staff, "New tickets appear in this room")
+	b.waitFor(t, helpBot, staff, "New tickets appear in this room")
 	b.hs.SetMembers(helpDM, map[string]string{customer: "Carla", helpBot: "Help Desk"})
 	b.push(t, fakehs.Invite(helpDM, customer, helpBot, true))
 	b.push(t, fakehs.Message(helpDM, customer, "I want to talk to a person about my invoice"))
-	b.waitIn(t, helpBot, staff, "New ticket 1 from Carla")
+	b.waitFor(t, helpBot, staff, "New ticket 1 from Carla")
 	run(t, ctx, "take the ticket over in the console",
 		// Straight to the conversation: the inbox's live list is still
 		// changing while the ticket is posted.
@@ -460,7 +445,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.Click(`//button[normalize-space()="Take over"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#reply-text`)),
 	)
-	b.waitIn(t, helpBot, staff, "✋ "+alice+" took ticket 1 over in the business console.")
+	b.waitFor(t, helpBot, staff, "✋ "+alice+" took ticket 1 over in the business console.")
 	run(t, ctx, "the ticket shows as the customer's, claimed",
 		chromedp.Reload(),
 		chromedp.WaitVisible(`//ul[@class="records"]//li[contains(., "ticket 1")][contains(., "claimed by `+alice+`")]`),
@@ -472,7 +457,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	b.hs.SetMembers(hooksDM, map[string]string{"@dan:example.org": "Dan", hooksBot: "Hook Shop"})
 	b.push(t, fakehs.Invite(hooksDM, "@dan:example.org", hooksBot, true))
 	b.push(t, fakehs.Message(hooksDM, "@dan:example.org", "Do you ship to Belgium?"))
-	b.waitIn(t, hooksBot, hooksDM, "we have your message")
+	b.waitFor(t, hooksBot, hooksDM, "we have your message")
 	run(t, ctx, "the webhook page shows the failed delivery",
 		chromedp.Navigate(b.console+"/b/hooks/"),
 		chromedp.Click(`//nav//a[normalize-space()="Webhook"]`),
@@ -494,7 +479,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.Click(`//tr[contains(., "message")]//button[normalize-space()="Retry now"]`),
 		chromedp.WaitVisible(`//p[@role="status"][contains(., "sent again")]`),
 	)
-	b.waitIn(t, hooksBot, hooksDM, "Yes, we ship to Belgium.")
+	b.waitFor(t, hooksBot, hooksDM, "Yes, we ship to Belgium.")
 	run(t, ctx, "the delivery shows as delivered",
 		chromedp.Reload(),
 		chromedp.WaitVisible(`//tr[contains(., "message")][contains(., "Delivered")]`),

@@ -1,10 +1,7 @@
 package browsertest
 
 import (
-	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -17,29 +14,6 @@ const (
 	danRoom  = "!dan-shop:example.org"
 	dan      = "@dan:example.org"
 )
-
-// sentBy counts the messages bot sent to room whose body contains part.
-func (b *bizbots) sentBy(bot, room, part string) int {
-	n := 0
-	for _, s := range b.hs.SendsTo(room) {
-		if body, _ := s.Content["body"].(string); s.User == bot && strings.Contains(body, part) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitFor waits until bot sent a message containing part to room.
-func (b *bizbots) waitFor(t *testing.T, bot, room, part string) {
-	t.Helper()
-	if !b.hs.WaitFor(time.Minute, func() bool { return b.sentBy(bot, room, part) > 0 }) {
-		var got []string
-		for _, s := range b.hs.SendsTo(room) {
-			got = append(got, fmt.Sprint(s.Content["body"]))
-		}
-		t.Fatalf("%s never got %q; got %q", room, part, got)
-	}
-}
 
 // say is a customer's message to the shop, waiting for the shop's answer.
 func (b *bizbots) say(t *testing.T, room, from, text, answer string) {

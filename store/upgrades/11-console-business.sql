@@ -1,6 +1,7 @@
 -- The business console's second part (issue 16): settings staff edit
--- (overriding the config's defaults), the audit of those edits, moves on
--- the orders board, and broadcasts to customers who subscribed.
+-- (overriding the config's defaults), the audit of those edits and of
+-- moves on the orders board, and broadcasts to customers who subscribed.
+-- A board move's form token is kept in console_replies, like a reply's.
 
 -- A setting's value as staff set it in the console; no row: the config's.
 CREATE TABLE console_settings (
@@ -25,13 +26,6 @@ CREATE TABLE console_audit (
     new_value   TEXT   NOT NULL DEFAULT ''
 );
 CREATE INDEX console_audit_bot_idx ON console_audit (bot_user_id, id);
-
--- Form tokens of board moves and settings saves already done: a double
--- click or a retried POST finds its token here and does nothing more.
-CREATE TABLE console_actions (
-    token      TEXT   PRIMARY KEY,
-    created_at BIGINT NOT NULL
-);
 
 -- A broadcast: its text, who confirmed it, and its recipients, fixed at
 -- confirmation (token: the confirmation form's, so a retried confirmation
