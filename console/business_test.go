@@ -179,6 +179,18 @@ func TestSettingsChangeTheRunningBot(t *testing.T) {
 		if !strings.Contains(page, "12.50</td><td>13.50") || !strings.Contains(page, alice) {
 			t.Fatalf("the change is not in the audit:\n%s", page)
 		}
+		t.Run("an override of an item that is gone does not block saving", func(t *testing.T) {
+			if err := store.SetBotSetting(context.Background(), db, pizza, "item.gone.price", "1.00", alice); err != nil {
+				t.Fatal(err)
+			}
+			if status, page := c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, "s-item-cola-price": {"3.20"}}); status != 200 || !strings.Contains(page, "Saved") {
+				t.Fatalf("%d\n%s", status, page)
+			}
+			stored, _ := store.BotSettings(context.Background(), db, pizza)
+			if _, ok := stored["item.gone.price"]; ok || stored["item.cola.price"] != "3.20" {
+				t.Fatalf("stored %v", stored)
+			}
+		})
 		t.Run("the default again removes the override", func(t *testing.T) {
 			c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, field: {"12.50"}})
 			stored, _ := store.BotSettings(context.Background(), db, pizza)

@@ -143,11 +143,22 @@ func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	var changes []change
 	typed := map[string]string{}
-	next := map[string]string{}
-	for k, v := range stored {
-		next[k] = v
+	settings := ed.Settings()
+	known := map[string]bool{}
+	for _, st := range settings {
+		known[st.Key] = true
 	}
-	for _, st := range ed.Settings() {
+	// Overrides of settings the service no longer has (an item gone from
+	// the catalog file) are dropped, or no save could pass.
+	next, stale := map[string]string{}, []string{}
+	for k, v := range stored {
+		if known[k] {
+			next[k] = v
+		} else {
+			stale = append(stale, k)
+		}
+	}
+	for _, st := range settings {
 		if _, sent := r.PostForm[fieldID(st.Key)]; !sent && st.Kind != backoffice.SoldOut {
 			continue // a form from before the setting existed
 		}
@@ -169,6 +180,11 @@ func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	applied := false
 	err = s.opts.DB.Tx(ctx, func(tx store.Tx) error {
+		for _, k := range stale {
+			if err := store.ResetBotSetting(ctx, tx, bid, k); err != nil {
+				return err
+			}
+		}
 		for _, c := range changes {
 			var err error
 			if _, over := next[c.st.Key]; over {
