@@ -20,7 +20,7 @@ import (
 
 // startShop runs the console with a running ordering bot behind the
 // pizza bot, and one order of the customer's placed now.
-func startShop(t *testing.T, db *store.DB) (*env, *ordering.Bot) {
+func startShop(t testing.TB, db *store.DB) (*env, *ordering.Bot) {
 	t.Helper()
 	shop, err := ordering.New(ordering.Config{Shop: "Pizza Place"}, db)
 	if err != nil {

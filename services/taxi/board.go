@@ -32,8 +32,8 @@ func (b *Bot) BoardColumns() []backoffice.Column { return rideColumnsBoard }
 // [from, to) (booked for later: at their pickup time; now: when booked).
 func (b *Bot) BoardOrders(ctx context.Context, bot id.UserID, from, to time.Time) ([]backoffice.Order, error) {
 	rows, err := b.db.QueryContext(ctx, `SELECT `+rideColumns+` FROM taxi_rides
-		WHERE bot_user_id = $1 AND (CASE WHEN pickup_at > 0 THEN pickup_at ELSE created_at END) >= $2
-		  AND (CASE WHEN pickup_at > 0 THEN pickup_at ELSE created_at END) < $3 ORDER BY created_at LIMIT 500`,
+		WHERE bot_user_id = $1 AND ((pickup_at >= $2 AND pickup_at < $3)
+		  OR (pickup_at = 0 AND created_at >= $2 AND created_at < $3)) ORDER BY created_at LIMIT 500`,
 		bot.String(), from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list rides: %w", err)

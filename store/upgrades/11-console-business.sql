@@ -52,3 +52,10 @@ CREATE TABLE console_broadcast_recipients (
     PRIMARY KEY (broadcast_id, user_id)
 );
 CREATE INDEX console_broadcast_pending_idx ON console_broadcast_recipients (broadcast_id) WHERE outbox_id = 0 AND NOT skipped;
+
+-- The orders board reads one day of a bot's orders, appointments and
+-- rides: without these it read every order the bot ever had (20,000
+-- orders: 37 ms per board on SQLite, the page refreshes live).
+CREATE INDEX console_ordering_day_idx ON ordering_orders (bot_user_id, created_at);
+CREATE INDEX console_appointments_day_idx ON appointments_bookings (bot_user_id, starts_at);
+CREATE INDEX console_taxi_pickup_idx ON taxi_rides (bot_user_id, pickup_at);
