@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -273,6 +274,61 @@ func TestBroadcastReachesSubscribersOnce(t *testing.T) {
 		}
 		if _, page := c.get(t, "/b/pizza/broadcast"); !strings.Contains(page, "1 of 1 sent") {
 			t.Fatalf("progress:\n%s", page)
+		}
+	})
+}
+
+// A broadcast is queued at console.broadcast_rate (2 a second by default),
+// not all at once.
+func TestBroadcastIsPolite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e, _ := startShop(t, db)
+		ctx := context.Background()
+		const n = 4
+		for i := range n {
+			user, r := fmt.Sprintf("@sub%d:example.org", i), fmt.Sprintf("!sub%d:example.org", i)
+			e.conversation(t, pizza, r, user, "Sub", "hi")
+			err := db.Tx(ctx, func(tx store.Tx) error {
+				if err := store.TouchCustomer(ctx, tx, pizza, user, "", store.Now()); err != nil {
+					return err
+				}
+				return store.UpdateCustomerFacts(ctx, tx, pizza, user, nil, map[string]bool{"broadcasts": true})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		go func() { served <- e.srv.Serve(sctx, ln) }()
+		t.Cleanup(func() { cancel(); <-served })
+		c, csrf := e.signIn(t, alice)
+		_, page := c.post(t, "/b/pizza/broadcast/preview", url.Values{"csrf": {csrf}, "text": {"News!"}})
+		c.post(t, "/b/pizza/broadcast/send", url.Values{"csrf": {csrf}, "token": {hidden(t, page, "token")}, "text": {"News!"}})
+		var first, last int64
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var queued int
+			if err := db.QueryRowContext(ctx, `SELECT count(*), COALESCE(min(created_at), 0), COALESCE(max(created_at), 0)
+				FROM outbox WHERE content LIKE '%News!%'`).Scan(&queued, &first, &last); err != nil {
+				t.Fatal(err)
+			}
+			if queued == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d queued", queued, n)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the loop's result; bounded
+		}
+		span := time.Duration(last-first) * time.Millisecond
+		t.Logf("%d messages queued over %s at 2 a second", n, span)
+		if min := time.Duration(n-1) * 500 * time.Millisecond * 9 / 10; span < min {
+			t.Fatalf("%d messages queued within %s; at 2 a second it takes at least %s", n, span, min)
 		}
 	})
 }
