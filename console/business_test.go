@@ -69,6 +69,36 @@ func countIn(list []string, part string) int {
 	return n
 }
 
+// consent sets a customer's consent flags, as their "subscribe" or "stop"
+// would.
+func consent(t *testing.T, db *store.DB, user string, flags map[string]bool) {
+	t.Helper()
+	ctx := context.Background()
+	err := db.Tx(ctx, func(tx store.Tx) error {
+		if err := store.TouchCustomer(ctx, tx, pizza, user, "", store.Now()); err != nil {
+			return err
+		}
+		return store.UpdateCustomerFacts(ctx, tx, pizza, user, nil, flags)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve runs the console's Serve (which owns the broadcast loop) until
+// the test ends.
+func (e *env) serve(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-served })
+}
+
 func TestOrdersBoardMovesAnOrderOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e, _ := startShop(t, db)
@@ -209,30 +239,10 @@ func TestBroadcastReachesSubscribersOnce(t *testing.T) {
 		// cust subscribed; noel never did; sam subscribed and said stop.
 		e.conversation(t, pizza, "!noel:example.org", "@noel:example.org", "Noel", "hi")
 		e.conversation(t, pizza, "!sam:example.org", "@sam:example.org", "Sam", "hi")
-		for user, consent := range map[string]map[string]bool{
-			cust:                {"broadcasts": true},
-			"@noel:example.org": nil,
-			"@sam:example.org":  {"broadcasts": false, "messages": false},
-		} {
-			err := db.Tx(ctx, func(tx store.Tx) error {
-				if err := store.TouchCustomer(ctx, tx, pizza, user, "", store.Now()); err != nil {
-					return err
-				}
-				return store.UpdateCustomerFacts(ctx, tx, pizza, user, nil, consent)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		// The broadcast loop runs in Serve.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		served := make(chan error, 1)
-		go func() { served <- e.srv.Serve(sctx, ln) }()
-		t.Cleanup(func() { cancel(); <-served })
+		consent(t, db, cust, map[string]bool{"broadcasts": true})
+		consent(t, db, "@noel:example.org", nil)
+		consent(t, db, "@sam:example.org", map[string]bool{"broadcasts": false, "messages": false})
+		e.serve(t)
 
 		if c, _ := e.signIn(t, bob); true {
 			if status, _ := c.get(t, "/b/pizza/broadcast"); status != http.StatusForbidden {
@@ -288,24 +298,9 @@ func TestBroadcastIsPolite(t *testing.T) {
 		for i := range n {
 			user, r := fmt.Sprintf("@sub%d:example.org", i), fmt.Sprintf("!sub%d:example.org", i)
 			e.conversation(t, pizza, r, user, "Sub", "hi")
-			err := db.Tx(ctx, func(tx store.Tx) error {
-				if err := store.TouchCustomer(ctx, tx, pizza, user, "", store.Now()); err != nil {
-					return err
-				}
-				return store.UpdateCustomerFacts(ctx, tx, pizza, user, nil, map[string]bool{"broadcasts": true})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			consent(t, db, user, map[string]bool{"broadcasts": true})
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		served := make(chan error, 1)
-		go func() { served <- e.srv.Serve(sctx, ln) }()
-		t.Cleanup(func() { cancel(); <-served })
+		e.serve(t)
 		c, csrf := e.signIn(t, alice)
 		_, page := c.post(t, "/b/pizza/broadcast/preview", url.Values{"csrf": {csrf}, "text": {"News!"}})
 		c.post(t, "/b/pizza/broadcast/send", url.Values{"csrf": {csrf}, "token": {hidden(t, page, "token")}, "text": {"News!"}})
