@@ -31,8 +31,12 @@ func TestAgentIsRefusedOwnerPages(t *testing.T) {
 			t.Fatalf("an agent's refused form stored %d saved replies", n)
 		}
 		// The navigation does not offer agents what they cannot use.
-		if _, page := c.get(t, "/b/pizza/"); strings.Contains(page, `href="/b/pizza/saved"`) {
+		_, page := c.get(t, "/b/pizza/")
+		if strings.Contains(page, `href="/b/pizza/saved"`) {
 			t.Error("the agent's navigation links to the saved replies page")
+		}
+		if n := strings.Count(page, `<nav `); n != 1 || !strings.Contains(page, `href="/b/pizza/orders"`) {
+			t.Errorf("the agent's page has %d navigation bars, want one with the orders board", n)
 		}
 		// Staff of another bot get the 404 that hides the bot.
 		o, _ := e.signIn(t, carol)
