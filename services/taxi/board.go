@@ -31,24 +31,14 @@ func (b *Bot) BoardColumns() []backoffice.Column { return rideColumnsBoard }
 // BoardOrders implements backoffice.Board: the rides picking up in
 // [from, to) (booked for later: at their pickup time; now: when booked).
 func (b *Bot) BoardOrders(ctx context.Context, bot id.UserID, from, to time.Time) ([]backoffice.Order, error) {
-	rows, err := b.db.QueryContext(ctx, `SELECT `+rideColumns+` FROM taxi_rides
-		WHERE bot_user_id = $1 AND ((pickup_at >= $2 AND pickup_at < $3)
+	rides, err := b.queryRides(ctx, `WHERE bot_user_id = $1 AND ((pickup_at >= $2 AND pickup_at < $3)
 		  OR (pickup_at = 0 AND created_at >= $2 AND created_at < $3)) ORDER BY created_at LIMIT 500`,
 		bot.String(), from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list rides: %w", err)
 	}
-	defer rows.Close()
 	var out []backoffice.Order
-	for rows.Next() {
-		r, err := scanRide(rows)
-		if err != nil {
-			return nil, err
-		}
-		at := r.CreatedAt
-		if r.PickupAt > 0 {
-			at = r.PickupAt
-		}
+	for _, r := range rides {
 		sum := r.Pickup.Short() + " → " + r.Destination.Short() + " · " + formatMoney(r.Fare, r.Currency)
 		if r.Driver != "" {
 			sum += " · " + r.Driver
@@ -57,9 +47,9 @@ func (b *Bot) BoardOrders(ctx context.Context, bot id.UserID, from, to time.Time
 			}
 		}
 		out = append(out, backoffice.Order{ID: r.Ref, Title: "Ride " + r.Ref, Summary: sum, Customer: id.UserID(r.User),
-			Status: r.Status, At: time.UnixMilli(at)})
+			Status: r.Status, At: r.when()})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MoveOrder implements backoffice.Board: rides are not moved by hand.
