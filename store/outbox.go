@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -58,30 +57,6 @@ func AppendOutbox(ctx context.Context, tx Querier, events []OutgoingEvent) ([]in
 		}
 	}
 	return ids, nil
-}
-
-// NextOutboxRow returns the oldest pending row of a room, with its
-// parent's sent event id, or nil when the room has nothing to send.
-func (db *DB) NextOutboxRow(ctx context.Context, roomID string) (*OutboxRow, error) {
-	var r OutboxRow
-	var content string
-	var parentEvent, parentStatus sql.NullString
-	err := db.QueryRowContext(ctx, `SELECT o.id, o.room_id, o.bot_user_id, o.event_type, o.content, o.parent_id,
-			p.event_id, p.status, o.cause_event_id, o.attempts, o.retry_at, o.created_at
-		FROM outbox o`+db.indexedBy("outbox_pending_idx")+` LEFT JOIN outbox p ON p.id = o.parent_id
-		WHERE o.room_id = $1 AND o.status = 'pending' ORDER BY o.id LIMIT 1`, roomID).
-		Scan(&r.ID, &r.RoomID, &r.BotUserID, &r.Type, &content, &r.ParentID,
-			&parentEvent, &parentStatus, &r.CauseEventID, &r.Attempts, &r.RetryAt, &r.CreatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read next outbox row: %w", err)
-	}
-	r.Content = []byte(content)
-	r.ParentEventID = parentEvent.String
-	r.ParentStatus = parentStatus.String
-	return &r, nil
 }
 
 // PendingOutboxRows returns up to limit of a room's pending rows, oldest

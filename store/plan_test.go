@@ -265,10 +265,9 @@ func messagePath(t *testing.T, db *store.DB) {
 	}))
 	must(db.ReleaseLease(ctx, store.QueueInbox, room, "me"))
 	pendingRooms(t, db, store.QueueOutbox)
-	row, err := db.NextOutboxRow(ctx, room)
+	rows, err := db.PendingOutboxRows(ctx, room, 50)
 	must(err)
-	_, err = db.PendingOutboxRows(ctx, room, 50)
-	must(err)
+	row := rows[0]
 	_, err = db.WakeEncrypted(ctx, room)
 	must(err)
 	must(db.MarkOutboxAttempt(ctx, row.ID))

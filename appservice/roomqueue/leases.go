@@ -86,13 +86,6 @@ func (l *Leases) Lost(room string) {
 	delete(l.held, room)
 }
 
-// Held reports how many rooms this process holds.
-func (l *Leases) Held() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.held)
-}
-
 // Run renews the held leases every TTL/4 and gives back the idle ones,
 // until ctx is cancelled. It does not release the rest: call ReleaseAll
 // once the rooms' workers are done.

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/bizbots/bizbots/store"
 )
 
 // Outcome is what one Work call left behind in its room.
@@ -381,29 +379,4 @@ func StaleOwner(owner string) bool {
 		return !mine // an earlier incarnation with our pid, not us
 	}
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}
-
-// Leased runs work while holding queue's database lease on room: it takes
-// the lease (false when another process has it, or on a database error),
-// runs work, and gives the lease back even when ctx is already cancelled.
-// It returns what work returned.
-func Leased(ctx context.Context, db *store.DB, queue, room, owner string, ttl time.Duration, log zerolog.Logger, work func() bool) bool {
-	ok, err := db.AcquireLease(ctx, queue, room, owner, ttl.Milliseconds())
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Error().Err(err).Str("room_id", room).Str("queue", queue).Msg("cannot claim room")
-		}
-		return false
-	}
-	if !ok {
-		return false // another process has it
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := db.ReleaseLease(rctx, queue, room, owner); err != nil {
-			log.Warn().Err(err).Str("room_id", room).Str("queue", queue).Msg("cannot release room lease; it will expire")
-		}
-	}()
-	return work()
 }
