@@ -116,7 +116,7 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 	}
 	ev.Int("events", len(events)).Int("new", added).Bool("replay", replay).Dur("took", took).Msg("transaction stored")
 	if added > 0 && s.Stored != nil {
-		s.Stored(roomsOf(events)...)
+		s.Stored(store.RoomsOf(events)...)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
@@ -164,17 +164,4 @@ func writeDecodeError(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusBadRequest, ErrUnknown, err.Error())
 	}
-}
-
-// roomsOf lists the rooms of events, each once, in order of appearance.
-func roomsOf(events []store.IncomingEvent) []string {
-	seen := make(map[string]bool, len(events))
-	var rooms []string
-	for _, e := range events {
-		if !seen[e.RoomID] {
-			seen[e.RoomID] = true
-			rooms = append(rooms, e.RoomID)
-		}
-	}
-	return rooms
 }

@@ -88,17 +88,22 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 		if added == 0 {
 			return nil
 		}
-		rooms := make([]string, 0, len(events))
-		seen := make(map[string]bool, len(events))
-		for _, e := range events {
-			if !seen[e.RoomID] {
-				seen[e.RoomID] = true
-				rooms = append(rooms, e.RoomID)
-			}
-		}
-		return db.notifyRooms(ctx, tx, ChannelInbox, rooms)
+		return db.notifyRooms(ctx, tx, ChannelInbox, RoomsOf(events))
 	})
 	return added, replay, err
+}
+
+// RoomsOf lists the rooms of events, each once, in order of appearance.
+func RoomsOf(events []IncomingEvent) []string {
+	seen := make(map[string]bool, len(events))
+	var rooms []string
+	for _, e := range events {
+		if !seen[e.RoomID] {
+			seen[e.RoomID] = true
+			rooms = append(rooms, e.RoomID)
+		}
+	}
+	return rooms
 }
 
 // PendingRooms lists up to limit rooms with work due now in queue, oldest
