@@ -55,7 +55,9 @@ func (db *DB) GroupTx(ctx context.Context, fn func(ctx context.Context, tx Tx) e
 	g.queue = append(g.queue, req)
 	if g.running < db.committers() {
 		g.running++
-		go db.commitGroups(context.WithoutCancel(ctx))
+		// The committer serves every caller's work, so it carries none of
+		// this caller's context.
+		go db.commitGroups(context.Background())
 	}
 	g.mu.Unlock()
 	// The committer answers every request; statements are bounded by the
