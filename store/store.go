@@ -139,7 +139,7 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("database uri: %w", err)
 		}
 		c.Dialer(deadlineDialer{timeout: db.readTimeout})
-		connector = c
+		connector = preparingConnector{c}
 		db.Dialect = Postgres
 		if maxOpen == 0 {
 			maxOpen = 40
