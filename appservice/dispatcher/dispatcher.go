@@ -430,10 +430,17 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomque
 				return roomqueue.Stuck
 			}
 		}
-		var ok bool
-		if ok, next = d.processEvent(ctx, ev, reads); !ok {
+		ok, claimed, looked := d.processEvent(ctx, ev, reads)
+		if !ok {
 			return roomqueue.Stuck
 		}
+		if looked && claimed == nil {
+			// The commit looked for the room's next due event and found
+			// none: nothing to claim again. An event stored since wakes
+			// the room anew.
+			return roomqueue.Emptied
+		}
+		next = claimed
 	}
 	return roomqueue.Again
 }
@@ -446,13 +453,14 @@ var errGaveUp = errors.New("earlier attempts ended without an outcome (the proce
 // processEvent handles one claimed event (its attempt is already counted)
 // and commits the outcome. It returns false when the room must stop for
 // now (a retry is scheduled, the lease was lost, or the database failed),
-// and the room's next event when the commit could claim it.
+// and the room's next event when the commit could claim it (looked: the
+// commit looked for one, so a nil next means none was due).
 // Once committed, the customer events it handled are noted in reads.
-func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, reads map[id.UserID]id.EventID) (bool, *store.InboxEvent) {
+func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, reads map[id.UserID]id.EventID) (ok bool, next *store.InboxEvent, looked bool) {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
 	if ev.Attempts > max(d.opts.MaxDeaths, d.opts.MaxAttempts) {
-		return d.fail(ctx, ev, nil, errGaveUp, log), nil
+		return d.fail(ctx, ev, nil, errGaveUp, log), nil, false
 	}
 	out, err := d.safeRoute(ctx, ev, log)
 	now := d.opts.Clock()
@@ -461,18 +469,17 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		switch {
 		case ctx.Err() != nil:
 			d.unclaim(ctx, ev, 0, "stopped before the event was handled", log)
-			return false, nil // shutting down: the event stays pending
+			return false, nil, false // shutting down: the event stays pending
 		case errors.As(err, &wait):
 			d.unclaim(ctx, ev, d.opts.RetryBase, wait.Error(), log)
-			return false, nil
+			return false, nil, false
 		}
 		var later *handlers.RetryError
 		if errors.As(err, &later) && out != nil && out.deferred != nil {
-			return d.deferEvent(ctx, ev, out, later, log), nil
+			return d.deferEvent(ctx, ev, out, later, log), nil, false
 		}
-		return d.fail(ctx, ev, out, err, log), nil
+		return d.fail(ctx, ev, out, err, log), nil, false
 	}
-	var next *store.InboxEvent
 	// The commit shares its transaction with other rooms' commits of the
 	// moment (group commit): one fsync for many events.
 	err = d.db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) (err error) {
@@ -495,17 +502,17 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 	case err == nil:
 	case errors.Is(err, store.ErrAlreadyHandled):
 		log.Debug().Msg("event was already handled elsewhere")
-		return true, nil
+		return true, nil, false
 	case errors.Is(err, store.ErrLeaseLost):
 		d.leases.Lost(ev.RoomID)
 		log.Warn().Msg("room lease lost before commit; another process will handle the event")
-		return false, nil
+		return false, nil, false
 	default:
 		if ctx.Err() != nil {
 			d.unclaim(ctx, ev, 0, "stopped before the event was committed", log)
-			return false, nil
+			return false, nil, false
 		}
-		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil
+		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil, false
 	}
 	for _, r := range out.reads {
 		reads[r.bot] = r.event
@@ -516,7 +523,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 	if out.sent > 0 && d.OnOutbox != nil {
 		d.OnOutbox(out.rooms...)
 	}
-	return true, next
+	return true, next, true
 }
 
 // safeRoute is route with a panic anywhere in it (a service's Watches,
