@@ -30,13 +30,65 @@ func LoadCustomer(ctx context.Context, q Querier, bot, user string) (*CustomerRo
 	if err != nil {
 		return nil, fmt.Errorf("load customer: %w", err)
 	}
-	if err := decodeColumn("customers.profile", profile, &c.Facts); err != nil {
-		return nil, err
-	}
-	if err := decodeColumn("customers.consent", consent, &c.Consent); err != nil {
+	if err := c.decode(profile, consent); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decode fills the row's columns kept as JSON.
+func (c *CustomerRow) decode(profile, consent string) error {
+	if err := decodeColumn("customers.profile", profile, &c.Facts); err != nil {
+		return err
+	}
+	return decodeColumn("customers.consent", consent, &c.Consent)
+}
+
+// TurnRows is what a turn starts from, read in one statement: the
+// customer's row (nil when new), their display name in the room ("" when
+// not known) and the conversation's state (nil when none).
+type TurnRows struct {
+	Customer   *CustomerRow
+	MemberName string
+	State      *StateRow
+}
+
+// LoadTurn reads a turn's TurnRows for bot, room and user. (SQLite
+// numbers $n placeholders in the order they first appear, so the first
+// join names all three in order.)
+func LoadTurn(ctx context.Context, q Querier, bot, room, user string) (TurnRows, error) {
+	var (
+		t                             TurnRows
+		c                             CustomerRow
+		s                             StateRow
+		haveCustomer, haveState       bool
+		name, cName, profile, consent sql.NullString
+		step, state, question         sql.NullString
+		first, last, expires          sql.NullInt64
+	)
+	err := q.QueryRowContext(ctx, `SELECT c.user_id IS NOT NULL, c.display_name, c.first_seen, c.last_seen, c.profile, c.consent,
+			m.display_name, s.user_id IS NOT NULL, s.step, s.state, s.expires_at, s.question
+		FROM (SELECT 1 AS one) AS one
+		LEFT JOIN conversation_state s ON s.bot_user_id = $1 AND s.room_id = $2 AND s.user_id = $3
+		LEFT JOIN customers c ON c.bot_user_id = $1 AND c.user_id = $3
+		LEFT JOIN room_members m ON m.room_id = $2 AND m.user_id = $3`, bot, room, user).
+		Scan(&haveCustomer, &cName, &first, &last, &profile, &consent, &name, &haveState, &step, &state, &expires, &question)
+	if err != nil {
+		return TurnRows{}, fmt.Errorf("load turn: %w", err)
+	}
+	t.MemberName = name.String
+	if haveCustomer {
+		c.DisplayName, c.FirstSeen, c.LastSeen = cName.String, first.Int64, last.Int64
+		if err := c.decode(profile.String, consent.String); err != nil {
+			return TurnRows{}, err
+		}
+		t.Customer = &c
+	}
+	if haveState {
+		s.Step, s.State, s.ExpiresAt, s.Question = step.String, []byte(state.String), expires.Int64, []byte(question.String)
+		t.State = &s
+	}
+	return t, nil
 }
 
 // TouchCustomer records contact with a customer now: created on first

@@ -141,7 +141,8 @@ func fullScan(t *testing.T, ctx context.Context, db *store.DB, conn *sql.Conn, q
 		}
 		for _, line := range plan {
 			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "SCAN ")
-			if !ok || subqueries[rest] {
+			// CONSTANT ROW: a FROM of literals (SELECT 1), no table.
+			if !ok || subqueries[rest] || rest == "CONSTANT ROW" {
 				continue
 			}
 			if _, idx, ok := strings.Cut(rest, "INDEX "); !ok || !pendingOnly[idx] {
@@ -235,19 +236,13 @@ func messagePath(t *testing.T, db *store.DB) {
 	_, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
 	must(err)
 	ev := next(t, db, room)
-	_, err = db.BotsInRoom(ctx, room)
-	must(err)
-	_, err = db.JoinedMemberCount(ctx, room)
-	must(err)
-	_, err = db.MemberDisplayName(ctx, room, user)
+	_, err = db.ViewRoom(ctx, room)
 	must(err)
 	fact := "Main St 1"
 	must(db.Tx(ctx, func(tx store.Tx) error {
 		must(store.SetBotMembership(ctx, tx, bot, room, "join", true, user))
 		must(store.SetMember(ctx, tx, room, user, "join", "Alice"))
-		_, err := store.LoadCustomer(ctx, tx, bot, user)
-		must(err)
-		_, err = store.LoadState(ctx, tx, bot, room, user)
+		_, err := store.LoadTurn(ctx, tx, bot, room, user)
 		must(err)
 		must(store.TouchCustomer(ctx, tx, bot, user, "Alice", store.Now()))
 		must(store.AddHistory(ctx, tx, bot, user, "message", "hi", nil, store.Now()))

@@ -51,6 +51,47 @@ func (db *DB) BotsInRoom(ctx context.Context, roomID string) ([]BotRoom, error) 
 	return out, rows.Err()
 }
 
+// RoomView is what routing a message needs to know of its room, read in
+// one statement: the bots joined to it, how many other users are joined,
+// and which bots' conversation a person took over in the business console.
+type RoomView struct {
+	Bots   []BotRoom       // ordered by bot user id
+	Joined int             // users other than bots with membership join
+	Held   map[string]bool // bot user id → a person answers for it here
+}
+
+// ViewRoom reads a room's RoomView.
+func (db *DB) ViewRoom(ctx context.Context, roomID string) (RoomView, error) {
+	rows, err := db.QueryContext(ctx, `SELECT b.bot_user_id, b.room_id, b.membership, b.is_direct, b.inviter,
+			(SELECT count(*) FROM room_members m WHERE m.room_id = b.room_id AND m.membership = 'join'),
+			EXISTS (SELECT 1 FROM console_rooms c
+				WHERE c.bot_user_id = b.bot_user_id AND c.room_id = b.room_id AND c.status = 'agent')
+		FROM bot_rooms b WHERE b.room_id = $1 AND b.membership = 'join' ORDER BY b.bot_user_id`, roomID)
+	if err != nil {
+		return RoomView{}, fmt.Errorf("read room: %w", err)
+	}
+	defer rows.Close()
+	var v RoomView
+	for rows.Next() {
+		var b BotRoom
+		var held bool
+		if err := rows.Scan(&b.BotUserID, &b.RoomID, &b.Membership, &b.IsDirect, &b.Inviter, &v.Joined, &held); err != nil {
+			return RoomView{}, fmt.Errorf("read room: %w", err)
+		}
+		v.Bots = append(v.Bots, b)
+		if held {
+			if v.Held == nil {
+				v.Held = map[string]bool{}
+			}
+			v.Held[b.BotUserID] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return RoomView{}, fmt.Errorf("read room: %w", err)
+	}
+	return v, nil
+}
+
 // SetMember records another user's membership in a room.
 func SetMember(ctx context.Context, q Querier, roomID, userID, membership, displayName string) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, membership, display_name, updated_at)

@@ -117,7 +117,7 @@ func minTime(a, b time.Time) time.Time {
 // tellEncrypted answers an encrypted message that could not be handled, in
 // a direct chat only.
 func (d *Dispatcher) tellEncrypted(ctx context.Context, evt *event.Event, text, note string) (*outcome, error) {
-	bots, direct, err := d.concerned(ctx, evt)
+	bots, direct, _, err := d.concerned(ctx, evt)
 	if err != nil || len(bots) == 0 || !direct {
 		return &outcome{outcome: "ignored", note: note}, err
 	}

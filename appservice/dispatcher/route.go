@@ -301,22 +301,14 @@ func countCustomers(members map[id.UserID]string, ours func(id.UserID) bool) int
 }
 
 // concerned lists the bots an event in a room is meant for: in a
-// one-to-one room, its bot; in a group, the bots mentioned.
-func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, bool, error) {
-	inRoom, err := d.db.BotsInRoom(ctx, evt.RoomID.String())
-	if err != nil {
-		return nil, false, err
+// one-to-one room, its bot; in a group, the bots mentioned. held names the
+// room's bots whose conversation a person took over (see withoutAgents).
+func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) (bots []*Bot, direct bool, held map[string]bool, err error) {
+	view, err := d.db.ViewRoom(ctx, evt.RoomID.String())
+	if err != nil || len(view.Bots) == 0 {
+		return nil, false, nil, err
 	}
-	if len(inRoom) == 0 {
-		return nil, false, nil
-	}
-	customers, err := d.db.JoinedMemberCount(ctx, evt.RoomID.String())
-	if err != nil {
-		return nil, false, err
-	}
-	var out []*Bot
-	direct := false
-	for _, br := range inRoom {
+	for _, br := range view.Bots {
 		bot, ok := d.Bot(id.UserID(br.BotUserID))
 		if !ok {
 			continue // a bot removed from the config
@@ -327,13 +319,13 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) ([]*Bot, b
 		if w, ok := bot.Handler.(handlers.Watcher); ok {
 			watched = w.Watches(evt.RoomID)
 		}
-		isDM := !watched && len(inRoom) == 1 && (customers == 1 || (customers == 0 && br.IsDirect))
+		isDM := !watched && len(view.Bots) == 1 && (view.Joined == 1 || (view.Joined == 0 && br.IsDirect))
 		if isDM || watched || mentions(evt, bot) {
-			out = append(out, bot)
+			bots = append(bots, bot)
 			direct = direct || isDM
 		}
 	}
-	return out, direct, nil
+	return bots, direct, view.Held, nil
 }
 
 func mentions(evt *event.Event, bot *Bot) bool {
@@ -382,7 +374,7 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 		// them): answering another bot's notice can loop for ever.
 		return refused("notice", "notice from another user or bot"), nil
 	}
-	bots, direct, err := d.concerned(ctx, evt)
+	bots, direct, held, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -394,8 +386,8 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 			return out, err
 		}
 	}
-	if bots, err = d.withoutAgents(ctx, bots, evt.RoomID); err != nil || len(bots) == 0 {
-		return &outcome{outcome: "agent", note: heldNote}, err
+	if bots = withoutAgents(bots, held); len(bots) == 0 {
+		return &outcome{outcome: "agent", note: heldNote}, nil
 	}
 	m, ok := handlers.FromEvent(evt)
 	if !ok {
@@ -460,7 +452,7 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 	if err != nil {
 		return nil, err
 	}
-	bots, direct, err := d.concerned(ctx, evt)
+	bots, direct, held, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -473,8 +465,8 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 	if len(target) == 0 {
 		return &outcome{outcome: "ignored", note: "reaction to no bot's message"}, nil
 	}
-	if target, err = d.withoutAgents(ctx, target, evt.RoomID); err != nil || len(target) == 0 {
-		return &outcome{outcome: "agent", note: heldNote}, err
+	if target = withoutAgents(target, held); len(target) == 0 {
+		return &outcome{outcome: "agent", note: heldNote}, nil
 	}
 	return d.runTurns(ctx, target, evt.RoomID, m, direct, log)
 }
@@ -482,7 +474,7 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 // routeRedaction tells the bot of a direct chat that the customer deleted
 // an event.
 func (d *Dispatcher) routeRedaction(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
-	bots, direct, err := d.concerned(ctx, evt)
+	bots, direct, _, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +498,7 @@ func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerol
 	if c.Name == store.EndTimerName {
 		return d.routeEnded(ctx, bot, evt, c.Payload, log)
 	}
-	_, direct, err := d.concerned(ctx, evt)
+	_, direct, _, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}

@@ -38,25 +38,18 @@ type turn struct {
 // and resolves an answer to the bot's open question.
 func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m handlers.Message, direct bool) (*turn, error) {
 	user := m.Sender
-	row, err := store.LoadCustomer(ctx, d.db, bot.UserID.String(), user.String())
+	rows, err := store.LoadTurn(ctx, d.db, bot.UserID.String(), room.String(), user.String())
 	if err != nil {
 		return nil, err
 	}
-	name, err := d.db.MemberDisplayName(ctx, room.String(), user.String())
-	if err != nil {
-		return nil, err
-	}
-	cust := handlers.Customer{ID: user, DisplayName: name, New: row == nil}
+	row, st := rows.Customer, rows.State
+	cust := handlers.Customer{ID: user, DisplayName: rows.MemberName, New: row == nil}
 	if row != nil {
 		if cust.DisplayName == "" {
 			cust.DisplayName = row.DisplayName
 		}
 		cust.FirstSeen, cust.LastSeen = time.UnixMilli(row.FirstSeen), time.UnixMilli(row.LastSeen)
 		cust.Facts, cust.Consent = row.Facts, row.Consent
-	}
-	st, err := store.LoadState(ctx, d.db, bot.UserID.String(), room.String(), user.String())
-	if err != nil {
-		return nil, err
 	}
 	conv := handlers.NewConversation(bot.UserID, room, cust, m.ID)
 	conv.Direct = direct
