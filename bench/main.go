@@ -94,6 +94,7 @@ func main() {
 	flag.IntVar(&o.inviteBatch, "invite-batch", 1000, "-conversations: invites (and messages) per transaction")
 	procsFlag := flag.String("procs", "", "scale-out: bizbots processes on one Postgres behind one URL, e.g. 1,2,3")
 	flag.BoolVar(&o.kill, "kill", false, "-procs: SIGKILL one process a third into each run, restart it a second later, and check exactly-once and order")
+	flag.Var(&configEdits, "set", "KEY=VALUE: change the first line of bizbots' config that sets KEY, for every run (repeatable), e.g. -set max_open_conns=8 -set workers=16")
 	flag.StringVar(&o.leaseTimeout, "lease-timeout", "", "bizbots' dispatcher.lease_timeout for the runs (default: the config's, 2m); a killed process's rooms wait this long")
 	flag.StringVar(&o.pprofDir, "pprof", "", "save a CPU and an allocation profile of each bizbots run into this directory")
 	flag.IntVar(&o.pprofSeconds, "pprof-seconds", 10, "-pprof: seconds each profile covers, from the start of the traffic")

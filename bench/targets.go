@@ -230,6 +230,9 @@ func writeConfig(bin, cfgPath string, hs *homeserver, addr, publicURL, uri, leas
 	if leaseTimeout != "" {
 		cfg = regexp.MustCompile(`(?m)^  lease_timeout: .*$`).ReplaceAll(cfg, []byte("  lease_timeout: "+leaseTimeout))
 	}
+	if cfg, err = configEdits.apply(cfg); err != nil {
+		return "", err
+	}
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return "", err
 	}
@@ -238,6 +241,39 @@ func writeConfig(bin, cfgPath string, hs *homeserver, addr, publicURL, uri, leas
 		return "", fmt.Errorf("no hs_token in %s", cfgPath)
 	}
 	return string(m[1]), nil
+}
+
+// edits are -set's changes to bizbots' config.
+type edits []string
+
+// configEdits is what -set asks to change in every run's config.
+var configEdits edits
+
+func (e *edits) String() string { return strings.Join(*e, ",") }
+
+func (e *edits) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+// apply sets each KEY=VALUE on the first line of cfg that sets KEY,
+// keeping its indentation.
+func (e edits) apply(cfg []byte) ([]byte, error) {
+	for _, kv := range e {
+		k, v, _ := strings.Cut(kv, "=")
+		re := regexp.MustCompile(`(?m)^(\s*)` + regexp.QuoteMeta(k) + `:.*$`)
+		loc := re.FindSubmatchIndex(cfg)
+		if loc == nil {
+			return nil, fmt.Errorf("-set %s: no line sets %s in the config `bizbots init` wrote", kv, k)
+		}
+		line := append([]byte{}, cfg[loc[2]:loc[3]]...)
+		line = append(line, []byte(k+": "+v)...)
+		cfg = append(cfg[:loc[0]], append(line, cfg[loc[1]:]...)...)
+	}
+	return cfg, nil
 }
 
 // serve starts `bizbots serve` with cfgPath listening on addr and waits
