@@ -2,6 +2,7 @@ package runtimebots
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -44,6 +45,10 @@ type Syncer struct {
 	Resolver wire.Resolver
 	Interval time.Duration
 	Log      zerolog.Logger
+
+	// kick asks Run for a Sync before the next tick (Upcoming).
+	kickOnce sync.Once
+	kick     chan struct{}
 
 	// mu serialises Sync (the loop and the admin API both call it).
 	mu sync.Mutex
@@ -100,7 +105,8 @@ func (s *Syncer) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run syncs at start and every Interval until ctx ends.
+// Run syncs at start, every Interval and when Upcoming found a bot not
+// served yet, until ctx ends.
 func (s *Syncer) Run(ctx context.Context) {
 	if s.Interval <= 0 {
 		s.Interval = 5 * time.Second
@@ -115,6 +121,36 @@ func (s *Syncer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-s.kicks():
 		}
 	}
+}
+
+func (s *Syncer) kicks() chan struct{} {
+	s.kickOnce.Do(func() { s.kick = make(chan struct{}, 1) })
+	return s.kick
+}
+
+// Upcoming reports whether uid is a run-time bot in the database that this
+// process does not serve yet (added moments ago by another process or by
+// `bizbots bots add`): the dispatcher then keeps the bot's invites waiting
+// instead of taking the bot for a customer. It also asks Run to sync now,
+// so the wait is short.
+func (s *Syncer) Upcoming(ctx context.Context, uid id.UserID) (bool, error) {
+	localpart, server, err := uid.Parse()
+	if err != nil || server != s.Config.Homeserver.Domain {
+		return false, nil
+	}
+	var n int
+	if err := s.DB.QueryRowContext(ctx, `SELECT count(*) FROM runtime_bots WHERE localpart = $1`, localpart).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up run-time bot: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	select {
+	case s.kicks() <- struct{}{}:
+	default: // a sync is asked for already
+	}
+	return true, nil
 }

@@ -138,6 +138,10 @@ type Dispatcher struct {
 	OnOutbox func(rooms ...string)
 	// Users registers bots on demand. Nil: bots are taken as registered.
 	Users Registrar
+	// Upcoming reports whether a user not served as a bot is one being
+	// added at run time (stored, not served by this process yet). May be
+	// nil. Set before Run.
+	Upcoming func(ctx context.Context, uid id.UserID) (bool, error)
 }
 
 // ready makes sure the homeserver lets the appservice act as bot. A bot

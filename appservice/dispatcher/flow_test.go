@@ -45,6 +45,7 @@ type flowConfig struct {
 	opts     dispatcher.Options
 	extraDBs []*store.DB
 	users    func(hs *fakehs.HS, db *store.DB) dispatcher.Registrar
+	upcoming func(ctx context.Context, uid id.UserID) (bool, error)
 }
 
 // withRegistrar gives each process's dispatcher a registrar of bot users.
@@ -53,6 +54,11 @@ func withRegistrar(users func(hs *fakehs.HS, db *store.DB) dispatcher.Registrar)
 }
 
 type flowOption func(*flowConfig)
+
+// withUpcoming tells the dispatchers which users are bots being added.
+func withUpcoming(fn func(ctx context.Context, uid id.UserID) (bool, error)) flowOption {
+	return func(c *flowConfig) { c.upcoming = fn }
+}
 
 // withBots replaces the default echo bot. bots is called once per process
 // so a test can tell which process ran a handler.
@@ -85,6 +91,7 @@ type flow struct {
 	asURL  string   // the first process's intake
 	asURLs []string // every process's intake
 	db     *store.DB
+	disps  []*dispatcher.Dispatcher // every process's dispatcher
 	txns   atomic.Int64
 }
 
@@ -115,6 +122,10 @@ func startFlow(t *testing.T, db *store.DB, options ...flowOption) *flow {
 		if cfg.users != nil {
 			disp.Users = cfg.users(hs, pdb)
 		}
+		if cfg.upcoming != nil {
+			disp.Upcoming = cfg.upcoming
+		}
+		f.disps = append(f.disps, disp)
 		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.WakeRooms, Log: plog})
 		t.Cleanup(srv.Close)
 		f.asURLs = append(f.asURLs, srv.URL)

@@ -15,6 +15,7 @@ import (
 	"github.com/bizbots/bizbots/appservice/provision"
 	"github.com/bizbots/bizbots/config"
 	"github.com/bizbots/bizbots/internal/fakehs"
+	"github.com/bizbots/bizbots/services/echo"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -136,6 +137,56 @@ func TestUnregisteredRefusalIsNeverFinal(t *testing.T) {
 		}
 		if st := f.inbox(t, evID(inv)); st.status != "done" || st.attempts != 1 {
 			t.Fatalf("invite %+v, want done with only the successful attempt counted", st)
+		}
+	})
+}
+
+// A bot added at run time (`bizbots bots add`) is served by each process
+// within seconds; a customer who finds it sooner and invites it must not
+// be lost: the invite waits until this process serves the bot (it is not
+// taken for a customer's membership), then the bot joins and welcomes,
+// and the customer's first message, queued behind the invite, is
+// answered after the welcome.
+func TestInviteToBotBeingAddedWaitsUntilItIsServed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		taxi := id.UserID("@taxi:example.org")
+		var mu sync.Mutex
+		asked := 0
+		f := startFlow(t, db, withUpcoming(func(_ context.Context, uid id.UserID) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if uid == taxi {
+				asked++
+			}
+			return uid == taxi, nil
+		}))
+		room := "!taxi-dm:example.org"
+		f.hs.SetMembers(room, map[string]string{alice: "Alice", taxi.String(): "Taxi"})
+		inv := fakehs.Invite(room, alice, taxi.String(), true)
+		f.deliver(t, inv, fakehs.Message(room, alice, "hi"))
+		// The invite is looked at again and again while the bot is not
+		// served.
+		if !f.hs.WaitFor(waitLimit, func() bool { mu.Lock(); defer mu.Unlock(); return asked >= 3 }) {
+			t.Fatalf("the invite was not kept waiting for the bot (asked %d times)", asked)
+		}
+		if st := f.inbox(t, evID(inv)); st.status != "pending" {
+			t.Fatalf("invite %+v, want pending until the bot is served", st)
+		}
+		var members int
+		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM room_members WHERE user_id = $1`, taxi.String()).Scan(&members); err != nil {
+			t.Fatal(err)
+		}
+		if members != 0 {
+			t.Fatal("the bot being added was recorded as a member (a customer) of the room")
+		}
+		f.disps[0].AddBot(&dispatcher.Bot{UserID: taxi, Config: config.Bot{Localpart: "taxi", Welcome: "Welcome to Taxi!"},
+			Handler: echo.New(echo.Config{Prefix: "echo: "})})
+		got := bodies(f.waitReply(t, room, "echo: hi"))
+		if strings.Join(got, "|") != "Welcome to Taxi!|echo: hi" {
+			t.Fatalf("sends %q: want the welcome, then the reply", got)
+		}
+		if st := f.inbox(t, evID(inv)); st.status != "done" || st.lastError != "" {
+			t.Fatalf("invite %+v", st)
 		}
 	})
 }

@@ -187,6 +187,17 @@ func (d *Dispatcher) routeMember(ctx context.Context, evt *event.Event, log zero
 		if target == d.sender {
 			return &outcome{outcome: "ignored", note: "invite to the appservice sender"}, nil
 		}
+		if mem.Membership == event.MembershipInvite && d.Upcoming != nil {
+			// A bot added at run time that this process does not serve
+			// yet: its invite (and the room's later events) wait for it.
+			soon, err := d.Upcoming(ctx, target)
+			if err != nil {
+				return nil, err
+			}
+			if soon {
+				return nil, &waitError{reason: fmt.Sprintf("bot %s is being added; its invite waits until it is served", target)}
+			}
+		}
 		if mem.Membership == event.MembershipLeave || mem.Membership == event.MembershipBan {
 			return d.customerLeft(ctx, evt, target, mem, log)
 		}

@@ -38,6 +38,8 @@ type businessSide struct {
 func startBusinessSide(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher, prov *provision.Provisioner, m handlers.Media, hs *hsclient.Client, med *media.Resolver, wake func(), log zerolog.Logger) (*businessSide, error) {
 	b := &businessSide{syncer: &runtimebots.Syncer{DB: db, Config: cfg, Dispatcher: disp, Provisioner: prov,
 		SendAPIURL: sendAPIURL(cfg), Media: m, Resolver: med, Log: log.With().Str("part", "runtimebots").Logger()}}
+	// An invite to a bot added moments ago waits until it is served here.
+	disp.Upcoming = b.syncer.Upcoming
 	if cfg.SendAPI.Listen == "" {
 		return b, nil
 	}
