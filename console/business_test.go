@@ -327,3 +327,47 @@ func TestBroadcastIsPolite(t *testing.T) {
 		}
 	})
 }
+
+// A save tells the other bizbots processes on the same Postgres database
+// which bot's settings changed, so they apply them at once.
+func TestSettingsSaveNotifiesOtherProcesses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	uri := storetest.URI(t, store.Postgres)
+	open := func() *store.DB {
+		db, err := store.Open(ctx, uri, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, _, err := db.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	a, b := open(), open()
+	e, _ := startShop(t, a)
+	heard := make(chan []string, 10)
+	go b.Listen(ctx, store.ChannelSettings, func(bots []string) { heard <- bots }, zerolog.Nop())
+	c, csrf := e.signIn(t, alice)
+	// The listener needs a moment to connect: change the price until B
+	// hears of it (each save is a change: the price alternates).
+	prices := []string{"13.50", "14.50"}
+	for i := 0; ; i++ {
+		if i == 100 {
+			t.Fatal("no notification of the save reached another process")
+		}
+		status, page := c.post(t, "/b/pizza/settings", url.Values{"csrf": {csrf}, "s-item-margherita-size-large-price": {prices[i%2]}})
+		if status != 200 || !strings.Contains(page, "Saved") {
+			t.Fatalf("%d\n%s", status, page)
+		}
+		select {
+		case got := <-heard:
+			if len(got) != 1 || got[0] != pizza {
+				t.Fatalf("heard %q, want the bot %s", got, pizza)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -200,6 +200,10 @@ func (s *Server) saveSettings(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 		}
+		// Other processes apply them too once this commits.
+		if err := s.opts.DB.NotifySettings(ctx, tx, bid); err != nil {
+			return err
+		}
 		// Last, so a refused value rolls the transaction back.
 		if err := ed.ApplySettings(next); err != nil {
 			return err

@@ -88,7 +88,7 @@ func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []Incom
 		if added == 0 {
 			return nil
 		}
-		return db.notifyRooms(ctx, tx, ChannelInbox, RoomsOf(events))
+		return db.notify(ctx, tx, ChannelInbox, RoomsOf(events))
 	})
 	return added, replay, err
 }

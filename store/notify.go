@@ -15,13 +15,24 @@ import (
 // for rooms it holds, however the load balancer spread the transactions.
 const ChannelInbox = "bizbots_inbox"
 
+// ChannelSettings is the Postgres notification channel that names bots
+// whose settings changed in the business console, so every process
+// applies them at once, not only the one that served the console.
+const ChannelSettings = "bizbots_settings"
+
 // notifyLimit keeps a payload under Postgres' 8000-byte limit.
 const notifyLimit = 7000
 
-// notifyRooms tells the other processes on a Postgres database, when tx
-// commits, that rooms have new work on channel. SQLite has one process:
-// nothing to do.
-func (db *DB) notifyRooms(ctx context.Context, tx Querier, channel string, rooms []string) error {
+// NotifySettings tells the other processes on a Postgres database, when
+// tx commits, that bot's console settings changed.
+func (db *DB) NotifySettings(ctx context.Context, tx Querier, bot string) error {
+	return db.notify(ctx, tx, ChannelSettings, []string{bot})
+}
+
+// notify tells the other processes on a Postgres database, when tx
+// commits, the names (rooms with new work, bots with new settings) on
+// channel. SQLite has one process: nothing to do.
+func (db *DB) notify(ctx context.Context, tx Querier, channel string, rooms []string) error {
 	if db.Dialect != Postgres || len(rooms) == 0 {
 		return nil
 	}
@@ -52,7 +63,7 @@ func (db *DB) notifyRooms(ctx context.Context, tx Querier, channel string, rooms
 	return nil
 }
 
-// Listen calls fn with the rooms of every notification on channel until
+// Listen calls fn with the names of every notification on channel until
 // ctx is cancelled (Postgres only; on SQLite it returns at once). The
 // connection is its own, reconnected with backoff when it drops; after a
 // reconnect fn is called with no rooms, since notifications sent meanwhile

@@ -246,6 +246,17 @@ func (d *Dispatcher) Bot(uid id.UserID) (*Bot, bool) {
 	return b, ok
 }
 
+// BotIDs lists the bots served now.
+func (d *Dispatcher) BotIDs() []id.UserID {
+	d.bots.mu.RLock()
+	defer d.bots.mu.RUnlock()
+	out := make([]id.UserID, 0, len(d.bots.bots))
+	for uid := range d.bots.bots {
+		out = append(out, uid)
+	}
+	return out
+}
+
 func (d *Dispatcher) handlerOf(uid id.UserID) handlers.Handler {
 	d.bots.mu.RLock()
 	defer d.bots.mu.RUnlock()

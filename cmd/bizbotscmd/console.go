@@ -45,6 +45,38 @@ func listenConsole(cfg *config.Config, db *store.DB, disp *dispatcher.Dispatcher
 	return func(ctx context.Context) error { return srv.Serve(ctx, ln) }, nil
 }
 
+// servedBots is the part of the dispatcher followConsoleSettings reads.
+type servedBots interface {
+	Handler(bot id.UserID) (handlers.Handler, bool)
+	BotIDs() []id.UserID
+}
+
+// followConsoleSettings applies in this process the console settings that
+// other processes on the same Postgres database save: each notification
+// names the bots to apply again; after the listener reconnected
+// (notifications sent meanwhile are lost) every served bot is applied
+// again. Returns when ctx ends (at once on SQLite, which has one process).
+func followConsoleSettings(ctx context.Context, db *store.DB, bots servedBots, log zerolog.Logger) {
+	db.Listen(ctx, store.ChannelSettings, func(names []string) {
+		uids := bots.BotIDs()
+		if names != nil {
+			uids = uids[:0]
+			for _, n := range names {
+				uids = append(uids, id.UserID(n))
+			}
+		}
+		for _, uid := range uids {
+			h, ok := bots.Handler(uid)
+			if !ok {
+				continue
+			}
+			if err := applyConsoleSettings(db, uid, h, log); err != nil {
+				log.Warn().Err(err).Str("bot", uid.String()).Msg("cannot apply settings changed in the console of another process; a config reload applies them")
+			}
+		}
+	}, log)
+}
+
 // applyConsoleSettings gives a freshly built bot the settings its owners
 // changed in the business console (they override the config). Values the
 // service no longer accepts (the config changed under them) are logged

@@ -206,12 +206,16 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
-	wg.Add(5)
+	wg.Add(6)
 	go func() {
 		defer wg.Done()
 		// Rooms other processes on the same Postgres took transactions
 		// for (the lease of a busy room stays with whoever works in it).
 		db.Listen(runCtx, store.ChannelInbox, func(rooms []string) { disp.WakeRooms(rooms...) }, log.With().Str("part", "dispatcher").Logger())
+	}()
+	go func() {
+		defer wg.Done()
+		followConsoleSettings(runCtx, db, disp, log.With().Str("part", "console").Logger())
 	}()
 	go func() {
 		defer wg.Done()
