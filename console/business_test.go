@@ -333,19 +333,8 @@ func TestBroadcastIsPolite(t *testing.T) {
 func TestSettingsSaveNotifiesOtherProcesses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	uri := storetest.URI(t, store.Postgres)
-	open := func() *store.DB {
-		db, err := store.Open(ctx, uri, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, _, err := db.Upgrade(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	a, b := open(), open()
+	dbs := storetest.Processes(t, 2)
+	a, b := dbs[0], dbs[1]
 	e, _ := startShop(t, a)
 	heard := make(chan []string, 10)
 	go b.Listen(ctx, store.ChannelSettings, func(bots []string) { heard <- bots }, zerolog.Nop())

@@ -18,19 +18,8 @@ import (
 func TestOtherProcessesHearOfNewRooms(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	uri := storetest.URI(t, store.Postgres)
-	open := func() *store.DB {
-		db, err := store.Open(ctx, uri, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, _, err := db.Upgrade(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	a, b := open(), open()
+	dbs := storetest.Processes(t, 2)
+	a, b := dbs[0], dbs[1]
 	heardA, heardB := make(chan []string, 10), make(chan []string, 10)
 	listening := func(db *store.DB, heard chan []string) {
 		go db.Listen(ctx, store.ChannelInbox, func(rooms []string) { heard <- rooms }, zerolog.Nop())

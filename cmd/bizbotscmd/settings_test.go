@@ -20,19 +20,8 @@ import (
 func TestConsoleSettingsReachOtherProcesses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	uri := storetest.URI(t, store.Postgres)
-	open := func() *store.DB {
-		db, err := store.Open(ctx, uri, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, _, err := db.Upgrade(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	a, b := open(), open()
+	dbs := storetest.Processes(t, 2)
+	a, b := dbs[0], dbs[1]
 	const pizza = id.UserID("@pizza:example.org")
 	shop, err := ordering.New(ordering.Config{Shop: "Pizza Place"}, b)
 	if err != nil {

@@ -91,6 +91,27 @@ func URI(t testing.TB, d store.Dialect) string {
 	return ""
 }
 
+// Processes returns n handles on one fresh, migrated Postgres database,
+// each with its own connection pool and instance id: what n bizbots
+// processes sharing the database see.
+func Processes(t testing.TB, n int) []*store.DB {
+	t.Helper()
+	uri := URI(t, store.Postgres)
+	out := make([]*store.DB, n)
+	for i := range out {
+		db, err := store.OpenWith(context.Background(), uri, store.Options{Timeout: Timeout})
+		if err != nil {
+			t.Fatalf("open postgres: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, _, err := db.Upgrade(context.Background()); err != nil {
+			t.Fatalf("migrate postgres: %v", err)
+		}
+		out[i] = db
+	}
+	return out
+}
+
 // PostgresViaProxy makes a fresh, migrated Postgres database and returns
 // its URI rewritten to pass through a loopback proxy the test can freeze
 // (the database going silent) and thaw; the proxy closes when the test
