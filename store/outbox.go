@@ -106,10 +106,21 @@ func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
 
 // MarkOutboxSent records the event id the homeserver gave a sent row.
 func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
+	return db.MarkOutboxSentThenAttempt(ctx, id, eventID, 0)
+}
+
+// MarkOutboxSentThenAttempt is MarkOutboxSent that also counts, in the
+// same commit, the attempt about to be made of the room's next row
+// (next; 0: none), as MarkOutboxAttempt would in a commit of its own.
+func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID string, next int64) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
 			WHERE id = $3 AND status = 'pending'`, eventID, now, id)
+		if err != nil || next == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, next)
 		return err
 	})
 	if err != nil {

@@ -191,7 +191,11 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 	// Rows sent in this batch, for the rows after them that relate to
 	// them (the parent's event id was not known when they were read).
 	sent := map[int64]id.EventID{}
-	for _, row := range rows {
+	// counted: the commit that recorded the previous row as sent also
+	// counted this row's attempt (one commit per reply instead of two
+	// while a room has a queue).
+	counted := false
+	for i, row := range rows {
 		// Sends can be slow; keep the room ours for the whole batch.
 		if ctx.Err() != nil || !s.leases.Hold(ctx, room) {
 			return roomqueue.Stuck
@@ -204,11 +208,16 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 				row.ParentEventID, row.ParentStatus = ev.String(), "sent"
 			}
 		}
-		eventID, ok := s.sendRow(ctx, row)
+		var next int64
+		if i+1 < len(rows) && s.countsAhead(rows[i+1]) {
+			next = rows[i+1].ID
+		}
+		eventID, ok := s.sendRow(ctx, row, counted, next)
 		if !ok {
 			return roomqueue.Stuck
 		}
 		sent[row.ID] = eventID
+		counted = next != 0 && eventID != ""
 	}
 	if len(rows) == roomBatch {
 		return roomqueue.Again
@@ -216,10 +225,19 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 	return roomqueue.Emptied
 }
 
+// countsAhead reports whether row's attempt may be counted in the commit
+// of the row before it: a first attempt, due, and not one that sealing
+// must find unattempted (encryption off).
+func (s *Sender) countsAhead(row *store.OutboxRow) bool {
+	return s.opts.Encrypter == nil && row.Attempts == 0 && row.RetryAt <= store.Now()
+}
+
 // sendRow sends a row, first taking a retry token if it failed before. A
 // retry that finds every token taken gives the room back (false): it is
 // listed again at the next poll, and the worker goes to another room.
-func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow) (id.EventID, bool) {
+// counted: the row's attempt is counted already; next: the row whose
+// attempt the commit recording this one as sent counts too (0: none).
+func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool, next int64) (id.EventID, bool) {
 	if row.Attempts > 0 {
 		select {
 		case s.retrying <- struct{}{}:
@@ -228,7 +246,7 @@ func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow) (id.EventID,
 			return "", false
 		}
 	}
-	return s.send(ctx, row)
+	return s.send(ctx, row, counted, next)
 }
 
 // SentFinder is implemented by transports that can look for an event a
@@ -240,8 +258,8 @@ type SentFinder interface {
 // send delivers one row and records the result, and returns the event id
 // the homeserver gave it ("" if it failed for good). It returns false when
 // the room must wait (a retry is scheduled, or the result could not be
-// recorded).
-func (s *Sender) send(ctx context.Context, row *store.OutboxRow) (id.EventID, bool) {
+// recorded). counted and next are sendRow's.
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, next int64) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
@@ -269,7 +287,9 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) (id.EventID, bo
 			case err != nil:
 				log.Debug().Str("reason", hsclient.Classify(err).Reason).Msg("cannot check for an earlier delivery; relying on the txn id")
 			case found:
-				if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
+				if !s.record(ctx, log, "sent", func(c context.Context) error {
+					return s.db.MarkOutboxSentThenAttempt(c, row.ID, eventID.String(), next)
+				}) {
 					return "", false
 				}
 				log.Info().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply was already delivered by an earlier attempt")
@@ -277,7 +297,7 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) (id.EventID, bo
 			}
 		}
 	}
-	if !s.record(ctx, log, "attempt", func(c context.Context) error { return s.db.MarkOutboxAttempt(c, row.ID) }) {
+	if !counted && !s.record(ctx, log, "attempt", func(c context.Context) error { return s.db.MarkOutboxAttempt(c, row.ID) }) {
 		return "", false
 	}
 	attempt := row.Attempts + 1
@@ -289,7 +309,9 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow) (id.EventID, bo
 	sendSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
-		if !s.record(ctx, log, "sent", func(c context.Context) error { return s.db.MarkOutboxSent(c, row.ID, eventID.String()) }) {
+		if !s.record(ctx, log, "sent", func(c context.Context) error {
+			return s.db.MarkOutboxSentThenAttempt(c, row.ID, eventID.String(), next)
+		}) {
 			return "", false
 		}
 		log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")

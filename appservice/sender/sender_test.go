@@ -392,6 +392,45 @@ func TestCrashAfterSendDoesNotDuplicate(t *testing.T) {
 	}
 }
 
+// While a room has a queue, the commit that records a reply as sent also
+// counts the next reply's attempt. A process that dies right after that
+// commit leaves the next reply counted but never sent: after the restart
+// it is looked for (not found) and sent once, and every reply was counted
+// once per attempt made.
+func TestReplyCountedAheadButNeverSentIsSentOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		hs := newHS(t)
+		ids := queue(t, db, text(room, "first"), text(room, "second"), text(room, "third"))
+		stop := run(t, db, hs, fastOptions())
+		waitDone(t, db, hs, ids...)
+		stop()
+		for _, id := range ids {
+			if st := row(t, db, id); st.status != "sent" || st.attempts != 1 {
+				t.Fatalf("row %d: %+v, want sent after one attempt", id, st)
+			}
+		}
+		// The death: the second reply's sent commit counted the third's
+		// attempt, and nothing more happened.
+		third := ids[2]
+		if _, err := db.ExecContext(context.Background(), `UPDATE outbox SET status = 'pending', event_id = '', sent_at = NULL WHERE id = $1`, third); err != nil {
+			t.Fatal(err)
+		}
+		hs2 := newHS(t)
+		run(t, db, hs2, fastOptions())
+		waitDone(t, db, hs2, third)
+		txn := db.MatrixTxnID(third)
+		if n := hs2.TxnRequests(bot, txn); n != 1 {
+			t.Fatalf("txn %s requested %d times after the restart, want 1", txn, n)
+		}
+		if got := bodies(hs2.Sends()); len(got) != 1 || got[0] != "third" {
+			t.Fatalf("sent after the restart: %q, want the third reply once", got)
+		}
+		if st := row(t, db, third); st.status != "sent" || st.attempts != 2 {
+			t.Fatalf("third row %+v, want sent, its two attempts counted", st)
+		}
+	})
+}
+
 func TestLostResponseIsFoundNotResent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		hs := newHS(t)
