@@ -1,8 +1,12 @@
 package store
 
 import (
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/lib/pq"
@@ -22,6 +26,27 @@ func IsUniqueViolation(err error) bool {
 		return liteErr.ExtendedCode == sqlite3.ErrConstraintUnique || liteErr.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
 	}
 	return false
+}
+
+// IsUnreachable reports whether err says the database could not be
+// reached or the connection was lost (a restart, a network cut, a
+// failover), not that a statement was wrong: trying again later may
+// succeed.
+func IsUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		// Class 08: connection exception; 57P01-57P03: the server is
+		// shutting down or starting.
+		code := string(pqErr.Code)
+		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
 
 // ErrCorrupt means a stored value cannot be read back (a JSON column that

@@ -46,6 +46,30 @@ func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) 
 	}
 }
 
+// whileReachable runs step (what names it in the log), and runs it again,
+// with backoff, for as long as it fails because a Postgres database went
+// away (a restart or a network cut in the middle of the start): the
+// database coming back must not end `serve`. Any other error, or ctx
+// ending, is returned. Steps must be safe to run again (migrations are:
+// each runs in a transaction of its own).
+func whileReachable(ctx context.Context, uri, what string, log zerolog.Logger, step func() error) error {
+	retry := backoff.Policy{Base: time.Second, Max: 30 * time.Second}
+	for attempt := 0; ; attempt++ {
+		err := step()
+		if err == nil || !store.IsPostgresURI(uri) || !store.IsUnreachable(err) || ctx.Err() != nil {
+			return err
+		}
+		wait := retry.Delay(attempt + 1)
+		log.Warn().Err(err).Str("database", store.RedactURI(uri)).Str("step", what).Dur("retry_in", wait).
+			Msg("database went away during start; waiting for it")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting for the database: %w", err)
+		case <-time.After(wait):
+		}
+	}
+}
+
 // healthTimeout is how long /health waits for the database.
 const healthTimeout = 3 * time.Second
 

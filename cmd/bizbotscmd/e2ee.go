@@ -36,7 +36,10 @@ func encryption(ctx context.Context, cfg *config.Config, db *store.DB, hs *hscli
 	if !cfg.Encryption.Allow {
 		return nil, dispatcher.Encryption{}, nil
 	}
-	if err := upgradeCrypto(ctx, cfg, db, nil, log); err != nil {
+	err = whileReachable(ctx, cfg.Database.URI, "migrate the crypto store", log, func() error {
+		return upgradeCrypto(ctx, cfg, db, nil, log)
+	})
+	if err != nil {
 		return nil, opts, err
 	}
 	ids := make([]id.UserID, len(bots))

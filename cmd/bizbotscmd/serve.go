@@ -103,7 +103,11 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	}
 	defer db.Close()
 	defer startPprof(log)()
-	from, to, err := db.Upgrade(ctx)
+	var from, to int
+	err = whileReachable(ctx, cfg.Database.URI, "migrate", log, func() (err error) {
+		from, to, err = db.Upgrade(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
