@@ -61,8 +61,10 @@ func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) 
 // SealOutboxRow replaces a pending row's content with its encrypted form
 // before the row's first send, so every attempt sends the same event. It
 // reports false when the row was sealed, sent or attempted meanwhile (by
-// another process): the caller must then re-read the row.
-func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte) (bool, error) {
+// another process): the caller must then re-read the row. with (may be
+// nil) runs in the same transaction once the row is sealed: what must be
+// durable together with the ciphertext (the encryption's ratchet state).
+func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) (bool, error) {
 	var n int64
 	// Committed with other rooms' work of the moment (group commit).
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
@@ -72,8 +74,10 @@ func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType
 		if err != nil {
 			return err
 		}
-		n, _ = res.RowsAffected()
-		return nil
+		if n, err = res.RowsAffected(); err != nil || n != 1 || with == nil {
+			return err
+		}
+		return with(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("seal outbox row: %w", err)

@@ -620,6 +620,11 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 		if err := store.FailInboxEvent(ctx, tx, ev.Seq, d.opts.Clock().UnixMilli()+delay.Milliseconds(), cause.Error(), park); err != nil {
 			return err
 		}
+		if park && out != nil && out.seen != nil {
+			if err := out.seen(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if len(apology) > 0 {
 			_, err := store.AppendOutbox(ctx, tx, apology)
 			return err
@@ -694,6 +699,11 @@ func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, out *
 		}
 		// What the event already did (a bot that joined on an invite) is
 		// recorded; the writes are idempotent, so the retry may repeat them.
+		if out.seen != nil {
+			if err := out.seen(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for _, w := range out.writes {
 			if err := w(ctx, tx); err != nil {
 				return err

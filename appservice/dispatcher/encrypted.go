@@ -19,10 +19,12 @@ import (
 // (appservice/e2ee implements it). Handlers never see it: they get the
 // decrypted message.
 type Crypto interface {
-	// Decrypt opens an m.room.encrypted event. wait: it cannot be read
-	// yet (its room key has not arrived); with wait false an error means
-	// it can never be read.
-	Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, wait bool, err error)
+	// Decrypt opens an m.room.encrypted event. record commits with
+	// whatever becomes of the event (its Megolm message index, which no
+	// other event may use); it fails if another event took the index. wait:
+	// it cannot be read yet (its room key has not arrived); with wait false
+	// an error means it can never be read.
+	Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, record func(context.Context, store.Tx) error, wait bool, err error)
 	// RequestKey asks the sender's devices for the room key of evt.
 	RequestKey(ctx context.Context, evt *event.Event)
 	// Encrypted reports whether room is encrypted (asking as bot).
@@ -79,13 +81,19 @@ func (d *Dispatcher) routeEncrypted(ctx context.Context, ev *store.InboxEvent, e
 	if c == nil {
 		return d.tellEncrypted(ctx, evt, textCannotDecrypt, "encrypted: told the customer")
 	}
-	plain, wait, err := c.Decrypt(ctx, evt)
+	plain, record, wait, err := c.Decrypt(ctx, evt)
 	switch {
 	case plain != nil:
 		if plain.Type == event.EventEncrypted {
-			return &outcome{outcome: "ignored", note: "encrypted twice"}, nil
+			return &outcome{outcome: "ignored", note: "encrypted twice", seen: record}, nil
 		}
-		return d.routePlain(ctx, plain, log)
+		out, err := d.routePlain(ctx, plain, log)
+		if out == nil {
+			// Parked after its last attempt, the event still spends its index.
+			out = &outcome{}
+		}
+		out.seen = record
+		return out, err
 	case wait:
 		deadline := time.UnixMilli(ev.ReceivedAt).Add(d.keyWait())
 		if now := time.Now(); now.Before(deadline) {

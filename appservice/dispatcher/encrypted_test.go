@@ -47,27 +47,27 @@ func (c *fakeCrypto) giveKey(t *testing.T, room, session string) {
 	}
 }
 
-func (c *fakeCrypto) Decrypt(_ context.Context, evt *event.Event) (*event.Event, bool, error) {
+func (c *fakeCrypto) Decrypt(_ context.Context, evt *event.Event) (*event.Event, func(context.Context, store.Tx) error, bool, error) {
 	enc := evt.Content.AsEncrypted()
 	c.mu.Lock()
 	ok := c.keys[enc.SessionID.String()]
 	c.mu.Unlock()
 	if !ok {
-		return nil, true, errNoKey
+		return nil, nil, true, errNoKey
 	}
 	clear, err := base64.RawStdEncoding.DecodeString(strings.Trim(string(enc.MegolmCiphertext), `"`))
 	if err != nil {
-		return nil, false, errGarbage
+		return nil, nil, false, errGarbage
 	}
 	plain := &event.Event{ID: evt.ID, RoomID: evt.RoomID, Sender: evt.Sender, Timestamp: evt.Timestamp, Type: event.EventMessage}
 	if err := json.Unmarshal(clear, &plain.Content); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	if err := plain.Content.ParseRaw(plain.Type); err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	plain.Mautrix.WasEncrypted = true
-	return plain, false, nil
+	return plain, nil, false, nil
 }
 
 func (c *fakeCrypto) RequestKey(_ context.Context, evt *event.Event) {

@@ -34,6 +34,10 @@ type outcome struct {
 	rooms []string
 	// reads are the customer events the bots read (for receipts).
 	reads []read
+	// seen records a decrypted event's Megolm message index (replay
+	// protection): committed with the event however it ends, handled,
+	// deferred or parked. May be nil.
+	seen func(ctx context.Context, tx store.Tx) error
 }
 
 type read struct {
@@ -43,6 +47,11 @@ type read struct {
 
 func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) error {
 	o.sent, o.rooms = 0, nil
+	if o.seen != nil {
+		if err := o.seen(ctx, tx); err != nil {
+			return err
+		}
+	}
 	for _, w := range o.writes {
 		if err := w(ctx, tx); err != nil {
 			return err

@@ -25,7 +25,7 @@ import (
 type device struct {
 	bot    id.UserID
 	client *mautrix.Client // as the device (its own access token)
-	store  *crypto.SQLCryptoStore
+	store  *cryptoStore
 	mach   *crypto.OlmMachine
 }
 
@@ -53,7 +53,7 @@ func (c *Crypto) deviceIDFor(bot id.UserID) id.DeviceID {
 // and fallback keys, and loads its cross-signing keys.
 func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error) {
 	log := quiet(zerolog.Ctx(ctx).With().Str("component", "crypto").Logger())
-	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)
+	cs := &cryptoStore{crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)}
 	deviceID, err := cs.FindDeviceID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find device id: %w", err)

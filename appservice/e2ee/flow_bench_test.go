@@ -149,7 +149,8 @@ func startEncFlow(b *testing.B, db *store.DB, encrypted bool) *encFlow {
 	dopts := dispatcher.Options{Workers: 8, PollInterval: time.Second}
 	sopts := sender.Options{Workers: 8, PollInterval: time.Second}
 	if encrypted {
-		c := benchCrypto(b, db, cli, f)
+		var c *Crypto
+		c, f.outbound = keyedCrypto(b, db, cli, encBenchRooms)
 		dopts.Encryption = dispatcher.Encryption{Crypto: c, KeyWait: time.Minute}
 		sopts.Encrypter = c
 	}
@@ -180,54 +181,68 @@ func startEncFlow(b *testing.B, db *store.DB, encrypted bool) *encFlow {
 	return f
 }
 
-// benchCrypto is the bot's device with every room's keys in place: the
-// customers' sessions in its inbound store, its own outbound session
-// marked shared. No homeserver round trip is needed after that.
-func benchCrypto(b *testing.B, db *store.DB, hs *hsclient.Client, f *encFlow) *Crypto {
+// keyedCrypto is the bot's device with the keys of rooms encRoom(0..n-1)
+// in place: each customer's session in its inbound store, its own
+// outbound session marked shared. No homeserver round trip is needed
+// after that. It returns the customers' outbound sessions.
+func keyedCrypto(tb testing.TB, db *store.DB, hs *hsclient.Client, n int) (*Crypto, []*crypto.OutboundGroupSession) {
 	ctx := context.Background()
 	log := zerolog.Nop()
 	if err := Upgrade(ctx, db, log); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	c, err := New(db, hs, []id.UserID{encBenchBot}, Options{HomeserverURL: "http://127.0.0.1:1", ASToken: encBenchAS, PickleKey: PickleKey("bench")}, log)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	cs := crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, encBenchBot.String(), "BENCHDEV", c.opts.PickleKey)
+	dev := c.keyedDevice(tb)
+	enc := &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1, RotationPeriodMessages: 10000}
+	var customers []*crypto.OutboundGroupSession
+	for r := 0; r < n; r++ {
+		room := encRoom(r)
+		c.state.set(room, enc)
+		theirs, err := crypto.NewOutboundGroupSession(room, enc, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		customers = append(customers, theirs)
+		igs, err := crypto.NewInboundGroupSession("customercurve25519keyAAAAAAAAAAAAAAAAAAAAAA", "customered25519keyAAAAAAAAAAAAAAAAAAAAAAAAA",
+			room, theirs.Internal.Key(), time.Hour, 10000, nil, false)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := dev.store.PutGroupSession(ctx, igs); err != nil {
+			tb.Fatal(err)
+		}
+		ours, err := crypto.NewOutboundGroupSession(room, enc, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ours.Shared = true
+		if err := dev.store.AddOutboundGroupSession(ctx, ours); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return c, customers
+}
+
+// keyedDevice sets up the bot's device (its account created on first use)
+// on c's database without a homeserver, as another process would find it.
+func (c *Crypto) keyedDevice(tb testing.TB) *device {
+	ctx := context.Background()
+	log := zerolog.Nop()
+	cs := &cryptoStore{crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, encBenchBot.String(), "BENCHDEV", c.opts.PickleKey)}
 	cli, _ := mautrix.NewClient("http://127.0.0.1:1", encBenchBot, "unused")
 	cli.DeviceID = "BENCHDEV"
 	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
 	mach.DisableDecryptKeyFetching = true
 	mach.DisableRatchetTracking = true // as openDevice sets it
 	if err := mach.Load(ctx); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	enc := &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1, RotationPeriodMessages: 10000}
-	for r := 0; r < encBenchRooms; r++ {
-		room := encRoom(r)
-		c.state.set(room, enc)
-		theirs, err := crypto.NewOutboundGroupSession(room, enc, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.outbound = append(f.outbound, theirs)
-		igs, err := crypto.NewInboundGroupSession("customercurve25519keyAAAAAAAAAAAAAAAAAAAAAA", "customered25519keyAAAAAAAAAAAAAAAAAAAAAAAAA",
-			room, theirs.Internal.Key(), time.Hour, 10000, nil, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cs.PutGroupSession(ctx, igs); err != nil {
-			b.Fatal(err)
-		}
-		ours, err := crypto.NewOutboundGroupSession(room, enc, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ours.Shared = true
-		if err := cs.AddOutboundGroupSession(ctx, ours); err != nil {
-			b.Fatal(err)
-		}
-	}
-	c.devices[encBenchBot] = &device{bot: encBenchBot, client: cli, store: cs, mach: mach}
-	return c
+	dev := &device{bot: encBenchBot, client: cli, store: cs, mach: mach}
+	c.mu.Lock()
+	c.devices[encBenchBot] = dev
+	c.mu.Unlock()
+	return dev
 }

@@ -12,20 +12,27 @@ import (
 	"maunium.net/go/mautrix/crypto/olm"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/bizbots/bizbots/store"
 )
 
 // Decrypt opens an m.room.encrypted room event with the device of a bot in
-// the room. wait is true when it cannot be read yet: no bot has its room
-// key (yet), or the bot's device is not set up yet, or the database
-// failed; err says which. With wait false, err means the event can never
-// be read (malformed, replayed, not Megolm).
-func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, wait bool, err error) {
+// the room. record must run in the transaction that commits what becomes
+// of the plain event: it makes the event's Megolm message index durable,
+// so that no other event can use it (replay protection), and fails with
+// ErrReplayed if another event took it meanwhile.
+//
+// wait is true when it cannot be read yet: no bot has its room key (yet),
+// or the bot's device is not set up yet, or the database failed; err says
+// which. With wait false, err means the event can never be read
+// (malformed, replayed, not Megolm).
+func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, record func(context.Context, store.Tx) error, wait bool, err error) {
 	bots, err := c.db.BotsInRoom(ctx, evt.RoomID.String())
 	if err != nil {
-		return nil, true, err
+		return nil, nil, true, err
 	}
 	if len(bots) == 0 {
-		return nil, false, fmt.Errorf("no bot in the room to decrypt with")
+		return nil, nil, false, fmt.Errorf("no bot in the room to decrypt with")
 	}
 	var lastErr error
 	for _, b := range bots {
@@ -34,16 +41,17 @@ func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Ev
 			wait, lastErr = true, err
 			continue
 		}
-		plain, err := dev.mach.DecryptMegolmEvent(ctx, evt)
+		pctx, p := withPending(ctx)
+		plain, err := dev.mach.DecryptMegolmEvent(pctx, evt)
 		if err == nil {
-			return plain, false, nil
+			return plain, p.commit, false, nil
 		}
 		if errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, olm.ErrUnknownMessageIndex) {
 			wait = true
 		}
 		lastErr = err
 	}
-	return nil, wait, lastErr
+	return nil, nil, wait, lastErr
 }
 
 // RequestKey asks the sender's devices (and the bots' own) for the room key
@@ -83,23 +91,35 @@ func (c *Crypto) Encrypted(ctx context.Context, bot id.UserID, room id.RoomID) (
 // Encrypt seals content of type eventType for room as bot and returns the
 // m.room.encrypted content, first sharing (or rotating) the room key with
 // every device of the room's members when needed.
-func (c *Crypto) Encrypt(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, error) {
+//
+// persist must run in the transaction that keeps the ciphertext, and the
+// ciphertext must not be sent unless that transaction commits: it stores
+// the outbound session's advanced ratchet, so that no later message uses
+// this one's index. It fails (and the transaction must roll back) when
+// the session's stored state moved on since, as when another process
+// encrypted in the room meanwhile.
+func (c *Crypto) Encrypt(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, content json.RawMessage) (sealed json.RawMessage, persist func(context.Context, store.Tx) error, err error) {
 	dev, err := c.device(bot)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	evtType := event.Type{Type: eventType, Class: event.MessageEventType}
-	sealed, err := dev.mach.EncryptMegolmEvent(ctx, room, evtType, content)
+	pctx, p := withPending(ctx)
+	out, err := dev.mach.EncryptMegolmEvent(pctx, room, evtType, content)
 	if crypto.IsShareError(err) {
 		if err := c.share(ctx, dev, room); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		sealed, err = dev.mach.EncryptMegolmEvent(ctx, room, evtType, content)
+		out, err = dev.mach.EncryptMegolmEvent(pctx, room, evtType, content)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("encrypt: %w", err)
+		return nil, nil, fmt.Errorf("encrypt: %w", err)
 	}
-	return json.Marshal(sealed)
+	sealed, err = json.Marshal(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sealed, p.commit, nil
 }
 
 // share sends a new room key to every device of the room's members.

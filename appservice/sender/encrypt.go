@@ -16,8 +16,10 @@ import (
 type Encrypter interface {
 	// Encrypted reports whether room is encrypted (asking as bot).
 	Encrypted(ctx context.Context, bot id.UserID, room id.RoomID) (bool, error)
-	// Encrypt returns the m.room.encrypted content for content.
-	Encrypt(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, error)
+	// Encrypt returns the m.room.encrypted content for content, and what
+	// must commit in the transaction that keeps it (may be nil); the
+	// ciphertext is sent only if that commits.
+	Encrypt(ctx context.Context, bot id.UserID, room id.RoomID, eventType string, content json.RawMessage) (sealed json.RawMessage, persist func(context.Context, store.Tx) error, err error)
 }
 
 // encryptedType is the event type of a sealed row.
@@ -39,11 +41,11 @@ func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.Ra
 	if !enc {
 		return content, nil
 	}
-	sealed, err := s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
+	sealed, persist, err := s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed)
+	ok, err := s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed, persist)
 	if err != nil {
 		return nil, err
 	}

@@ -31,11 +31,11 @@ func (e *fakeEncrypter) Encrypted(_ context.Context, _ id.UserID, room id.RoomID
 	return room == encRoom, nil
 }
 
-func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, error) {
+func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eventType string, content json.RawMessage) (json.RawMessage, func(context.Context, store.Tx) error, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail {
-		return nil, fmt.Errorf("no device keys yet")
+		return nil, nil, fmt.Errorf("no device keys yet")
 	}
 	e.calls++
 	ct := fmt.Sprintf("CT%d", e.calls)
@@ -43,8 +43,9 @@ func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eve
 		e.plain = map[string]json.RawMessage{}
 	}
 	e.plain[ct] = content
-	return json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": ct,
+	sealed, err := json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": ct,
 		"session_id": "S", "sender_key": "K", "device_id": "D", "org.example.sealed_type": eventType})
+	return sealed, nil, err
 }
 
 // encryptingSender runs a sender with enc on db against a new fake
