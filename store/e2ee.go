@@ -59,16 +59,18 @@ func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) 
 }
 
 // SealOutboxRow replaces a pending row's content with its encrypted form
-// before the row's first send, so every attempt sends the same event. It
-// reports false when the row was sealed, sent or attempted meanwhile (by
-// another process): the caller must then re-read the row. with (may be
-// nil) runs in the same transaction once the row is sealed: what must be
-// durable together with the ciphertext (the encryption's ratchet state).
+// before the row's first send, so every attempt sends the same event, and
+// counts that first attempt, which the caller makes next (as
+// MarkOutboxAttempt would, in the same commit). It reports false when the
+// row was sealed, sent or attempted meanwhile (by another process): the
+// caller must then re-read the row. with (may be nil) runs in the same
+// transaction once the row is sealed: what must be durable together with
+// the ciphertext (the encryption's ratchet state).
 func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) (bool, error) {
 	var n int64
 	// Committed with other rooms' work of the moment (group commit).
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2, attempts = 1
 			WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
 			sealedType, string(sealed), id, plainType)
 		if err != nil {

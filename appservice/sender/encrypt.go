@@ -31,32 +31,35 @@ const encryptedType = "m.room.encrypted"
 // deduplication and the lost-response check (the txn marker stays a
 // top-level, unencrypted field of the m.room.encrypted content) hold as
 // for plaintext. Nothing bound for an encrypted room is ever sent in
-// plaintext: any failure here is retried.
-func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.RawMessage, txnID string, log zerolog.Logger) (json.RawMessage, error) {
+// plaintext: any failure here is retried. counted says the first attempt
+// was counted with the seal (one commit for both), so the caller sends at
+// once.
+func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.RawMessage, txnID string, log zerolog.Logger) (_ json.RawMessage, counted bool, _ error) {
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
 	enc, err := s.opts.Encrypter.Encrypted(ctx, bot, room)
 	if err != nil {
-		return nil, fmt.Errorf("room encryption state: %w", err)
+		return nil, false, fmt.Errorf("room encryption state: %w", err)
 	}
 	if !enc {
-		return content, nil
+		return content, false, nil
 	}
 	sealed, persist, err := s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ok, err := s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed, persist)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !ok {
 		// Sent, failed or attempted in plaintext meanwhile (the room was
 		// not encrypted then): never send it in plaintext now.
-		return nil, fmt.Errorf("the reply was attempted before the room was encrypted; not sending it in plaintext")
+		return nil, false, fmt.Errorf("the reply was attempted before the room was encrypted; not sending it in plaintext")
 	}
 	sealedRow := *row
 	sealedRow.Type, sealedRow.Content = encryptedType, sealed
 	*row = sealedRow
 	log.Debug().Msg("reply encrypted and kept for sending")
-	return s.content(row, txnID)
+	content, err = s.content(row, txnID)
+	return content, true, err
 }

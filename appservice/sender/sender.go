@@ -267,14 +267,15 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 	if err != nil {
 		return "", s.failed(ctx, log, row, err.Error())
 	}
+	counted := false // the attempt is already counted
 	if s.opts.Encrypter != nil && row.Type != encryptedType {
 		sctx, cancel := s.requestContext(ctx)
-		sealed, err := s.seal(sctx, row, content, txnID, log)
+		sealed, sealCounted, err := s.seal(sctx, row, content, txnID, log)
 		cancel()
 		if err != nil {
 			return "", s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
 		}
-		content = sealed
+		content, counted = sealed, sealCounted
 	}
 	if row.Attempts > 0 {
 		// An earlier attempt may have been stored although we never
