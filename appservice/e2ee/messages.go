@@ -27,6 +27,22 @@ import (
 // which. With wait false, err means the event can never be read
 // (malformed, replayed, not Megolm).
 func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Event, record func(context.Context, store.Tx) error, wait bool, err error) {
+	var lastErr error
+	var tried id.UserID
+	if len(c.bots) == 1 {
+		// Most processes serve one bot: its device is tried before asking
+		// which bots are in the room (a query per event). A device that
+		// holds the room's key for this session was given it by the
+		// sender, so it may read the event.
+		if dev, err := c.device(c.bots[0]); err == nil {
+			tried = c.bots[0]
+			plain, record, err := decryptWith(ctx, dev, evt)
+			if err == nil {
+				return plain, record, false, nil
+			}
+			wait, lastErr = waitsForKey(err), err
+		}
+	}
 	bots, err := c.db.BotsInRoom(ctx, evt.RoomID.String())
 	if err != nil {
 		return nil, nil, true, err
@@ -34,24 +50,39 @@ func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Ev
 	if len(bots) == 0 {
 		return nil, nil, false, fmt.Errorf("no bot in the room to decrypt with")
 	}
-	var lastErr error
 	for _, b := range bots {
+		if id.UserID(b.BotUserID) == tried {
+			continue
+		}
 		dev, err := c.device(id.UserID(b.BotUserID))
 		if err != nil {
 			wait, lastErr = true, err
 			continue
 		}
-		pctx, p := withPending(ctx)
-		plain, err := dev.mach.DecryptMegolmEvent(pctx, evt)
+		plain, record, err := decryptWith(ctx, dev, evt)
 		if err == nil {
-			return plain, p.commit, false, nil
+			return plain, record, false, nil
 		}
-		if errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, olm.ErrUnknownMessageIndex) {
-			wait = true
-		}
+		wait = wait || waitsForKey(err)
 		lastErr = err
 	}
 	return nil, nil, wait, lastErr
+}
+
+// decryptWith decrypts evt with dev, the writes it makes held for record.
+func decryptWith(ctx context.Context, dev *device, evt *event.Event) (*event.Event, func(context.Context, store.Tx) error, error) {
+	pctx, p := withPending(ctx)
+	plain, err := dev.mach.DecryptMegolmEvent(pctx, evt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plain, p.commit, nil
+}
+
+// waitsForKey says whether a decryption failed for want of a room key
+// that may still come.
+func waitsForKey(err error) bool {
+	return errors.Is(err, crypto.ErrNoSessionFound) || errors.Is(err, olm.ErrUnknownMessageIndex)
 }
 
 // RequestKey asks the sender's devices (and the bots' own) for the room key
