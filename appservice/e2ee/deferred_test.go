@@ -2,15 +2,20 @@ package e2ee
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/bizbots/bizbots/internal/fakehs"
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
 )
@@ -187,6 +192,45 @@ func TestReplayedCiphertextIsRefused(t *testing.T) {
 		}
 		if err := commit(db, recordB); !errors.Is(err, ErrReplayed) {
 			t.Fatalf("the replay committed too: %v", err)
+		}
+	})
+}
+
+// Through the whole flow (intake, dispatcher, sender): a customer's
+// encrypted message is handled once, and the same ciphertext delivered
+// again under another event id is not handled as a message: the customer
+// is told it could not be read.
+func TestReplayedMessageIsNotHandledAgain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := startEncFlow(t, db, true)
+		ev := f.message(t, 0, "one pizza")
+		replay := map[string]any{}
+		for k, v := range ev {
+			replay[k] = v
+		}
+		replay["event_id"] = "$replayed"
+		for i, evs := range [][]map[string]any{{ev}, {replay}} {
+			if status, err := fakehs.Push(ctx, f.asURL, encBenchHS, fmt.Sprintf("t%d", i), evs); err != nil || status != 200 {
+				t.Fatalf("push: %d %v", status, err)
+			}
+			want := encBenchRooms + i + 1
+			if !f.hs.WaitFor(time.Minute, func() bool { return len(f.hs.Sends()) >= want }) {
+				t.Fatalf("%d replies, want %d", len(f.hs.Sends()), want)
+			}
+		}
+		note := func(eventID any) string {
+			var s sql.NullString
+			if err := db.QueryRowContext(ctx, `SELECT last_error FROM inbox WHERE event_id = $1 AND status = 'done'`, eventID).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s.String
+		}
+		if n := note(ev["event_id"]); strings.HasPrefix(n, "undecryptable") {
+			t.Fatalf("the message was not read: %s", n)
+		}
+		if n := note("$replayed"); !strings.HasPrefix(n, "undecryptable") || !strings.Contains(n, "duplicate megolm message index") {
+			t.Fatalf("the replay was handled: note %q", n)
 		}
 	})
 }

@@ -115,7 +115,7 @@ func encCustomer(r int) string { return fmt.Sprintf("@customer%d:example.org", r
 
 // message is a customer's m.text in room r, Megolm-encrypted when the
 // flow is.
-func (f *encFlow) message(b *testing.B, r int, body string) map[string]any {
+func (f *encFlow) message(b testing.TB, r int, body string) map[string]any {
 	ev := fakehs.Message(encRoom(r).String(), encCustomer(r), body)
 	if !f.encrypted {
 		return ev
@@ -134,7 +134,7 @@ func (f *encFlow) message(b *testing.B, r int, body string) map[string]any {
 	return ev
 }
 
-func startEncFlow(b *testing.B, db *store.DB, encrypted bool) *encFlow {
+func startEncFlow(b testing.TB, db *store.DB, encrypted bool) *encFlow {
 	b.Helper()
 	ctx := context.Background()
 	log := zerolog.Nop()

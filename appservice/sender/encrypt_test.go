@@ -25,6 +25,8 @@ type fakeEncrypter struct {
 	calls int
 	plain map[string]json.RawMessage // ciphertext → what was sealed
 	fail  bool
+	// persist, when set, is what must commit with ciphertext ct.
+	persist func(ct string) func(context.Context, store.Tx) error
 }
 
 func (e *fakeEncrypter) Encrypted(_ context.Context, _ id.UserID, room id.RoomID) (bool, error) {
@@ -45,7 +47,37 @@ func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eve
 	e.plain[ct] = content
 	sealed, err := json.Marshal(map[string]any{"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": ct,
 		"session_id": "S", "sender_key": "K", "device_id": "D", "org.example.sealed_type": eventType})
-	return sealed, nil, err
+	var persist func(context.Context, store.Tx) error
+	if e.persist != nil {
+		persist = e.persist(ct)
+	}
+	return sealed, persist, err
+}
+
+// What an encryption must keep (its ratchet) commits with the sealed row:
+// when it cannot (another process moved the room's session on), that
+// ciphertext is never sent, and the reply is encrypted again and sent.
+func TestCiphertextIsSentOnlyWithItsRatchetKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		enc := &fakeEncrypter{persist: func(ct string) func(context.Context, store.Tx) error {
+			return func(ctx context.Context, tx store.Tx) error {
+				if ct == "CT1" {
+					return fmt.Errorf("the session moved on")
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO bb_meta (key, value) VALUES ('test.ratchet', $1)`, ct)
+				return err
+			}
+		}}
+		hs, ids := encryptingSender(t, db, enc, nil, text(encRoom, "secret"))
+		waitDone(t, db, hs, ids...)
+		sends := hs.SendsTo(encRoom)
+		if len(sends) != 1 || sends[0].Content["ciphertext"] != "CT2" {
+			t.Fatalf("sent %+v, want only the second ciphertext", sends)
+		}
+		if kept, err := db.Meta(context.Background(), "test.ratchet"); err != nil || kept != "CT2" {
+			t.Fatalf("ratchet kept for %q (%v), want CT2's", kept, err)
+		}
+	})
 }
 
 // encryptingSender runs a sender with enc on db against a new fake
