@@ -24,7 +24,8 @@ import (
 // transaction's flush with everything else committed at the moment.
 
 // cryptoStore is the crypto store of a bot's device: mautrix's SQL store,
-// except for the writes a Decrypt or Encrypt holds back (see pending).
+// except for the writes a Decrypt or Encrypt holds back (see pending) and
+// the sender device lookup a Decrypt skips (see FindDeviceByKey).
 type cryptoStore struct {
 	*crypto.SQLCryptoStore
 }
@@ -100,6 +101,17 @@ func (s *cryptoStore) ValidateMessageIndex(ctx context.Context, session id.Sessi
 	}
 	p.index = &messageIndex{session: session, index: index, event: evt, timestamp: ts}
 	return true, nil
+}
+
+// FindDeviceByKey implements crypto.Store. Within a Decrypt it finds
+// nothing, without a query: mautrix looks the sender's device up there
+// only to grade the decrypted event's trust, which bizbots does not act
+// on (see openDevice), so the event is graded "unknown device".
+func (s *cryptoStore) FindDeviceByKey(ctx context.Context, user id.UserID, key id.IdentityKey) (*id.Device, error) {
+	if pendingFrom(ctx) != nil {
+		return nil, nil
+	}
+	return s.SQLCryptoStore.FindDeviceByKey(ctx, user, key)
 }
 
 // UpdateOutboundGroupSession implements crypto.Store. Within an Encrypt

@@ -81,6 +81,11 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 	// Ratchet tracking serves key deletion, which bizbots does not use;
 	// without it a decryption writes nothing but its message index.
 	mach.DisableRatchetTracking = true
+	// bizbots answers whichever device of the customer writes and never
+	// acts on a decrypted event's trust level, so decrypting does not
+	// resolve it: no key query to the homeserver for each new sender
+	// device, no device lookup per message (cryptoStore.FindDeviceByKey).
+	mach.DisableDecryptKeyFetching = true
 	if err := mach.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load olm account: %w", err)
 	}
