@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"maunium.net/go/mautrix/crypto"
@@ -28,6 +29,15 @@ import (
 // the sender device lookup a Decrypt skips (see FindDeviceByKey).
 type cryptoStore struct {
 	*crypto.SQLCryptoStore
+
+	mu sync.Mutex
+	// outbound is the last outbound session state this process stored,
+	// by room (see GetOutboundGroupSession).
+	outbound map[id.RoomID]*outboundState
+}
+
+func newCryptoStore(sql *crypto.SQLCryptoStore) *cryptoStore {
+	return &cryptoStore{SQLCryptoStore: sql, outbound: map[id.RoomID]*outboundState{}}
 }
 
 // pending is what one Decrypt or Encrypt holds back, found through its
@@ -58,14 +68,21 @@ type messageIndex struct {
 }
 
 // outboundState is an outbound session after an encryption: its ratchet
-// and count, and the count it had before, which the stored row must still
-// have for the write to happen.
+// (pickled) and count, the count it had before, and what else the store
+// keeps of it.
 type outboundState struct {
-	account, room string
-	session       id.SessionID
-	pickle        []byte
-	count, prior  int
-	lastUsed      time.Time
+	store        *cryptoStore
+	room         id.RoomID
+	session      id.SessionID
+	pickle       []byte
+	count, prior int
+	lastUsed     time.Time
+	// as stored, not changed by encrypting
+	created       time.Time
+	maxAge        time.Duration
+	maxMessages   int
+	sharedHistory *bool
+	shared        bool
 }
 
 // ErrReplayed means another event already used a decrypted event's
@@ -127,8 +144,10 @@ func (s *cryptoStore) UpdateOutboundGroupSession(ctx context.Context, ogs *crypt
 		return err
 	}
 	p.outbound = &outboundState{
-		account: s.AccountID, room: ogs.RoomID.String(), session: ogs.ID(), pickle: pickle,
+		store: s, room: ogs.RoomID, session: ogs.ID(), pickle: pickle,
 		count: ogs.MessageCount, prior: ogs.MessageCount - 1, lastUsed: ogs.LastEncryptedTime,
+		created: ogs.CreationTime, maxAge: ogs.MaxAge, maxMessages: ogs.MaxMessages,
+		sharedHistory: ogs.SharedHistory, shared: ogs.Shared,
 	}
 	return nil
 }
@@ -151,17 +170,23 @@ func (p *pending) commit(ctx context.Context, tx store.Tx) error {
 		}
 	}
 	if o := p.outbound; o != nil {
+		// Megolm's message index is the session's message count: every
+		// kept ciphertext used an index below the stored count, and the
+		// stored count only grows. So this ciphertext's index (prior) is
+		// one no kept ciphertext has if the stored count is not past it.
 		res, err := tx.ExecContext(ctx, `UPDATE crypto_megolm_outbound_session SET session = $1, message_count = $2, last_used = $3
-			WHERE account_id = $4 AND room_id = $5 AND session_id = $6 AND message_count = $7`,
-			o.pickle, o.count, o.lastUsed, o.account, o.room, o.session, o.prior)
+			WHERE account_id = $4 AND room_id = $5 AND session_id = $6 AND message_count <= $7`,
+			o.pickle, o.count, o.lastUsed, o.store.AccountID, o.room, o.session, o.prior)
 		if err != nil {
 			return fmt.Errorf("store outbound megolm session: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("store outbound megolm session: %w", err)
 		} else if n != 1 {
+			o.store.forgetOutbound(o.room)
 			return errRatchetMoved
 		}
+		o.store.keepOutbound(o)
 	}
 	return nil
 }

@@ -112,6 +112,39 @@ func TestEncryptedRepliesNeverShareAnIndex(t *testing.T) {
 		if err := commit(db, persist); err != nil {
 			t.Fatal(err)
 		}
+
+		// The other process keeps more replies (the room's sender moved
+		// there): what this process knew of the session is stale, and
+		// what it encrypts from it is not kept; the next reply is.
+		var last uint
+		for range 3 {
+			idx, persist := encrypt(t, other, "elsewhere")
+			err := commit(db, persist)
+			if errors.Is(err, errRatchetMoved) {
+				// The other process's memory was stale too (this one
+				// kept replies since): encrypted again, as the sender does.
+				idx, persist = encrypt(t, other, "elsewhere")
+				err = commit(db, persist)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if idx <= fifth {
+				t.Fatalf("index %d reused after %d was kept", idx, fifth)
+			}
+			last = idx
+		}
+		stale, persist := encrypt(t, c, "six")
+		if err := commit(db, persist); !errors.Is(err, errRatchetMoved) {
+			t.Fatalf("a reply encrypted at index %d from a stale state was kept (%d kept elsewhere): %v", stale, last, err)
+		}
+		seventh, persist := encrypt(t, c, "seven")
+		if seventh <= last {
+			t.Fatalf("index %d reused after %d was kept", seventh, last)
+		}
+		if err := commit(db, persist); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 

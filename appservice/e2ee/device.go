@@ -53,7 +53,7 @@ func (c *Crypto) deviceIDFor(bot id.UserID) id.DeviceID {
 // and fallback keys, and loads its cross-signing keys.
 func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error) {
 	log := quiet(zerolog.Ctx(ctx).With().Str("component", "crypto").Logger())
-	cs := &cryptoStore{crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey)}
+	cs := newCryptoStore(crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, bot.String(), "", c.opts.PickleKey))
 	deviceID, err := cs.FindDeviceID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("find device id: %w", err)

@@ -231,7 +231,7 @@ func keyedCrypto(tb testing.TB, db *store.DB, hs *hsclient.Client, n int) (*Cryp
 func (c *Crypto) keyedDevice(tb testing.TB) *device {
 	ctx := context.Background()
 	log := zerolog.Nop()
-	cs := &cryptoStore{crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, encBenchBot.String(), "BENCHDEV", c.opts.PickleKey)}
+	cs := newCryptoStore(crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, encBenchBot.String(), "BENCHDEV", c.opts.PickleKey))
 	cli, _ := mautrix.NewClient("http://127.0.0.1:1", encBenchBot, "unused")
 	cli.DeviceID = "BENCHDEV"
 	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
