@@ -15,8 +15,8 @@ import (
 // meanwhile (the room's sender moved to it, or it replaced the session),
 // the write that must keep the ciphertext finds the stored state past
 // the one encrypted from and refuses it (pending.commit), the memory is
-// dropped and the reply is encrypted again from the database. So a stale
-// memory costs a retry, never a reused message index.
+// dropped and the sender encrypts the reply again, from the database. So
+// a stale memory costs an encryption, never a reused message index.
 
 // maxOutbound bounds the outbound sessions kept in memory (one a room).
 const maxOutbound = 10000

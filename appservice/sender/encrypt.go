@@ -43,13 +43,24 @@ func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.Ra
 	if !enc {
 		return content, false, nil
 	}
-	sealed, persist, err := s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
-	if err != nil {
-		return nil, false, err
-	}
-	ok, err := s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed, persist)
-	if err != nil {
-		return nil, false, err
+	var sealed json.RawMessage
+	var ok bool
+	for try := 1; ; try++ {
+		var persist func(context.Context, store.Tx) error
+		sealed, persist, err = s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
+		if err != nil {
+			return nil, false, err
+		}
+		ok, err = s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed, persist)
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			return nil, false, err
+		}
+		// The ciphertext could not be kept, as when another process moved
+		// the room's session on meanwhile: encrypt again at once.
+		log.Debug().Err(err).Msg("encrypted reply not kept; encrypting it again")
 	}
 	if !ok {
 		// Sent, failed or attempted in plaintext meanwhile (the room was

@@ -56,7 +56,8 @@ func (e *fakeEncrypter) Encrypt(_ context.Context, _ id.UserID, _ id.RoomID, eve
 
 // What an encryption must keep (its ratchet) commits with the sealed row:
 // when it cannot (another process moved the room's session on), that
-// ciphertext is never sent, and the reply is encrypted again and sent.
+// ciphertext is never sent, and the reply is encrypted again at once and
+// sent on its first attempt.
 func TestCiphertextIsSentOnlyWithItsRatchetKept(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		enc := &fakeEncrypter{persist: func(ct string) func(context.Context, store.Tx) error {
@@ -76,6 +77,9 @@ func TestCiphertextIsSentOnlyWithItsRatchetKept(t *testing.T) {
 		}
 		if kept, err := db.Meta(context.Background(), "test.ratchet"); err != nil || kept != "CT2" {
 			t.Fatalf("ratchet kept for %q (%v), want CT2's", kept, err)
+		}
+		if st := row(t, db, ids[0]); st.attempts != 1 || st.lastError != "" {
+			t.Fatalf("row %+v, want sent on its first attempt, no retry waited for", st)
 		}
 	})
 }
