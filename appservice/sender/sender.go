@@ -267,7 +267,6 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 	if err != nil {
 		return "", s.failed(ctx, log, row, err.Error())
 	}
-	counted := false // the attempt is already counted
 	if s.opts.Encrypter != nil && row.Type != encryptedType {
 		sctx, cancel := s.requestContext(ctx)
 		sealed, sealCounted, err := s.seal(sctx, row, content, txnID, log)
@@ -275,7 +274,8 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 		if err != nil {
 			return "", s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
 		}
-		content, counted = sealed, sealCounted
+		// Sealing counts the first attempt in its own commit.
+		content, counted = sealed, counted || sealCounted
 	}
 	if row.Attempts > 0 {
 		// An earlier attempt may have been stored although we never
