@@ -52,7 +52,13 @@ func (c gatedConnector) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatedConn{SQLiteConn: conn.(*sqlite3.SQLiteConn), gate: c.gate}, nil
+	sc := conn.(*sqlite3.SQLiteConn)
+	// The checkpointer copies the log into the file (checkpoint.go).
+	if _, err := sc.Exec("PRAGMA wal_autocheckpoint=0", nil); err != nil {
+		sc.Close()
+		return nil, err
+	}
+	return &gatedConn{SQLiteConn: sc, gate: c.gate}, nil
 }
 
 func (c gatedConnector) Driver() driver.Driver { return c.drv }

@@ -55,6 +55,8 @@ type DB struct {
 	uri string
 	// instance tells this handle's notifications from other processes'.
 	instance string
+	// checkpointer copies SQLite's log into the file (nil on Postgres).
+	checkpointer *checkpointer
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; query helpers take it so
@@ -123,8 +125,14 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		// Prepared statements kept per connection: preparing the same few
 		// dozen statements again for every event cost a fifth of the CPU.
 		q.Set("_stmt_cache_size", "256")
-		connector = gatedConnector{drv: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode(),
+		gc := gatedConnector{drv: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode(),
 			gate: &writeGate{ch: make(chan struct{}, 1), timeout: opts.Timeout}}
+		connector = gc
+		cp, err := startCheckpointer(gc.drv, gc.dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+		}
+		db.checkpointer = cp
 		db.Dialect = SQLite
 		if maxOpen == 0 {
 			maxOpen = 4
@@ -157,10 +165,18 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if err := db.Check(pingCtx); err != nil {
-		sqlDB.Close()
+		db.Close()
 		return nil, fmt.Errorf("connect to %s database %s: %w", db.Dialect, RedactURI(uri), err)
 	}
 	return db, nil
+}
+
+// Close closes the database (and stops SQLite's checkpointer).
+func (db *DB) Close() error {
+	if db.checkpointer != nil {
+		db.checkpointer.close()
+	}
+	return db.DB.Close()
 }
 
 // IsPostgresURI says whether uri names a Postgres database.
