@@ -125,6 +125,10 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		// Prepared statements kept per connection: preparing the same few
 		// dozen statements again for every event cost a fifth of the CPU.
 		q.Set("_stmt_cache_size", "256")
+		// 16 MB of pages per connection (SQLite's default is 2 MB): with a
+		// million messages stored, the indexes a message walks no longer
+		// fit in 2 MB and every step re-read pages from the OS.
+		q.Set("_cache_size", "-16000")
 		gc := gatedConnector{drv: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode(),
 			gate: &writeGate{ch: make(chan struct{}, 1), timeout: opts.Timeout}}
 		connector = gc
