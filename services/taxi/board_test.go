@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bizbots/bizbots/handlers/handlertest"
-	"github.com/bizbots/bizbots/services/taxi"
 	"github.com/bizbots/bizbots/store/storetest"
 )
 
@@ -16,12 +14,7 @@ import (
 func TestRidesOnTheBoard(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			uri, db := openDB(t, d)
-			bot, err := taxi.New(testConfig(), db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := handlertest.New(t, bot, handlertest.Options{URI: uri})
+			bot, h := newConsoleBot(t, d)
 			bookNow(t, h)
 			now := h.Clock.Now()
 			day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)

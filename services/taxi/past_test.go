@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bizbots/bizbots/handlers/handlertest"
-	"github.com/bizbots/bizbots/services/taxi"
 	"github.com/bizbots/bizbots/store/storetest"
 )
 
@@ -14,17 +12,8 @@ import (
 func TestPastListsRides(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			uri, db := openDB(t, d)
-			bot, err := taxi.New(testConfig(), db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := handlertest.New(t, bot, handlertest.Options{URI: uri})
-			say(t, h, "book")
-			say(t, h, "Keizersgracht 123")
-			say(t, h, "Central Station")
-			say(t, h, "now")
-			say(t, h, "yes", "Booked (ride TX-")
+			bot, h := newConsoleBot(t, d)
+			bookNow(t, h)
 			past, err := bot.Past(context.Background(), h.Bot, h.Customer, 10)
 			if err != nil || len(past) != 1 || past[0].Kind != "ride" || !strings.HasPrefix(past[0].Ref, "TX-") ||
 				past[0].Summary != "Keizersgracht 123 → Central Station" || past[0].Status != "assigned" {

@@ -34,6 +34,19 @@ func newHarness(t *testing.T, cfg taxi.Config, d store.Dialect) (*handlertest.Ha
 	return handlertest.New(t, bot, handlertest.Options{URI: uri}), db
 }
 
+// newConsoleBot is a taxi bot of the test config on a fresh database of dialect
+// d, and a harness talking to it (for tests that also call the bot's
+// console side).
+func newConsoleBot(t *testing.T, d store.Dialect) (*taxi.Bot, *handlertest.Harness) {
+	t.Helper()
+	uri, db := openDB(t, d)
+	bot, err := taxi.New(testConfig(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bot, handlertest.New(t, bot, handlertest.Options{URI: uri})
+}
+
 // openDB is a fresh, migrated database of dialect d and its URI (for the
 // harness, which opens its own connection to it).
 func openDB(t *testing.T, d store.Dialect) (string, *store.DB) {
