@@ -393,6 +393,7 @@ func (d *Dispatcher) processRoom(ctx context.Context, room string) roomqueue.Out
 	if !d.leases.Hold(ctx, room) {
 		return roomqueue.Stuck
 	}
+	defer d.leases.Done(room)
 	return d.processLeasedRoom(ctx, room)
 }
 

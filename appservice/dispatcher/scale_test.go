@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,15 +111,32 @@ func TestTwoProcessesShareOneDatabase(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			c := newCalls()
+			// A process that starts handling waits (bounded) until the
+			// other one handles something too. Leases are kept between
+			// visits, so without that one fast process could serve every
+			// room and the test would not exercise sharing: with its
+			// workers busy, its other rooms go idle and are given back.
+			var working [2]chan struct{}
+			var once [2]sync.Once
+			for p := range working {
+				working[p] = make(chan struct{})
+			}
 			bots := func(process int) []*dispatcher.Bot {
 				h := handlers.HandlerFunc(func(ctx context.Context, conv *handlers.Conversation, m *handlers.Message) error {
 					c.add(process, m.ID)
+					once[process].Do(func() { close(working[process]) })
+					select {
+					case <-working[1-process]:
+					case <-time.After(10 * time.Second):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
 					conv.Reply("echo: " + m.Text())
 					return nil
 				})
 				return []*dispatcher.Bot{{UserID: botID, Config: config.Bot{Localpart: "pizza", Welcome: "Welcome to Pizza!"}, Handler: h}}
 			}
-			f := twoProcesses(t, d, withBots(bots))
+			f := twoProcesses(t, d, withBots(bots), withOptions(func(o *dispatcher.Options) { o.LeaseTimeout = time.Second }))
 			tr := traffic{rooms: 12, messages: 25, perTxn: 5}
 			ids := tr.run(t, f)
 			tr.check(t, f)
@@ -132,9 +150,6 @@ func TestTwoProcessesShareOneDatabase(t *testing.T) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			t.Logf("messages handled per process: %v", c.byProc)
-			// 12 rooms against 4 workers per process, each process woken
-			// by its own intake: both always get rooms. If one got none,
-			// this test would not have exercised sharing at all.
 			if c.byProc[0] == 0 || c.byProc[1] == 0 {
 				t.Fatalf("handled per process %v: one process did no work", c.byProc)
 			}
@@ -155,6 +170,35 @@ func twoProcesses(t *testing.T, d store.Dialect, options ...flowOption) *flow {
 		t.Fatal(err)
 	}
 	return startFlow(t, first, append(options, withProcesses(second))...)
+}
+
+// A handler slower than the lease's idle time keeps its room: the lease
+// is renewed while the visit lasts, not given back as idle under it (which
+// made the commit fail and the handler run again, for ever).
+func TestSlowHandlerKeepsItsRoom(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const lease = 400 * time.Millisecond // idle after 100 ms
+		c := newCalls()
+		bots := scripted(func(ctx context.Context, conv *handlers.Conversation, m *handlers.Message) error {
+			c.add(0, m.ID)
+			// The backend this handler calls is slow: it answers after
+			// several of the lease's idle periods.
+			time.Sleep(3 * lease / 2)
+			conv.Reply("done: " + m.Text())
+			return nil
+		})
+		f := startFlow(t, db, withBots(bots), withOptions(func(o *dispatcher.Options) { o.LeaseTimeout = lease }))
+		room := "!dm:example.org"
+		f.dm(t, room, alice, "Alice", botID)
+		msg := fakehs.Message(room, alice, "slow")
+		f.deliver(t, msg)
+		if got := bodies(f.waitSends(t, room, 1)); got[0] != "done: slow" {
+			t.Fatalf("replies %q", got)
+		}
+		if n := c.of(evID(msg)); n != 1 {
+			t.Fatalf("handler ran %d times for one message, want 1", n)
+		}
+	})
 }
 
 // A process that stalls past its lease loses the room: the other process

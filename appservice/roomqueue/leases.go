@@ -36,6 +36,7 @@ type Leases struct {
 type lease struct {
 	expires time.Time // by our clock, from the moment we asked
 	used    time.Time
+	busy    bool // a visit is in the room (from Hold to Done)
 }
 
 func (l *Leases) idle() time.Duration {
@@ -48,7 +49,8 @@ func (l *Leases) idle() time.Duration {
 // Hold makes sure this process holds room's lease with at least half its
 // time left, taking or renewing it in the database only when needed. It
 // returns false when another process holds the room (or the database
-// failed, which it logs).
+// failed, which it logs). A room held counts as in use until Done: its
+// lease is renewed, never given back as idle, however long the visit.
 func (l *Leases) Hold(ctx context.Context, room string) bool {
 	now := time.Now()
 	l.mu.Lock()
@@ -57,7 +59,7 @@ func (l *Leases) Hold(ctx context.Context, room string) bool {
 	}
 	h := l.held[room]
 	if h != nil && h.expires.Sub(now) > l.TTL/2 {
-		h.used = now
+		h.used, h.busy = now, true
 		l.mu.Unlock()
 		return true
 	}
@@ -75,8 +77,18 @@ func (l *Leases) Hold(ctx context.Context, room string) bool {
 		delete(l.held, room)
 		return false
 	}
-	l.held[room] = &lease{expires: now.Add(l.TTL), used: now}
+	l.held[room] = &lease{expires: now.Add(l.TTL), used: now, busy: true}
 	return true
+}
+
+// Done ends a visit to room begun by Hold: the room's idle time counts
+// from now.
+func (l *Leases) Done(room string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.held[room]; h != nil {
+		h.used, h.busy = time.Now(), false
+	}
 }
 
 // Lost forgets a room whose lease turned out to be another process's.
@@ -102,14 +114,14 @@ func (l *Leases) Run(ctx context.Context) {
 	}
 }
 
-// Tend gives back the leases of rooms idle longer than Idle and renews
-// the others.
+// Tend gives back the leases of rooms idle longer than Idle (no visit in
+// them) and renews the others.
 func (l *Leases) Tend(ctx context.Context) {
 	now := time.Now()
 	var idle []string
 	l.mu.Lock()
 	for room, h := range l.held {
-		if now.Sub(h.used) > l.idle() {
+		if !h.busy && now.Sub(h.used) > l.idle() {
 			idle = append(idle, room)
 			delete(l.held, room)
 		}

@@ -181,6 +181,7 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 	if !s.leases.Hold(ctx, room) {
 		return roomqueue.Stuck
 	}
+	defer s.leases.Done(room)
 	rows, err := s.db.PendingOutboxRows(ctx, room, roomBatch)
 	if err != nil {
 		if ctx.Err() == nil {
