@@ -267,3 +267,27 @@ func TestReplayedMessageIsNotHandledAgain(t *testing.T) {
 		}
 	})
 }
+
+// Replies in different rooms are encrypted at the same time by the
+// sender's workers, from a device just loaded from the database (after a
+// restart): the device's own keys are read, never filled in, by them.
+func TestConcurrentEncryptAfterRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		keyedCrypto(t, db, nil, 2)
+		c := restart(t, db)
+		c.state.set(encRoom(1), &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1, RotationPeriodMessages: 10000})
+		errs := make(chan error, 2)
+		for r := range 2 {
+			go func() {
+				content, _ := json.Marshal(map[string]string{"msgtype": "m.text", "body": "hi"})
+				_, _, err := c.Encrypt(context.Background(), encBenchBot, encRoom(r), "m.room.message", content)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -73,21 +73,9 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 		return nil, err
 	}
 	cs.DeviceID = cli.DeviceID
-	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
-	mach.SessionReceived = c.roomKeyArrived
-	// New devices of a member get the keys of the next message: the
-	// outbound session is replaced when a member's device list changes.
-	mach.DisableDeviceChangeKeyRotation = false
-	// Ratchet tracking serves key deletion, which bizbots does not use;
-	// without it a decryption writes nothing but its message index.
-	mach.DisableRatchetTracking = true
-	// bizbots answers whichever device of the customer writes and never
-	// acts on a decrypted event's trust level, so decrypting does not
-	// resolve it: no key query to the homeserver for each new sender
-	// device, no device lookup per message (cryptoStore.FindDeviceByKey).
-	mach.DisableDecryptKeyFetching = true
-	if err := mach.Load(ctx); err != nil {
-		return nil, fmt.Errorf("load olm account: %w", err)
+	mach, err := c.loadMachine(ctx, cli, cs, &log)
+	if err != nil {
+		return nil, err
 	}
 	if err := mach.ShareKeys(ctx, -1); err != nil {
 		return nil, fmt.Errorf("upload device keys: %w", err)
@@ -104,6 +92,32 @@ func (c *Crypto) openDevice(ctx context.Context, bot id.UserID) (*device, error)
 		}
 	}
 	return dev, nil
+}
+
+// loadMachine makes the Olm machine of cli's device over store cs and
+// loads (or creates) its account.
+func (c *Crypto) loadMachine(ctx context.Context, cli *mautrix.Client, cs *cryptoStore, log *zerolog.Logger) (*crypto.OlmMachine, error) {
+	mach := crypto.NewOlmMachine(cli, log, cs, c.state)
+	mach.SessionReceived = c.roomKeyArrived
+	// New devices of a member get the keys of the next message: the
+	// outbound session is replaced when a member's device list changes.
+	mach.DisableDeviceChangeKeyRotation = false
+	// Ratchet tracking serves key deletion, which bizbots does not use;
+	// without it a decryption writes nothing but its message index.
+	mach.DisableRatchetTracking = true
+	// bizbots answers whichever device of the customer writes and never
+	// acts on a decrypted event's trust level, so decrypting does not
+	// resolve it: no key query to the homeserver for each new sender
+	// device, no device lookup per message (cryptoStore.FindDeviceByKey).
+	mach.DisableDecryptKeyFetching = true
+	if err := mach.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load olm account: %w", err)
+	}
+	// The account fills in its own identity keys on first use, without
+	// a lock; the sender's workers encrypt in parallel, so fill them in
+	// now, before the machine is shared.
+	mach.OwnIdentity()
+	return mach, nil
 }
 
 func (c *Crypto) transport() http.RoundTripper {

@@ -234,10 +234,8 @@ func (c *Crypto) keyedDevice(tb testing.TB) *device {
 	cs := newCryptoStore(crypto.NewSQLCryptoStore(c.dbu, c.dbu.Log, encBenchBot.String(), "BENCHDEV", c.opts.PickleKey))
 	cli, _ := mautrix.NewClient("http://127.0.0.1:1", encBenchBot, "unused")
 	cli.DeviceID = "BENCHDEV"
-	mach := crypto.NewOlmMachine(cli, &log, cs, c.state)
-	mach.DisableDecryptKeyFetching = true
-	mach.DisableRatchetTracking = true // as openDevice sets it
-	if err := mach.Load(ctx); err != nil {
+	mach, err := c.loadMachine(ctx, cli, cs, &log)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	dev := &device{bot: encBenchBot, client: cli, store: cs, mach: mach}
