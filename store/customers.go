@@ -53,40 +53,48 @@ type TurnRows struct {
 	State      *StateRow
 }
 
-// LoadTurn reads a turn's TurnRows for bot, room and user. (SQLite
-// numbers $n placeholders in the order they first appear, so the first
-// join names all three in order.)
+// LoadTurn reads a turn's TurnRows for bot, room and user, in one
+// statement: a row per table that has one. (A UNION ALL of three point
+// lookups; the same as LEFT JOINs took SQLite eight times as long.
+// SQLite numbers $n placeholders in the order they first appear, so the
+// first branch names all three in order.)
 func LoadTurn(ctx context.Context, q Querier, bot, room, user string) (TurnRows, error) {
-	var (
-		t                             TurnRows
-		c                             CustomerRow
-		s                             StateRow
-		haveCustomer, haveState       bool
-		name, cName, profile, consent sql.NullString
-		step, state, question         sql.NullString
-		first, last, expires          sql.NullInt64
-	)
-	err := q.QueryRowContext(ctx, `SELECT c.user_id IS NOT NULL, c.display_name, c.first_seen, c.last_seen, c.profile, c.consent,
-			m.display_name, s.user_id IS NOT NULL, s.step, s.state, s.expires_at, s.question
-		FROM (SELECT 1 AS one) AS one
-		LEFT JOIN conversation_state s ON s.bot_user_id = $1 AND s.room_id = $2 AND s.user_id = $3
-		LEFT JOIN customers c ON c.bot_user_id = $1 AND c.user_id = $3
-		LEFT JOIN room_members m ON m.room_id = $2 AND m.user_id = $3`, bot, room, user).
-		Scan(&haveCustomer, &cName, &first, &last, &profile, &consent, &name, &haveState, &step, &state, &expires, &question)
+	rows, err := q.QueryContext(ctx, `SELECT 1, step, expires_at, 0, state, question FROM conversation_state
+			WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3
+		UNION ALL SELECT 2, display_name, first_seen, last_seen, profile, consent FROM customers
+			WHERE bot_user_id = $1 AND user_id = $3
+		UNION ALL SELECT 3, display_name, 0, 0, '', '' FROM room_members
+			WHERE room_id = $2 AND user_id = $3`, bot, room, user)
 	if err != nil {
 		return TurnRows{}, fmt.Errorf("load turn: %w", err)
 	}
-	t.MemberName = name.String
-	if haveCustomer {
-		c.DisplayName, c.FirstSeen, c.LastSeen = cName.String, first.Int64, last.Int64
-		if err := c.decode(profile.String, consent.String); err != nil {
-			return TurnRows{}, err
+	defer rows.Close()
+	var t TurnRows
+	for rows.Next() {
+		var (
+			kind   int
+			text   string
+			n1, n2 int64
+			x, y   string
+		)
+		if err := rows.Scan(&kind, &text, &n1, &n2, &x, &y); err != nil {
+			return TurnRows{}, fmt.Errorf("load turn: %w", err)
 		}
-		t.Customer = &c
+		switch kind {
+		case 1:
+			t.State = &StateRow{Step: text, ExpiresAt: n1, State: []byte(x), Question: []byte(y)}
+		case 2:
+			c := &CustomerRow{DisplayName: text, FirstSeen: n1, LastSeen: n2}
+			if err := c.decode(x, y); err != nil {
+				return TurnRows{}, err
+			}
+			t.Customer = c
+		case 3:
+			t.MemberName = text
+		}
 	}
-	if haveState {
-		s.Step, s.State, s.ExpiresAt, s.Question = step.String, []byte(state.String), expires.Int64, []byte(question.String)
-		t.State = &s
+	if err := rows.Err(); err != nil {
+		return TurnRows{}, fmt.Errorf("load turn: %w", err)
 	}
 	return t, nil
 }

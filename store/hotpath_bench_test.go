@@ -57,3 +57,41 @@ func BenchmarkPendingRooms63kInbox(b *testing.B) {
 		}
 	})
 }
+
+// The two reads the dispatcher makes for every message before its handler
+// runs (the room, the turn), on 10 k rooms each with a bot, a customer, a
+// customer record and a conversation state.
+func BenchmarkMessageReads10kRooms(b *testing.B) {
+	fill := series + `INSERT INTO bot_rooms (bot_user_id, room_id, membership, is_direct, updated_at)
+			SELECT '@bot:x', '!room' || i || ':x', 'join', true, 1 FROM n`
+	benchEach(b, fill, 10000, func(b *testing.B, db *store.DB) {
+		ctx := context.Background()
+		room, user := "!room1234:x", "@c1234:x"
+		if err := db.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO room_members (room_id, user_id, membership, display_name, updated_at)
+				SELECT room_id, '@c' || substr(room_id, 6, length(room_id) - 7) || ':x', 'join', 'Customer', 1 FROM bot_rooms`); err != nil {
+				return err
+			}
+			if err := store.TouchCustomer(ctx, tx, "@bot:x", user, "Customer", 1); err != nil {
+				return err
+			}
+			return store.SaveState(ctx, tx, "@bot:x", room, user, store.StateRow{Step: "menu", State: []byte(`{"n":1}`)}, 1)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		b.Run("room", func(b *testing.B) {
+			for b.Loop() {
+				if v, err := db.ViewRoom(ctx, room); err != nil || len(v.Bots) != 1 || v.Joined != 1 {
+					b.Fatal(v, err)
+				}
+			}
+		})
+		b.Run("turn", func(b *testing.B) {
+			for b.Loop() {
+				if t, err := store.LoadTurn(ctx, db, "@bot:x", room, user); err != nil || t.Customer == nil || t.State == nil || t.MemberName != "Customer" {
+					b.Fatal(t, err)
+				}
+			}
+		})
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // BotRoom is a bot's membership in one room.
@@ -35,7 +37,7 @@ func SetBotMembership(ctx context.Context, q Querier, botUserID, roomID, members
 // BotsInRoom lists the bots joined to a room.
 func (db *DB) BotsInRoom(ctx context.Context, roomID string) ([]BotRoom, error) {
 	rows, err := db.QueryContext(ctx, `SELECT bot_user_id, room_id, membership, is_direct, inviter
-		FROM bot_rooms WHERE room_id = $1 AND membership = 'join' ORDER BY bot_user_id`, roomID)
+		FROM bot_rooms WHERE room_id = $1 AND membership = 'join'`, roomID)
 	if err != nil {
 		return nil, fmt.Errorf("list bots in room: %w", err)
 	}
@@ -48,7 +50,15 @@ func (db *DB) BotsInRoom(ctx context.Context, roomID string) ([]BotRoom, error) 
 		}
 		out = append(out, b)
 	}
+	sortBots(out)
 	return out, rows.Err()
+}
+
+// sortBots orders a room's bots by user id. Sorting here instead of with
+// ORDER BY: for the one or two rows of a room, SQLite's sorter took three
+// times as long as the rest of the read.
+func sortBots(bots []BotRoom) {
+	slices.SortFunc(bots, func(a, b BotRoom) int { return strings.Compare(a.BotUserID, b.BotUserID) })
 }
 
 // RoomView is what routing a message needs to know of its room, read in
@@ -66,7 +76,7 @@ func (db *DB) ViewRoom(ctx context.Context, roomID string) (RoomView, error) {
 			(SELECT count(*) FROM room_members m WHERE m.room_id = b.room_id AND m.membership = 'join'),
 			EXISTS (SELECT 1 FROM console_rooms c
 				WHERE c.bot_user_id = b.bot_user_id AND c.room_id = b.room_id AND c.status = 'agent')
-		FROM bot_rooms b WHERE b.room_id = $1 AND b.membership = 'join' ORDER BY b.bot_user_id`, roomID)
+		FROM bot_rooms b WHERE b.room_id = $1 AND b.membership = 'join'`, roomID)
 	if err != nil {
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
@@ -89,6 +99,7 @@ func (db *DB) ViewRoom(ctx context.Context, roomID string) (RoomView, error) {
 	if err := rows.Err(); err != nil {
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
+	sortBots(v.Bots)
 	return v, nil
 }
 
