@@ -58,10 +58,11 @@ func BenchmarkPendingRooms63kInbox(b *testing.B) {
 	})
 }
 
-// The two reads the dispatcher makes for every message before its handler
-// runs (the room, the turn), on 10 k rooms each with a bot, a customer, a
-// customer record and a conversation state.
-func BenchmarkMessageReads10kRooms(b *testing.B) {
+// The statements the dispatcher runs for every message besides writing
+// its outcome: the two reads before its handler runs (the room, the turn)
+// and the claim of the room's next event, on 10 k rooms each with a bot,
+// a customer, a customer record, a conversation state and pending events.
+func BenchmarkMessageStatements10kRooms(b *testing.B) {
 	fill := series + `INSERT INTO bot_rooms (bot_user_id, room_id, membership, is_direct, updated_at)
 			SELECT '@bot:x', '!room' || i || ':x', 'join', true, 1 FROM n`
 	benchEach(b, fill, 10000, func(b *testing.B, db *store.DB) {
@@ -90,6 +91,22 @@ func BenchmarkMessageReads10kRooms(b *testing.B) {
 			for b.Loop() {
 				if t, err := store.LoadTurn(ctx, db, "@bot:x", room, user); err != nil || t.Customer == nil || t.State == nil || t.MemberName != "Customer" {
 					b.Fatal(t, err)
+				}
+			}
+		})
+		b.Run("claim", func(b *testing.B) {
+			if _, err := db.ExecContext(ctx, series+`INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at)
+				SELECT '$e' || i, '!room' || (i % 10000) || ':x', '@c:x', 'm.room.message', 1, '{}', 't', 1 FROM n`, 50000); err != nil {
+				b.Fatal(err)
+			}
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Rollback()
+			for b.Loop() {
+				if ev, err := db.ClaimDueInboxEvent(ctx, tx, room, store.Now()); err != nil || ev == nil {
+					b.Fatal(ev, err)
 				}
 			}
 		})

@@ -110,6 +110,9 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 				return nil, fmt.Errorf("database directory %s does not exist (create it, or fix database.uri)", dir)
 			}
 		}
+		if err := stablePlans(); err != nil {
+			return nil, err
+		}
 		// IMMEDIATE transactions take the write lock at BEGIN, so two
 		// writers queue on busy_timeout instead of failing with
 		// SQLITE_BUSY when a reader upgrades.
