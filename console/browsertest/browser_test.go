@@ -308,6 +308,15 @@ func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// leaving marks the page shown now, so that a wait after a click that
+// loads another page can tell the two apart (//html[not(@data-left)]).
+func leaving() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.documentElement.setAttribute("data-left", "1"); true`)(ctx, target)
+		return err
+	})
+}
+
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
@@ -401,8 +410,11 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Fatalf("reply box after picking the saved reply: %q, %v", draft, err)
 	}
 	run(t, ctx, "send the saved reply",
+		// The page shows "Reply queued" from the first reply already:
+		// wait for the page the form loads, not the one it leaves.
+		leaving(),
 		chromedp.Click(`//button[normalize-space()="Send reply"]`),
-		chromedp.WaitVisible(`//p[@role="status"][contains(., "Reply queued")]`),
+		chromedp.WaitVisible(`//html[not(@data-left)]//p[@role="status"][contains(., "Reply queued")]`),
 	)
 	b.waitSent(t, "Your pizza is in the oven and reaches you in about 25 minutes.")
 	run(t, ctx, "the reply shows as sent",
