@@ -406,9 +406,8 @@ func TestTakeOverReplyHandBackClose(t *testing.T) {
 				t.Fatalf("take over: %d %s", status, page)
 			}
 		}
-		held, err := store.AgentHolds(context.Background(), db, pizza, room)
-		if err != nil || !held {
-			t.Fatalf("held %v, err %v", held, err)
+		if v, err := db.ViewRoom(context.Background(), room); err != nil || !v.Held[pizza] {
+			t.Fatalf("held %v, err %v", v.Held, err)
 		}
 		_, page = c.get(t, convPath("pizza", room))
 		token := hidden(t, page, "token")
@@ -431,7 +430,7 @@ func TestTakeOverReplyHandBackClose(t *testing.T) {
 		if got := outbox(t, db, room); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("sent to the customer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		if held, _ := store.AgentHolds(context.Background(), db, pizza, room); held {
+		if v, _ := db.ViewRoom(context.Background(), room); v.Held[pizza] {
 			t.Fatal("still held after closing")
 		}
 		if _, page := c.get(t, "/b/pizza/"); !strings.Contains(page, "Closed") {

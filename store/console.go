@@ -62,18 +62,6 @@ const (
 	ConvClosed  = "closed"  // closed, nothing new since
 )
 
-// AgentHolds reports whether a person took over the conversation of bot in
-// room: the dispatcher then does not run the bot's handler there.
-func AgentHolds(ctx context.Context, q Querier, bot, room string) (bool, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM console_rooms
-		WHERE bot_user_id = $1 AND room_id = $2 AND status = 'agent'`, bot, room).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("read conversation hold: %w", err)
-	}
-	return n > 0, nil
-}
-
 // SetConsoleRoom records who answers bot's conversation in room. It
 // returns false, and changes nothing, when the status already is status
 // (a repeated click), so callers say so to the customer only once.

@@ -155,9 +155,9 @@ func TestCustomerTextIsCleaned(t *testing.T) {
 			t.Fatalf("storing text with NUL and invalid UTF-8: %v", err)
 		}
 		const want = "a\uFFFDb\uFFFDc"
-		name, err := db.MemberDisplayName(ctx, "!r:x", "@alice:x")
-		if err != nil || name != want {
-			t.Fatalf("display name %q %v, want %q", name, err, want)
+		turn, err := store.LoadTurn(ctx, db, "@shop:x", "!r:x", "@alice:x")
+		if err != nil || turn.MemberName != want {
+			t.Fatalf("display name %q %v, want %q", turn.MemberName, err, want)
 		}
 		if got := facts(t, db)["note"]; got != want {
 			t.Fatalf("fact %q, want %q", got, want)

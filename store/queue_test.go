@@ -550,11 +550,11 @@ func TestBotMembershipKeepsInviteFacts(t *testing.T) {
 		if n, err := db.JoinedMemberCount(ctx, "!r:x"); err != nil || n != 1 {
 			t.Fatalf("joined members %d (err %v), want 1", n, err)
 		}
-		if name, err := db.MemberDisplayName(ctx, "!r:x", "@alice:x"); err != nil || name != "Alice" {
-			t.Fatalf("display name %q err %v", name, err)
+		if turn, err := store.LoadTurn(ctx, db, "@bot:x", "!r:x", "@alice:x"); err != nil || turn.MemberName != "Alice" {
+			t.Fatalf("display name %q err %v", turn.MemberName, err)
 		}
-		if name, err := db.MemberDisplayName(ctx, "!r:x", "@nobody:x"); err != nil || name != "" {
-			t.Fatalf("unknown member: %q err %v", name, err)
+		if turn, err := store.LoadTurn(ctx, db, "@bot:x", "!r:x", "@nobody:x"); err != nil || turn.MemberName != "" {
+			t.Fatalf("unknown member: %q err %v", turn.MemberName, err)
 		}
 	})
 }

@@ -126,16 +126,6 @@ func (db *DB) JoinedMemberCount(ctx context.Context, roomID string) (int, error)
 	return n, nil
 }
 
-// MemberDisplayName returns the display name seen for a user in a room.
-func (db *DB) MemberDisplayName(ctx context.Context, roomID, userID string) (string, error) {
-	var name string
-	err := db.QueryRowContext(ctx, `SELECT display_name FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, userID).Scan(&name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return name, err
-}
-
 // BotProfileHash returns the profile hash last set for a bot ("" if the
 // bot was never registered by this database).
 func (db *DB) BotProfileHash(ctx context.Context, userID string) (hash string, registered bool, err error) {
