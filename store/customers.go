@@ -53,44 +53,59 @@ type TurnRows struct {
 	State      *StateRow
 }
 
+// kindMember is the kind of the row with the sender's display name in a
+// turn read.
+const kindMember = 5
+
+// turnRow is one row of a turn read (LoadTurn, ViewRoom): its kind, the
+// bot, and what the kind keeps.
+type turnRow struct {
+	kind      int
+	bot, text string
+	n1, n2    int64
+	x, y      string
+}
+
+// fill puts a state, customer or member row into t.
+func (r turnRow) fill(t *TurnRows) error {
+	switch r.kind {
+	case 3:
+		t.State = &StateRow{Step: r.text, ExpiresAt: r.n1, State: []byte(r.x), Question: []byte(r.y)}
+	case 4:
+		c := &CustomerRow{DisplayName: r.text, FirstSeen: r.n1, LastSeen: r.n2}
+		if err := c.decode(r.x, r.y); err != nil {
+			return err
+		}
+		t.Customer = c
+	case kindMember:
+		t.MemberName = r.text
+	}
+	return nil
+}
+
 // LoadTurn reads a turn's TurnRows for bot, room and user, in one
 // statement: a row per table that has one. (A UNION ALL of three point
 // lookups; the same as LEFT JOINs took SQLite eight times as long.
 // SQLite numbers $n placeholders in the order they first appear, so the
 // first branch names all three in order.)
 func LoadTurn(ctx context.Context, q Querier, bot, room, user string) (TurnRows, error) {
-	rows, err := q.QueryContext(ctx, `SELECT 1, step, expires_at, 0, state, question FROM conversation_state
+	rows, err := q.QueryContext(ctx, `SELECT 3, bot_user_id, step, expires_at, 0, state, question FROM conversation_state
 			WHERE bot_user_id = $1 AND room_id = $2 AND user_id = $3
-		UNION ALL SELECT 2, display_name, first_seen, last_seen, profile, consent FROM customers
+		UNION ALL SELECT 4, bot_user_id, display_name, first_seen, last_seen, profile, consent FROM customers
 			WHERE bot_user_id = $1 AND user_id = $3
-		UNION ALL SELECT 3, display_name, 0, 0, '', '' FROM room_members
-			WHERE room_id = $2 AND user_id = $3`, bot, room, user)
+		UNION ALL SELECT 5, '', display_name, 0, 0, '', '' FROM room_members WHERE room_id = $2 AND user_id = $3`, bot, room, user)
 	if err != nil {
 		return TurnRows{}, fmt.Errorf("load turn: %w", err)
 	}
 	defer rows.Close()
 	var t TurnRows
 	for rows.Next() {
-		var (
-			kind   int
-			text   string
-			n1, n2 int64
-			x, y   string
-		)
-		if err := rows.Scan(&kind, &text, &n1, &n2, &x, &y); err != nil {
+		var r turnRow
+		if err := rows.Scan(&r.kind, &r.bot, &r.text, &r.n1, &r.n2, &r.x, &r.y); err != nil {
 			return TurnRows{}, fmt.Errorf("load turn: %w", err)
 		}
-		switch kind {
-		case 1:
-			t.State = &StateRow{Step: text, ExpiresAt: n1, State: []byte(x), Question: []byte(y)}
-		case 2:
-			c := &CustomerRow{DisplayName: text, FirstSeen: n1, LastSeen: n2}
-			if err := c.decode(x, y); err != nil {
-				return TurnRows{}, err
-			}
-			t.Customer = c
-		case 3:
-			t.MemberName = text
+		if err := r.fill(&t); err != nil {
+			return TurnRows{}, err
 		}
 	}
 	if err := rows.Err(); err != nil {

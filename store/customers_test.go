@@ -180,3 +180,68 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The room read that routes a message also brings what each joined bot
+// knows of the sender: that bot's own state and customer record, the
+// sender's name in the room; nothing of a bot that left, nothing of
+// another customer.
+func TestViewRoomReadsEachBotsTurn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const room, alice, bob = "!r:x", "@alice:x", "@bob:x"
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			for _, b := range []string{"@pizza:x", "@taxi:x", "@gone:x"} {
+				if err := store.SetBotMembership(ctx, tx, b, room, "join", false, alice); err != nil {
+					return err
+				}
+				if err := store.TouchCustomer(ctx, tx, b, alice, "Alice", 1); err != nil {
+					return err
+				}
+			}
+			if err := store.SetBotMembership(ctx, tx, "@gone:x", room, "leave", false, ""); err != nil {
+				return err
+			}
+			if err := store.SetMember(ctx, tx, room, alice, "join", "Alice A."); err != nil {
+				return err
+			}
+			if err := store.TouchCustomer(ctx, tx, "@taxi:x", bob, "Bob", 1); err != nil {
+				return err
+			}
+			if _, err := store.SetConsoleRoom(ctx, tx, "@taxi:x", room, store.ConvAgent, "@sam:x"); err != nil {
+				return err
+			}
+			return store.SaveState(ctx, tx, "@pizza:x", room, alice, store.StateRow{Step: "size", State: []byte(`{"n":2}`)}, 1)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.ViewRoom(ctx, room, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Bots) != 2 || v.Bots[0].BotUserID != "@pizza:x" || v.Bots[1].BotUserID != "@taxi:x" || v.Joined != 1 {
+			t.Fatalf("bots %+v, joined %d", v.Bots, v.Joined)
+		}
+		if !v.Held["@taxi:x"] || v.Held["@pizza:x"] {
+			t.Fatalf("held %v", v.Held)
+		}
+		pizza, taxi := v.Turns["@pizza:x"], v.Turns["@taxi:x"]
+		if pizza.State == nil || pizza.State.Step != "size" || string(pizza.State.State) != `{"n":2}` || taxi.State != nil {
+			t.Fatalf("states: pizza %+v, taxi %+v", pizza.State, taxi.State)
+		}
+		if pizza.Customer == nil || taxi.Customer == nil || pizza.MemberName != "Alice A." || taxi.MemberName != "Alice A." {
+			t.Fatalf("turns %+v", v.Turns)
+		}
+		if _, ok := v.Turns["@gone:x"]; ok || len(v.Turns) != 2 {
+			t.Fatalf("turn rows of a bot that left: %+v", v.Turns)
+		}
+		// The same rows as LoadTurn reads for one bot.
+		one, err := store.LoadTurn(ctx, db, "@pizza:x", room, alice)
+		if err != nil || one.State.Step != pizza.State.Step || one.Customer.DisplayName != pizza.Customer.DisplayName || one.MemberName != pizza.MemberName {
+			t.Fatalf("LoadTurn %+v (%v), ViewRoom %+v", one, err, pizza)
+		}
+		if v, err := db.ViewRoom(ctx, room, ""); err != nil || len(v.Turns) != 0 || len(v.Bots) != 2 {
+			t.Fatalf("without a sender: %+v, %v", v, err)
+		}
+	})
+}

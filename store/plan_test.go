@@ -236,7 +236,7 @@ func messagePath(t *testing.T, db *store.DB) {
 	_, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
 	must(err)
 	ev := next(t, db, room)
-	_, err = db.ViewRoom(ctx, room)
+	_, err = db.ViewRoom(ctx, room, user)
 	must(err)
 	fact := "Main St 1"
 	must(db.Tx(ctx, func(tx store.Tx) error {

@@ -63,43 +63,82 @@ func sortBots(bots []BotRoom) {
 
 // RoomView is what routing a message needs to know of its room, read in
 // one statement: the bots joined to it, how many other users are joined,
-// and which bots' conversation a person took over in the business console.
+// which bots' conversation a person took over in the business console,
+// and what each of the bots knows of the message's sender.
 type RoomView struct {
-	Bots   []BotRoom       // ordered by bot user id
-	Joined int             // users other than bots with membership join
-	Held   map[string]bool // bot user id → a person answers for it here
+	Bots   []BotRoom           // ordered by bot user id
+	Joined int                 // users other than bots with membership join
+	Held   map[string]bool     // bot user id → a person answers for it here
+	Turns  map[string]TurnRows // bot user id → its turn rows for the sender
 }
 
-// ViewRoom reads a room's RoomView.
-func (db *DB) ViewRoom(ctx context.Context, roomID string) (RoomView, error) {
-	rows, err := db.QueryContext(ctx, `SELECT b.bot_user_id, b.room_id, b.membership, b.is_direct, b.inviter,
-			(SELECT count(*) FROM room_members m WHERE m.room_id = b.room_id AND m.membership = 'join'),
-			EXISTS (SELECT 1 FROM console_rooms c
-				WHERE c.bot_user_id = b.bot_user_id AND c.room_id = b.room_id AND c.status = 'agent')
-		FROM bot_rooms b WHERE b.room_id = $1 AND b.membership = 'join'`, roomID)
+// ViewRoom reads a room's RoomView for a message from sender ("" for
+// none: Turns is then empty). The turn rows are read for every bot joined
+// to the room, so the one round trip serves whichever bots the message
+// turns out to concern. (A UNION ALL of point lookups; SQLite numbers $n
+// placeholders in the order they first appear.)
+func (db *DB) ViewRoom(ctx context.Context, roomID, sender string) (RoomView, error) {
+	rows, err := db.QueryContext(ctx, `SELECT 0, bot_user_id, inviter, CASE WHEN is_direct THEN 1 ELSE 0 END, 0, '', ''
+			FROM bot_rooms WHERE room_id = $1 AND membership = 'join'
+		UNION ALL SELECT 1, '', '', count(*), 0, '', '' FROM room_members WHERE room_id = $1 AND membership = 'join'
+		UNION ALL SELECT 2, c.bot_user_id, '', 0, 0, '', '' FROM bot_rooms b JOIN console_rooms c
+			ON c.bot_user_id = b.bot_user_id AND c.room_id = b.room_id AND c.status = 'agent'
+			WHERE b.room_id = $1 AND b.membership = 'join'
+		UNION ALL SELECT 3, s.bot_user_id, s.step, s.expires_at, 0, s.state, s.question FROM bot_rooms b JOIN conversation_state s
+			ON s.bot_user_id = b.bot_user_id AND s.room_id = b.room_id AND s.user_id = $2
+			WHERE b.room_id = $1 AND b.membership = 'join'
+		UNION ALL SELECT 4, c.bot_user_id, c.display_name, c.first_seen, c.last_seen, c.profile, c.consent FROM bot_rooms b JOIN customers c
+			ON c.bot_user_id = b.bot_user_id AND c.user_id = $2
+			WHERE b.room_id = $1 AND b.membership = 'join'
+		UNION ALL SELECT 5, '', display_name, 0, 0, '', '' FROM room_members WHERE room_id = $1 AND user_id = $2`, roomID, sender)
 	if err != nil {
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
 	defer rows.Close()
 	var v RoomView
+	var member string // the sender's display name in the room
 	for rows.Next() {
-		var b BotRoom
-		var held bool
-		if err := rows.Scan(&b.BotUserID, &b.RoomID, &b.Membership, &b.IsDirect, &b.Inviter, &v.Joined, &held); err != nil {
+		var r turnRow
+		if err := rows.Scan(&r.kind, &r.bot, &r.text, &r.n1, &r.n2, &r.x, &r.y); err != nil {
 			return RoomView{}, fmt.Errorf("read room: %w", err)
 		}
-		v.Bots = append(v.Bots, b)
-		if held {
+		switch r.kind {
+		case 0:
+			v.Bots = append(v.Bots, BotRoom{BotUserID: r.bot, RoomID: roomID, Membership: "join", IsDirect: r.n1 == 1, Inviter: r.text})
+		case 1:
+			v.Joined = int(r.n1)
+		case 2:
 			if v.Held == nil {
 				v.Held = map[string]bool{}
 			}
-			v.Held[b.BotUserID] = true
+			v.Held[r.bot] = true
+		case kindMember:
+			member = r.text
+		default:
+			if v.Turns == nil {
+				v.Turns = map[string]TurnRows{}
+			}
+			t := v.Turns[r.bot]
+			if err := r.fill(&t); err != nil {
+				return RoomView{}, err
+			}
+			v.Turns[r.bot] = t
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
 	sortBots(v.Bots)
+	if sender != "" {
+		if v.Turns == nil {
+			v.Turns = map[string]TurnRows{}
+		}
+		for _, b := range v.Bots {
+			t := v.Turns[b.BotUserID]
+			t.MemberName = member
+			v.Turns[b.BotUserID] = t
+		}
+	}
 	return v, nil
 }
 

@@ -90,7 +90,7 @@ func (d *Dispatcher) runEnded(ctx context.Context, bot *Bot, room id.RoomID, evt
 	if err := d.ready(ctx, bot.UserID); err != nil {
 		return nil, err
 	}
-	t, err := d.newTurn(ctx, bot, room, handlers.Message{ID: evt.ID, Sender: customer, Time: time.UnixMilli(evt.Timestamp)}, true)
+	t, err := d.newTurn(ctx, bot, room, handlers.Message{ID: evt.ID, Sender: customer, Time: time.UnixMilli(evt.Timestamp)}, true, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -281,7 +281,7 @@ func (d *Dispatcher) acceptInvite(ctx context.Context, bot *Bot, evt *event.Even
 	if members != nil {
 		direct = countCustomers(members, d.isOurs) == 1
 	}
-	t, err := d.newTurn(ctx, bot, room, handlers.Message{Sender: inviter, Time: time.UnixMilli(evt.Timestamp)}, direct)
+	t, err := d.newTurn(ctx, bot, room, handlers.Message{Sender: inviter, Time: time.UnixMilli(evt.Timestamp)}, direct, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -321,12 +321,13 @@ func countCustomers(members map[id.UserID]string, ours func(id.UserID) bool) int
 }
 
 // concerned lists the bots an event in a room is meant for: in a
-// one-to-one room, its bot; in a group, the bots mentioned. held names the
-// room's bots whose conversation a person took over (see withoutAgents).
-func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) (bots []*Bot, direct bool, held map[string]bool, err error) {
-	view, err := d.db.ViewRoom(ctx, evt.RoomID.String())
+// one-to-one room, its bot; in a group, the bots mentioned. The view also
+// names the room's bots whose conversation a person took over (see
+// withoutAgents) and holds each bot's turn rows for the event's sender.
+func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) (bots []*Bot, direct bool, view store.RoomView, err error) {
+	view, err = d.db.ViewRoom(ctx, evt.RoomID.String(), evt.Sender.String())
 	if err != nil || len(view.Bots) == 0 {
-		return nil, false, nil, err
+		return nil, false, view, err
 	}
 	for _, br := range view.Bots {
 		bot, ok := d.Bot(id.UserID(br.BotUserID))
@@ -345,7 +346,7 @@ func (d *Dispatcher) concerned(ctx context.Context, evt *event.Event) (bots []*B
 			direct = direct || isDM
 		}
 	}
-	return bots, direct, view.Held, nil
+	return bots, direct, view, nil
 }
 
 func mentions(evt *event.Event, bot *Bot) bool {
@@ -394,7 +395,7 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 		// them): answering another bot's notice can loop for ever.
 		return refused("notice", "notice from another user or bot"), nil
 	}
-	bots, direct, held, err := d.concerned(ctx, evt)
+	bots, direct, view, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -406,14 +407,14 @@ func (d *Dispatcher) routeMessage(ctx context.Context, evt *event.Event, log zer
 			return out, err
 		}
 	}
-	if bots = withoutAgents(bots, held); len(bots) == 0 {
+	if bots = withoutAgents(bots, view.Held); len(bots) == 0 {
 		return &outcome{outcome: "agent", note: heldNote}, nil
 	}
 	m, ok := handlers.FromEvent(evt)
 	if !ok {
 		return &outcome{outcome: "ignored", note: "not a message a handler can use"}, nil
 	}
-	return d.runTurns(ctx, bots, evt.RoomID, m, direct, log)
+	return d.runTurns(ctx, bots, evt.RoomID, m, direct, view.Turns, log)
 }
 
 // isNotice reports whether a message is an m.notice, or an edit that
@@ -424,13 +425,19 @@ func isNotice(evt *event.Event) bool {
 }
 
 // runTurns runs the handler of each bot for m and collects the turns.
-func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, m *handlers.Message, direct bool, log zerolog.Logger) (*outcome, error) {
+// known holds turn rows already read for m's sender, by bot (see
+// concerned); a bot without them has its rows read.
+func (d *Dispatcher) runTurns(ctx context.Context, bots []*Bot, room id.RoomID, m *handlers.Message, direct bool, known map[string]store.TurnRows, log zerolog.Logger) (*outcome, error) {
 	out := &outcome{outcome: "handled"}
 	for _, bot := range bots {
 		if err := d.ready(ctx, bot.UserID); err != nil {
 			return out, err
 		}
-		t, err := d.newTurn(ctx, bot, room, *m, direct)
+		var rows *store.TurnRows
+		if r, ok := known[bot.UserID.String()]; ok {
+			rows = &r
+		}
+		t, err := d.newTurn(ctx, bot, room, *m, direct, rows)
 		if err != nil {
 			return out, err
 		}
@@ -472,7 +479,7 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 	if err != nil {
 		return nil, err
 	}
-	bots, direct, held, err := d.concerned(ctx, evt)
+	bots, direct, view, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -485,16 +492,16 @@ func (d *Dispatcher) routeReaction(ctx context.Context, evt *event.Event, log ze
 	if len(target) == 0 {
 		return &outcome{outcome: "ignored", note: "reaction to no bot's message"}, nil
 	}
-	if target = withoutAgents(target, held); len(target) == 0 {
+	if target = withoutAgents(target, view.Held); len(target) == 0 {
 		return &outcome{outcome: "agent", note: heldNote}, nil
 	}
-	return d.runTurns(ctx, target, evt.RoomID, m, direct, log)
+	return d.runTurns(ctx, target, evt.RoomID, m, direct, view.Turns, log)
 }
 
 // routeRedaction tells the bot of a direct chat that the customer deleted
 // an event.
 func (d *Dispatcher) routeRedaction(ctx context.Context, evt *event.Event, log zerolog.Logger) (*outcome, error) {
-	bots, direct, _, err := d.concerned(ctx, evt)
+	bots, direct, view, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
@@ -502,7 +509,7 @@ func (d *Dispatcher) routeRedaction(ctx context.Context, evt *event.Event, log z
 	if !ok || !direct || len(bots) != 1 {
 		return &outcome{outcome: "ignored", note: "redaction outside a direct chat"}, nil
 	}
-	return d.runTurns(ctx, bots, evt.RoomID, m, direct, log)
+	return d.runTurns(ctx, bots, evt.RoomID, m, direct, view.Turns, log)
 }
 
 // routeTimer delivers a fired timer to the bot that set it.
@@ -518,13 +525,13 @@ func (d *Dispatcher) routeTimer(ctx context.Context, evt *event.Event, log zerol
 	if c.Name == store.EndTimerName {
 		return d.routeEnded(ctx, bot, evt, c.Payload, log)
 	}
-	_, direct, _, err := d.concerned(ctx, evt)
+	_, direct, view, err := d.concerned(ctx, evt)
 	if err != nil {
 		return nil, err
 	}
 	m := &handlers.Message{Kind: handlers.KindTimer, ID: evt.ID, Sender: evt.Sender, Type: evt.Type,
 		Time: time.UnixMilli(evt.Timestamp), Timer: &handlers.Timer{Name: c.Name, Payload: c.Payload}, Event: evt}
-	return d.runTurns(ctx, []*Bot{bot}, evt.RoomID, m, direct, log)
+	return d.runTurns(ctx, []*Bot{bot}, evt.RoomID, m, direct, view.Turns, log)
 }
 
 // call runs a handler with a timeout, turning a panic or an error into

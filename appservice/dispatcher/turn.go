@@ -34,13 +34,19 @@ type turn struct {
 	crypto Crypto
 }
 
-// newTurn loads what the bot knows of the customer and the conversation,
-// and resolves an answer to the bot's open question.
-func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m handlers.Message, direct bool) (*turn, error) {
+// newTurn loads what the bot knows of the customer and the conversation
+// (known: already read, or nil), and resolves an answer to the bot's open
+// question.
+func (d *Dispatcher) newTurn(ctx context.Context, bot *Bot, room id.RoomID, m handlers.Message, direct bool, known *store.TurnRows) (*turn, error) {
 	user := m.Sender
-	rows, err := store.LoadTurn(ctx, d.db, bot.UserID.String(), room.String(), user.String())
-	if err != nil {
-		return nil, err
+	var rows store.TurnRows
+	if known != nil {
+		rows = *known
+	} else {
+		var err error
+		if rows, err = store.LoadTurn(ctx, d.db, bot.UserID.String(), room.String(), user.String()); err != nil {
+			return nil, err
+		}
 	}
 	row, st := rows.Customer, rows.State
 	cust := handlers.Customer{ID: user, DisplayName: rows.MemberName, New: row == nil}
