@@ -115,12 +115,13 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) erro
 func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID string, next int64) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
-			WHERE id = $3 AND status = 'pending'`, eventID, now, id)
-		if err != nil || next == 0 {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, next)
+		// One statement for both rows (no row has id 0).
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET
+				status = CASE WHEN id = $1 THEN 'sent' ELSE status END,
+				event_id = CASE WHEN id = $1 THEN $2 ELSE event_id END,
+				sent_at = CASE WHEN id = $1 THEN $3 ELSE sent_at END,
+				attempts = CASE WHEN id = $1 THEN attempts ELSE attempts + 1 END
+			WHERE id IN ($1, $4) AND status = 'pending'`, id, eventID, now, next)
 		return err
 	})
 	if err != nil {
