@@ -255,8 +255,7 @@ func messagePath(t *testing.T, db *store.DB) {
 			{RoomID: room, BotUserID: bot, Type: "m.reaction", Content: []byte(`{}`), ParentIndex: 0},
 		})
 		must(err)
-		must(store.RenewLease(ctx, tx, store.QueueInbox, room, "me", 60000))
-		return store.MarkInboxDone(ctx, tx, ev.Seq, "")
+		return db.FinishInboxEvent(ctx, tx, room, "me", 60000, ev.Seq, "")
 	}))
 	must(db.ReleaseLease(ctx, store.QueueInbox, room, "me"))
 	pendingRooms(t, db, store.QueueOutbox)

@@ -631,3 +631,41 @@ func TestPruneKeepsPendingWork(t *testing.T) {
 		}
 	})
 }
+
+// Finishing an event checks the room's lease and the event in the same
+// transaction: a lease taken over by another process, or an event another
+// process finished first, refuses the commit and changes nothing.
+func TestFinishInboxEvent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const room = "!r:x"
+		storeTxn(t, db, "t1", msg(room, "$1"), msg(room, "$2"))
+		if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		finish := func(owner string, seq int64) error {
+			return db.Tx(ctx, func(tx store.Tx) error {
+				return db.FinishInboxEvent(ctx, tx, room, owner, 60000, seq, "")
+			})
+		}
+		first := next(t, db, room)
+		if err := finish("other", first.Seq); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("finishing without the lease: %v", err)
+		}
+		if in, _ := db.InboxCounts(ctx); in["pending"] != 2 {
+			t.Fatalf("inbox %v after a refused finish", in)
+		}
+		if err := finish("me", first.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := finish("me", first.Seq); !errors.Is(err, store.ErrAlreadyHandled) {
+			t.Fatalf("finishing twice: %v", err)
+		}
+		if in, _ := db.InboxCounts(ctx); in["pending"] != 1 || in["done"] != 1 {
+			t.Fatalf("inbox %v", in)
+		}
+		if second := next(t, db, room); second == nil || second.EventID != "$2" {
+			t.Fatalf("next event %+v", second)
+		}
+	})
+}

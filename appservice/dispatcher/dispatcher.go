@@ -502,10 +502,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		// Commit code runs services' closures (OnCommit, ForgetCustomer):
 		// a panic there is a failed attempt, rolled back, not a crash.
 		defer catch(&err, "commit")
-		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
-			return err
-		}
-		if err := store.MarkInboxDone(ctx, tx, ev.Seq, out.note); err != nil {
+		if err := d.db.FinishInboxEvent(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note); err != nil {
 			return err
 		}
 		if err := out.apply(ctx, tx, now, log); err != nil {
