@@ -193,3 +193,19 @@ func (db *DB) Prepare(ctx context.Context) error {
 	}
 	return db.loadInstallID(ctx)
 }
+
+// AutovacuumOff reports whether the Postgres server runs without
+// autovacuum (never on SQLite). Every message leaves dead row versions in
+// the inbox and the outbox; without vacuum the queue indexes keep them
+// and every claim walks past them, so each message costs more than the
+// one before.
+func (db *DB) AutovacuumOff(ctx context.Context) (bool, error) {
+	if db.Dialect != Postgres {
+		return false, nil
+	}
+	var on string
+	if err := db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
+		return false, fmt.Errorf("read the server's autovacuum setting: %w", err)
+	}
+	return on != "on", nil
+}

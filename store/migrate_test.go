@@ -141,3 +141,26 @@ func TestUpgradeReportsProgress(t *testing.T) {
 		})
 	}
 }
+
+// AutovacuumOff reads the server's own setting on Postgres; SQLite has no
+// vacuum to miss.
+func TestAutovacuumOff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		off, err := db.AutovacuumOff(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := false
+		if db.Dialect == store.Postgres {
+			var setting string
+			if err := db.QueryRowContext(ctx, `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`).Scan(&setting); err != nil {
+				t.Fatal(err)
+			}
+			want = setting != "on"
+		}
+		if off != want {
+			t.Fatalf("AutovacuumOff = %v, want %v", off, want)
+		}
+	})
+}

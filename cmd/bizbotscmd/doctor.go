@@ -161,6 +161,11 @@ func (d *doctor) database(cfg *config.Config, timeout time.Duration) {
 	default:
 		d.report(hscheck.Finding{Check: "database schema", Detail: fmt.Sprintf("current (version %d)", v)}, "")
 	}
+	if off, err := db.AutovacuumOff(ctx); err != nil {
+		d.report(hscheck.Finding{Check: "autovacuum", Level: hscheck.Warn, Detail: err.Error()}, docDatabase)
+	} else if db.Dialect == store.Postgres {
+		d.report(autovacuumFinding(off), docDatabase)
+	}
 	if db.Dialect == store.SQLite {
 		release, err := store.LockWriter(uri)
 		var running *store.WriterRunningError
@@ -174,6 +179,17 @@ func (d *doctor) database(cfg *config.Config, timeout time.Duration) {
 			d.report(hscheck.Finding{Check: "one process on SQLite", Detail: "no serve is running on it now"}, "")
 		}
 	}
+}
+
+// autovacuumFinding says what a Postgres server without autovacuum means
+// for bizbots.
+func autovacuumFinding(off bool) hscheck.Finding {
+	if !off {
+		return hscheck.Finding{Check: "autovacuum", Detail: "on"}
+	}
+	return hscheck.Finding{Check: "autovacuum", Level: hscheck.Warn,
+		Detail: "off on this Postgres server: the inbox and outbox keep every dead row version, so each message costs more than the one before",
+		Fix:    "set autovacuum = on (the default) in postgresql.conf and reload, or VACUUM (ANALYZE) inbox, outbox, room_lease every few minutes"}
 }
 
 func (d *doctor) homeserver(cfg *config.Config, timeout time.Duration) {

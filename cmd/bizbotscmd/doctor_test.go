@@ -1,6 +1,7 @@
 package bizbotscmd
 
 import (
+	"github.com/bizbots/bizbots/appservice/hscheck"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -221,5 +222,16 @@ func TestDoctorWebhooks(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("missing %q in:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// A Postgres without autovacuum is a warning with the fix; with it, fine.
+func TestAutovacuumFinding(t *testing.T) {
+	if f := autovacuumFinding(false); f.Level != hscheck.OK {
+		t.Fatalf("autovacuum on: %+v", f)
+	}
+	f := autovacuumFinding(true)
+	if f.Level != hscheck.Warn || !strings.Contains(f.Fix, "autovacuum = on") || !strings.Contains(f.Detail, "dead row") {
+		t.Fatalf("autovacuum off: %+v", f)
 	}
 }

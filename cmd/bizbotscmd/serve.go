@@ -114,6 +114,10 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 	if from != to {
 		log.Info().Int("from", from).Int("to", to).Msg("database schema upgraded")
 	}
+	if off, err := db.AutovacuumOff(ctx); err == nil && off {
+		f := autovacuumFinding(true)
+		log.Warn().Str("fix", f.Fix).Msg("Postgres autovacuum is " + f.Detail)
+	}
 	// A process that died on this host (crash, kill -9) left its rooms
 	// leased; take them back now instead of waiting for the leases to
 	// expire.
