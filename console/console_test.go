@@ -406,7 +406,7 @@ func TestTakeOverReplyHandBackClose(t *testing.T) {
 				t.Fatalf("take over: %d %s", status, page)
 			}
 		}
-		if v, err := db.ViewRoom(context.Background(), room); err != nil || !v.Held[pizza] {
+		if v, err := db.ViewRoom(context.Background(), room, ""); err != nil || !v.Held[pizza] {
 			t.Fatalf("held %v, err %v", v.Held, err)
 		}
 		_, page = c.get(t, convPath("pizza", room))
@@ -430,7 +430,7 @@ func TestTakeOverReplyHandBackClose(t *testing.T) {
 		if got := outbox(t, db, room); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("sent to the customer:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		if v, _ := db.ViewRoom(context.Background(), room); v.Held[pizza] {
+		if v, _ := db.ViewRoom(context.Background(), room, ""); v.Held[pizza] {
 			t.Fatal("still held after closing")
 		}
 		if _, page := c.get(t, "/b/pizza/"); !strings.Contains(page, "Closed") {
