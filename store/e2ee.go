@@ -87,6 +87,40 @@ func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType
 	return n == 1, nil
 }
 
+// MarkOutboxSentThenSeal is MarkOutboxSent for row id that also keeps, in
+// the same commit, the room's next row (next) sealed as SealOutboxRow
+// would, its first attempt counted: one commit per encrypted reply
+// instead of two while a room has a queue. It changes nothing and fails
+// when next could not be sealed (it was attempted, sealed or sent
+// meanwhile, or with fails, as when the room's session moved on); the
+// caller then records the sent row alone.
+func (db *DB) MarkOutboxSentThenSeal(ctx context.Context, id int64, eventID string, next int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) error {
+	now := Now()
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
+			WHERE id = $3 AND status = 'pending'`, eventID, now, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2, attempts = 1
+			WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
+			sealedType, string(sealed), next, plainType)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("outbox row %d is no longer an unattempted %s (%v)", next, plainType, err)
+		}
+		if with == nil {
+			return nil
+		}
+		return with(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("mark outbox row sent and seal the next: %w", err)
+	}
+	return nil
+}
+
 // SharedRooms lists the rooms where user is a joined or invited member
 // and a bot is joined (whose encryption keys user's devices must get).
 func (db *DB) SharedRooms(ctx context.Context, userID string) ([]string, error) {

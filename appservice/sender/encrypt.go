@@ -74,3 +74,59 @@ func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.Ra
 	content, err = s.content(row, txnID)
 	return content, true, err
 }
+
+// sealAhead is the room's next row, to be sealed (encrypted, kept, its
+// first attempt counted) in the commit that records the row before it as
+// sent, so that an encrypted reply costs one commit, not two, while a
+// room has a queue. sent holds the event ids of the batch's sent rows
+// (for a parent); kept says the seal was committed.
+type sealAhead struct {
+	row  *store.OutboxRow
+	sent map[int64]id.EventID
+	kept bool
+}
+
+// sealNext encrypts a.row, the row after prev (just sent as eventID), and
+// records prev as sent and a.row sealed in one commit. It returns false,
+// having recorded nothing, when the row cannot be sealed now (its room is
+// not encrypted, its parent not sent, the encryption or the commit
+// failed): the caller records prev alone and a.row is sealed on its turn,
+// encrypted anew (a ciphertext that was not kept is never sent).
+func (s *Sender) sealNext(ctx context.Context, prev *store.OutboxRow, eventID id.EventID, a *sealAhead, log zerolog.Logger) bool {
+	next := *a.row
+	if next.ParentID != nil && next.ParentEventID == "" {
+		parent, ok := a.sent[*next.ParentID]
+		if *next.ParentID == prev.ID {
+			parent, ok = eventID, true
+		}
+		if !ok || parent == "" {
+			return false
+		}
+		next.ParentEventID, next.ParentStatus = parent.String(), "sent"
+	}
+	bot, room := id.UserID(next.BotUserID), id.RoomID(next.RoomID)
+	sctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	if enc, err := s.opts.Encrypter.Encrypted(sctx, bot, room); err != nil || !enc {
+		return false
+	}
+	content, err := s.content(&next, s.db.MatrixTxnID(next.ID))
+	if err != nil {
+		return false
+	}
+	sealed, persist, err := s.opts.Encrypter.Encrypt(sctx, bot, room, next.Type, content)
+	if err != nil {
+		return false
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer rcancel()
+	if err := s.db.MarkOutboxSentThenSeal(rctx, prev.ID, eventID.String(), next.ID, next.Type, encryptedType, sealed, persist); err != nil {
+		log.Debug().Err(err).Int64("next_outbox_id", next.ID).Msg("next reply not sealed with this one's record; it is sealed on its turn")
+		return false
+	}
+	sends.WithLabelValues("sent").Inc()
+	next.Type, next.Content = encryptedType, sealed
+	*a.row = next
+	a.kept = true
+	return true
+}

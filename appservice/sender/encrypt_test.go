@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -201,6 +202,82 @@ func TestEncryptionFailureNeverSendsPlaintext(t *testing.T) {
 		waitDone(t, db, hs, ids...)
 		if s := hs.SendsTo(encRoom); len(s) != 1 || s[0].Type != "m.room.encrypted" {
 			t.Fatalf("sends %+v", s)
+		}
+	})
+}
+
+// While a room has a queue, the commit that records a reply as sent also
+// keeps the next reply sealed (one commit per encrypted reply, not two):
+// the next ciphertext's ratchet is written in the transaction that marks
+// the one before sent. What is sent is exactly what was kept, each sealed
+// once, in order. A next reply that cannot be sealed then (its ratchet
+// is refused) is sealed anew on its own turn, and its first ciphertext is
+// never sent.
+func TestEncryptedQueueSealsNextInSentCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var mu sync.Mutex
+		sentBefore := map[string]string{} // ciphertext → status of the reply before it, seen in its commit
+		var ids []int64
+		enc := &fakeEncrypter{persist: func(ct string) func(context.Context, store.Tx) error {
+			return func(ctx context.Context, tx store.Tx) error {
+				if ct == "CT3" {
+					return fmt.Errorf("the session moved on")
+				}
+				var status string
+				if ct != "CT1" {
+					// ids is set before the sender runs. Inside the commit
+					// the reply before is sent; outside it, not yet.
+					prev := ids[0]
+					if ct != "CT2" {
+						prev = ids[1]
+					}
+					var inside, outside string
+					if err := tx.QueryRowContext(ctx, `SELECT status FROM outbox WHERE id = $1`, prev).Scan(&inside); err != nil {
+						return err
+					}
+					if err := db.QueryRowContext(ctx, `SELECT status FROM outbox WHERE id = $1`, prev).Scan(&outside); err != nil {
+						return err
+					}
+					status = inside + "/" + outside
+				}
+				mu.Lock()
+				sentBefore[ct] = status
+				mu.Unlock()
+				_, err := tx.ExecContext(ctx, `INSERT INTO bb_meta (key, value) VALUES ($1, 'kept')`, "test.ratchet."+ct)
+				return err
+			}
+		}}
+		hs, _ := encryptingSender(t, db, enc, func(_ *fakehs.HS, queued []int64) { ids = queued },
+			text(encRoom, "one"), text(encRoom, "two"), text(encRoom, "three"))
+		waitDone(t, db, hs, ids...)
+		sends := hs.SendsTo(encRoom)
+		var cts []string
+		for _, s := range sends {
+			cts = append(cts, s.Content["ciphertext"].(string))
+		}
+		// CT1 sealed alone; CT2 with the record of "one"; CT3 refused with
+		// the record of "two", which is then recorded alone; CT4 sealed on
+		// its own turn.
+		if strings.Join(cts, ",") != "CT1,CT2,CT4" {
+			t.Fatalf("sent %v, want CT1,CT2,CT4", cts)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if sentBefore["CT2"] != "sent/pending" {
+			t.Fatalf("the first reply was %q (in the commit/outside it) when the second was sealed, want recorded sent in that same commit", sentBefore["CT2"])
+		}
+		if _, ok := sentBefore["CT3"]; ok {
+			t.Fatal("a refused ciphertext was kept")
+		}
+		for i, want := range []string{"one", "two", "three"} {
+			var plain map[string]any
+			_ = json.Unmarshal(enc.plain[cts[i]], &plain)
+			if plain["body"] != want {
+				t.Fatalf("reply %d sealed %v, want %q", i, plain, want)
+			}
+			if st := row(t, db, ids[i]); st.status != "sent" || st.attempts != 1 {
+				t.Fatalf("reply %d: %+v, want sent on its first attempt", i, st)
+			}
 		}
 	})
 }

@@ -210,20 +210,33 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 			}
 		}
 		var next int64
-		if i+1 < len(rows) && s.countsAhead(rows[i+1]) {
-			next = rows[i+1].ID
+		var ahead *sealAhead
+		if i+1 < len(rows) {
+			switch {
+			case s.countsAhead(rows[i+1]):
+				next = rows[i+1].ID
+			case s.sealsAhead(rows[i+1]):
+				ahead = &sealAhead{row: rows[i+1], sent: sent}
+			}
 		}
-		eventID, ok := s.sendRow(ctx, row, counted, next)
+		eventID, ok := s.sendRow(ctx, row, counted, next, ahead)
 		if !ok {
 			return roomqueue.Stuck
 		}
 		sent[row.ID] = eventID
-		counted = next != 0 && eventID != ""
+		counted = next != 0 && eventID != "" || ahead != nil && ahead.kept
 	}
 	if len(rows) == roomBatch {
 		return roomqueue.Again
 	}
 	return roomqueue.Emptied
+}
+
+// sealsAhead reports whether row may be sealed in the commit that records
+// the row before it as sent: a first attempt, due, not sealed yet, and
+// encryption on (whether its room is encrypted is asked then).
+func (s *Sender) sealsAhead(row *store.OutboxRow) bool {
+	return s.opts.Encrypter != nil && row.Attempts == 0 && row.RetryAt <= store.Now() && row.Type != encryptedType
 }
 
 // countsAhead reports whether row's attempt may be counted in the commit
@@ -237,8 +250,9 @@ func (s *Sender) countsAhead(row *store.OutboxRow) bool {
 // retry that finds every token taken gives the room back (false): it is
 // listed again at the next poll, and the worker goes to another room.
 // counted: the row's attempt is counted already; next: the row whose
-// attempt the commit recording this one as sent counts too (0: none).
-func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool, next int64) (id.EventID, bool) {
+// attempt the commit recording this one as sent counts too (0: none);
+// ahead: the row that commit seals too (nil: none; see sealAhead).
+func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool, next int64, ahead *sealAhead) (id.EventID, bool) {
 	if row.Attempts > 0 {
 		select {
 		case s.retrying <- struct{}{}:
@@ -247,7 +261,7 @@ func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool
 			return "", false
 		}
 	}
-	return s.send(ctx, row, counted, next)
+	return s.send(ctx, row, counted, next, ahead)
 }
 
 // SentFinder is implemented by transports that can look for an event a
@@ -259,8 +273,8 @@ type SentFinder interface {
 // send delivers one row and records the result, and returns the event id
 // the homeserver gave it ("" if it failed for good). It returns false when
 // the room must wait (a retry is scheduled, or the result could not be
-// recorded). counted and next are sendRow's.
-func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, next int64) (id.EventID, bool) {
+// recorded). counted, next and ahead are sendRow's.
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, next int64, ahead *sealAhead) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
@@ -311,6 +325,10 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 	sendSeconds.Observe(time.Since(start).Seconds())
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
+		if ahead != nil && s.sealNext(ctx, row, eventID, ahead, log) {
+			log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
+			return eventID, true
+		}
 		if !s.record(ctx, log, "sent", func(c context.Context) error {
 			return s.db.MarkOutboxSentThenAttempt(c, row.ID, eventID.String(), next)
 		}) {
