@@ -66,6 +66,11 @@ type turnRow struct {
 	x, y      string
 }
 
+// scan reads r from the current row of rows.
+func (r *turnRow) scan(rows *sql.Rows) error {
+	return rows.Scan(&r.kind, &r.bot, &r.text, &r.n1, &r.n2, &r.x, &r.y)
+}
+
 // fill puts a state, customer or member row into t.
 func (r turnRow) fill(t *TurnRows) error {
 	switch r.kind {
@@ -101,7 +106,7 @@ func LoadTurn(ctx context.Context, q Querier, bot, room, user string) (TurnRows,
 	var t TurnRows
 	for rows.Next() {
 		var r turnRow
-		if err := rows.Scan(&r.kind, &r.bot, &r.text, &r.n1, &r.n2, &r.x, &r.y); err != nil {
+		if err := r.scan(rows); err != nil {
 			return TurnRows{}, fmt.Errorf("load turn: %w", err)
 		}
 		if err := r.fill(&t); err != nil {

@@ -67,16 +67,10 @@ func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) 
 // transaction once the row is sealed: what must be durable together with
 // the ciphertext (the encryption's ratchet state).
 func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) (bool, error) {
-	var n int64
+	var ok bool
 	// Committed with other rooms' work of the moment (group commit).
-	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2, attempts = 1
-			WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
-			sealedType, string(sealed), id, plainType)
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil || n != 1 || with == nil {
+	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) (err error) {
+		if ok, err = sealOutboxRow(ctx, tx, id, plainType, sealedType, sealed); err != nil || !ok || with == nil {
 			return err
 		}
 		return with(ctx, tx)
@@ -84,7 +78,20 @@ func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType
 	if err != nil {
 		return false, fmt.Errorf("seal outbox row: %w", err)
 	}
-	return n == 1, nil
+	return ok, nil
+}
+
+// sealOutboxRow is SealOutboxRow's statement: false when the row is no
+// longer an unattempted pending row of plainType.
+func sealOutboxRow(ctx context.Context, tx Tx, id int64, plainType, sealedType string, sealed []byte) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2, attempts = 1
+		WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
+		sealedType, string(sealed), id, plainType)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // MarkOutboxSentThenSeal is MarkOutboxSent for row id that also keeps, in
@@ -97,20 +104,16 @@ func (db *DB) SealOutboxRow(ctx context.Context, id int64, plainType, sealedType
 func (db *DB) MarkOutboxSentThenSeal(ctx context.Context, id int64, eventID string, next int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
-			WHERE id = $3 AND status = 'pending'`, eventID, now, id); err != nil {
+		if err := markOutboxSent(ctx, tx, id, eventID, now, 0); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET event_type = $1, content = $2, attempts = 1
-			WHERE id = $3 AND status = 'pending' AND attempts = 0 AND event_type = $4`,
-			sealedType, string(sealed), next, plainType)
-		if err != nil {
+		ok, err := sealOutboxRow(ctx, tx, next, plainType, sealedType, sealed)
+		switch {
+		case err != nil:
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("outbox row %d is no longer an unattempted %s (%v)", next, plainType, err)
-		}
-		if with == nil {
+		case !ok:
+			return fmt.Errorf("outbox row %d is no longer an unattempted %s", next, plainType)
+		case with == nil:
 			return nil
 		}
 		return with(ctx, tx)

@@ -115,19 +115,24 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) erro
 func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID string, next int64) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		// One statement for both rows (no row has id 0).
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET
-				status = CASE WHEN id = $1 THEN 'sent' ELSE status END,
-				event_id = CASE WHEN id = $1 THEN $2 ELSE event_id END,
-				sent_at = CASE WHEN id = $1 THEN $3 ELSE sent_at END,
-				attempts = CASE WHEN id = $1 THEN attempts ELSE attempts + 1 END
-			WHERE id IN ($1, $4) AND status = 'pending'`, id, eventID, now, next)
-		return err
+		return markOutboxSent(ctx, tx, id, eventID, now, next)
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)
 	}
 	return nil
+}
+
+// markOutboxSent records row id as sent as eventID at now and counts the
+// attempt of row next (0: none), in one statement (no row has id 0).
+func markOutboxSent(ctx context.Context, tx Tx, id int64, eventID string, now, next int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET
+			status = CASE WHEN id = $1 THEN 'sent' ELSE status END,
+			event_id = CASE WHEN id = $1 THEN $2 ELSE event_id END,
+			sent_at = CASE WHEN id = $1 THEN $3 ELSE sent_at END,
+			attempts = CASE WHEN id = $1 THEN attempts ELSE attempts + 1 END
+		WHERE id IN ($1, $4) AND status = 'pending'`, id, eventID, now, next)
+	return err
 }
 
 // MarkOutboxFailed records a row that can never be sent, with the reason.

@@ -99,7 +99,7 @@ func (db *DB) ViewRoom(ctx context.Context, roomID, sender string) (RoomView, er
 	var member string // the sender's display name in the room
 	for rows.Next() {
 		var r turnRow
-		if err := rows.Scan(&r.kind, &r.bot, &r.text, &r.n1, &r.n2, &r.x, &r.y); err != nil {
+		if err := r.scan(rows); err != nil {
 			return RoomView{}, fmt.Errorf("read room: %w", err)
 		}
 		switch r.kind {
