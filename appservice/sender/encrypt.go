@@ -94,22 +94,17 @@ type sealAhead struct {
 // encrypted anew (a ciphertext that was not kept is never sent).
 func (s *Sender) sealNext(ctx context.Context, prev *store.OutboxRow, eventID id.EventID, a *sealAhead, log zerolog.Logger) bool {
 	next := *a.row
-	if next.ParentID != nil && next.ParentEventID == "" {
-		parent, ok := a.sent[*next.ParentID]
-		if *next.ParentID == prev.ID {
-			parent, ok = eventID, true
-		}
-		if !ok || parent == "" {
-			return false
-		}
-		next.ParentEventID, next.ParentStatus = parent.String(), "sent"
+	if next.ParentID != nil && *next.ParentID == prev.ID && next.ParentEventID == "" {
+		next.ParentEventID, next.ParentStatus = eventID.String(), "sent"
 	}
+	withParent(&next, a.sent)
 	bot, room := id.UserID(next.BotUserID), id.RoomID(next.RoomID)
 	sctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	if enc, err := s.opts.Encrypter.Encrypted(sctx, bot, room); err != nil || !enc {
 		return false
 	}
+	// Fails when its parent was not sent (yet).
 	content, err := s.content(&next, s.db.MatrixTxnID(next.ID))
 	if err != nil {
 		return false

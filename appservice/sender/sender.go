@@ -204,11 +204,7 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 		if row.RetryAt > store.Now() {
 			return roomqueue.Stuck
 		}
-		if row.ParentID != nil && row.ParentEventID == "" {
-			if ev, ok := sent[*row.ParentID]; ok {
-				row.ParentEventID, row.ParentStatus = ev.String(), "sent"
-			}
-		}
+		withParent(row, sent)
 		var next int64
 		var ahead *sealAhead
 		if i+1 < len(rows) {
@@ -232,18 +228,33 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 	return roomqueue.Emptied
 }
 
+// withParent fills in the event id of row's parent when the batch sent
+// it (sent: outbox id → event id).
+func withParent(row *store.OutboxRow, sent map[int64]id.EventID) {
+	if row.ParentID != nil && row.ParentEventID == "" {
+		if ev, ok := sent[*row.ParentID]; ok {
+			row.ParentEventID, row.ParentStatus = ev.String(), "sent"
+		}
+	}
+}
+
+// firstDue reports whether row is due for its first attempt.
+func firstDue(row *store.OutboxRow) bool {
+	return row.Attempts == 0 && row.RetryAt <= store.Now()
+}
+
 // sealsAhead reports whether row may be sealed in the commit that records
 // the row before it as sent: a first attempt, due, not sealed yet, and
 // encryption on (whether its room is encrypted is asked then).
 func (s *Sender) sealsAhead(row *store.OutboxRow) bool {
-	return s.opts.Encrypter != nil && row.Attempts == 0 && row.RetryAt <= store.Now() && row.Type != encryptedType
+	return s.opts.Encrypter != nil && firstDue(row) && row.Type != encryptedType
 }
 
 // countsAhead reports whether row's attempt may be counted in the commit
 // of the row before it: a first attempt, due, and not one that sealing
 // must find unattempted (encryption off).
 func (s *Sender) countsAhead(row *store.OutboxRow) bool {
-	return s.opts.Encrypter == nil && row.Attempts == 0 && row.RetryAt <= store.Now()
+	return s.opts.Encrypter == nil && firstDue(row)
 }
 
 // sendRow sends a row, first taking a retry token if it failed before. A
