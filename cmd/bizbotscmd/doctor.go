@@ -161,10 +161,12 @@ func (d *doctor) database(cfg *config.Config, timeout time.Duration) {
 	default:
 		d.report(hscheck.Finding{Check: "database schema", Detail: fmt.Sprintf("current (version %d)", v)}, "")
 	}
-	if off, err := db.AutovacuumOff(ctx); err != nil {
-		d.report(hscheck.Finding{Check: "autovacuum", Level: hscheck.Warn, Detail: err.Error()}, docDatabase)
-	} else if db.Dialect == store.Postgres {
-		d.report(autovacuumFinding(off), docDatabase)
+	if db.Dialect == store.Postgres {
+		if off, err := db.AutovacuumOff(ctx); err != nil {
+			d.report(hscheck.Finding{Check: "autovacuum", Level: hscheck.Warn, Detail: err.Error()}, docDatabase)
+		} else {
+			d.report(autovacuumFinding(off), docDatabase)
+		}
 	}
 	if db.Dialect == store.SQLite {
 		release, err := store.LockWriter(uri)
