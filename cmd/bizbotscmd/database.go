@@ -23,27 +23,20 @@ import (
 // an error opening it is final.
 func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) (*store.DB, error) {
 	opts := store.Options{MaxOpenConns: dbc.MaxOpenConns, Timeout: dbc.Timeout.D()}
-	retry := backoff.Policy{Base: time.Second, Max: 30 * time.Second}
-	for attempt := 0; ; attempt++ {
-		db, err := store.OpenWith(ctx, dbc.URI, opts)
-		if err == nil {
-			if attempt > 0 {
-				log.Info().Str("database", store.RedactURI(dbc.URI)).Msg("database reachable")
-			}
-			return db, nil
-		}
-		if !store.IsPostgresURI(dbc.URI) || ctx.Err() != nil {
-			return nil, err
-		}
-		wait := retry.Delay(attempt + 1)
-		log.Warn().Err(err).Str("database", store.RedactURI(dbc.URI)).Dur("retry_in", wait).
-			Msg("database not reachable; waiting for it")
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("gave up waiting for the database: %w", err)
-		case <-time.After(wait):
-		}
+	var db *store.DB
+	waits, err := waitForPostgres(ctx, dbc.URI, log, "database not reachable; waiting for it",
+		func(error) bool { return true },
+		func() (err error) {
+			db, err = store.OpenWith(ctx, dbc.URI, opts)
+			return err
+		})
+	if err != nil {
+		return nil, err
 	}
+	if waits > 0 {
+		log.Info().Str("database", store.RedactURI(dbc.URI)).Msg("database reachable")
+	}
+	return db, nil
 }
 
 // whileReachable runs step (what names it in the log), and runs it again,
@@ -53,18 +46,27 @@ func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) 
 // ending, is returned. Steps must be safe to run again (migrations are:
 // each runs in a transaction of its own).
 func whileReachable(ctx context.Context, uri, what string, log zerolog.Logger, step func() error) error {
+	_, err := waitForPostgres(ctx, uri, log.With().Str("step", what).Logger(),
+		"database went away during start; waiting for it", store.IsUnreachable, step)
+	return err
+}
+
+// waitForPostgres runs step, and runs it again with backoff (logging msg)
+// for as long as it fails on a Postgres database with an error that
+// retryable accepts; SQLite's errors, other errors and ctx ending are
+// returned. waits is how many times it waited.
+func waitForPostgres(ctx context.Context, uri string, log zerolog.Logger, msg string, retryable func(error) bool, step func() error) (waits int, err error) {
 	retry := backoff.Policy{Base: time.Second, Max: 30 * time.Second}
 	for attempt := 0; ; attempt++ {
 		err := step()
-		if err == nil || !store.IsPostgresURI(uri) || !store.IsUnreachable(err) || ctx.Err() != nil {
-			return err
+		if err == nil || !store.IsPostgresURI(uri) || !retryable(err) || ctx.Err() != nil {
+			return attempt, err
 		}
 		wait := retry.Delay(attempt + 1)
-		log.Warn().Err(err).Str("database", store.RedactURI(uri)).Str("step", what).Dur("retry_in", wait).
-			Msg("database went away during start; waiting for it")
+		log.Warn().Err(err).Str("database", store.RedactURI(uri)).Dur("retry_in", wait).Msg(msg)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("gave up waiting for the database: %w", err)
+			return attempt, fmt.Errorf("gave up waiting for the database: %w", err)
 		case <-time.After(wait):
 		}
 	}
