@@ -25,8 +25,9 @@ import (
 // transaction's flush with everything else committed at the moment.
 
 // cryptoStore is the crypto store of a bot's device: mautrix's SQL store,
-// except for the writes a Decrypt or Encrypt holds back (see pending) and
-// the sender device lookup a Decrypt skips (see FindDeviceByKey).
+// except for the writes a Decrypt or Encrypt holds back (see pending), the
+// sender device lookup a Decrypt skips (see FindDeviceByKey) and the
+// sessions it keeps in memory (see inbound.go and outbound.go).
 type cryptoStore struct {
 	*crypto.SQLCryptoStore
 
@@ -34,10 +35,15 @@ type cryptoStore struct {
 	// outbound is the last outbound session state this process stored,
 	// by room (see GetOutboundGroupSession).
 	outbound map[id.RoomID]*outboundState
+	// inbound is the inbound sessions decryptions read lately (see
+	// GetGroupSession).
+	inbound map[inboundKey]keptInbound
+	now     func() time.Time
 }
 
 func newCryptoStore(sql *crypto.SQLCryptoStore) *cryptoStore {
-	return &cryptoStore{SQLCryptoStore: sql, outbound: map[id.RoomID]*outboundState{}}
+	return &cryptoStore{SQLCryptoStore: sql, outbound: map[id.RoomID]*outboundState{},
+		inbound: map[inboundKey]keptInbound{}, now: time.Now}
 }
 
 // pending is what one Decrypt or Encrypt holds back, found through its
@@ -45,6 +51,8 @@ func newCryptoStore(sql *crypto.SQLCryptoStore) *cryptoStore {
 type pending struct {
 	index    *messageIndex
 	outbound *outboundState
+	// keptInbound: the inbound session came from memory.
+	keptInbound bool
 }
 
 type pendingKey struct{}

@@ -63,7 +63,7 @@ func BenchmarkEncryptedFlow(b *testing.B) {
 						b.Fatalf("push: %d %v", status, err)
 					}
 					want := encBenchRooms + (i+1)*perTxn
-					if !f.hs.WaitFor(2*time.Minute, func() bool { return len(f.hs.Sends()) >= want }) {
+					if !f.hs.WaitFor(2*time.Minute, func() bool { return f.hs.SendCount() >= want }) {
 						b.Fatalf("%d replies, want %d", len(f.hs.Sends()), want)
 					}
 				}
@@ -175,7 +175,7 @@ func startEncFlow(b testing.TB, db *store.DB, encrypted bool) *encFlow {
 	if status, err := fakehs.Push(ctx, f.asURL, encBenchHS, "invites", invites); err != nil || status != 200 {
 		b.Fatalf("push invites: %d %v", status, err)
 	}
-	if !f.hs.WaitFor(time.Minute, func() bool { return len(f.hs.Sends()) >= encBenchRooms }) {
+	if !f.hs.WaitFor(time.Minute, func() bool { return f.hs.SendCount() >= encBenchRooms }) {
 		b.Fatal("welcomes not sent")
 	}
 	return f

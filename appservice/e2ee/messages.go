@@ -70,11 +70,20 @@ func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (plain *event.Ev
 }
 
 // decryptWith decrypts evt with dev, the writes it makes held for record.
+// A session kept in memory that cannot decrypt the event is read again
+// from the database, which may know earlier messages.
 func decryptWith(ctx context.Context, dev *device, evt *event.Event) (*event.Event, func(context.Context, store.Tx) error, error) {
 	pctx, p := withPending(ctx)
 	plain, err := dev.mach.DecryptMegolmEvent(pctx, evt)
 	if err != nil {
-		return nil, nil, err
+		content, _ := evt.Content.Parsed.(*event.EncryptedEventContent)
+		if content == nil || !staleInbound(dev.store, p, evt.RoomID, content.SessionID, err) {
+			return nil, nil, err
+		}
+		pctx, p = withPending(ctx)
+		if plain, err = dev.mach.DecryptMegolmEvent(pctx, evt); err != nil {
+			return nil, nil, err
+		}
 	}
 	return plain, p.commit, nil
 }
@@ -208,6 +217,12 @@ func (c *Crypto) EncryptionChanged(evt *event.Event) {
 // customer's device list and cross-signing keys (fetched again if the
 // customer writes again).
 func (c *Crypto) ForgetCustomer(ctx context.Context, tx *sql.Tx, bot, customer id.UserID) error {
+	// The bot's device keeps no session in memory from here on (see
+	// inbound.go): which of them are the customer's, only the database
+	// knows.
+	if dev, err := c.device(bot); err == nil {
+		dev.store.dropAllInbound()
+	}
 	// The inbound sessions first: they are found by the device keys.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM crypto_megolm_inbound_session WHERE account_id = $1
 		AND sender_key IN (SELECT identity_key FROM crypto_device WHERE user_id = $2)`, bot.String(), customer.String()); err != nil {

@@ -194,6 +194,14 @@ func (h *HS) TxnRequests(user, txnID string) int {
 	return h.txnReqs[user+"|"+txnID]
 }
 
+// SendCount is len(Sends()) without the copy (for wait loops that run
+// on every send).
+func (h *HS) SendCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sends)
+}
+
 // Sends returns every accepted send, deduplicated sends included once.
 func (h *HS) Sends() []Sent {
 	h.mu.Lock()
