@@ -41,11 +41,30 @@ func RenewLease(ctx context.Context, tx Querier, queue, roomID, owner string, tt
 	return nil
 }
 
-// RenewLeases extends every lease owner holds in queue and returns the
-// rooms it still holds.
+// RenewLeases extends every lease owner holds in queue and names the
+// rooms it holds: true when renewed, false when the room's lease row is
+// in another transaction right now. That is almost always one of owner's
+// own commits, which renews the lease itself; it is not waited for,
+// since a commit can hold one room's row and need another's (a group
+// commit renews the lease of each room it commits for, in no set order):
+// waiting, this statement and the commit would deadlock, the database
+// would abort one of them, and a failed renewal lets every lease lapse.
+// A room taken over by another process meanwhile is not named.
 func (db *DB) RenewLeases(ctx context.Context, queue, owner string, ttlMillis int64) (map[string]bool, error) {
-	rows, err := db.QueryContext(ctx, `UPDATE room_lease SET expires_at = $1 WHERE queue = $2 AND owner = $3
-		RETURNING room_id`, Now()+ttlMillis, queue, owner)
+	q := `UPDATE room_lease SET expires_at = $1 WHERE queue = $2 AND owner = $3
+		RETURNING room_id, true`
+	if db.Dialect == Postgres {
+		q = `WITH renewed AS (
+				UPDATE room_lease l SET expires_at = $1 FROM (
+					SELECT room_id FROM room_lease WHERE queue = $2 AND owner = $3 FOR UPDATE SKIP LOCKED
+				) free
+				WHERE l.queue = $2 AND l.room_id = free.room_id RETURNING l.room_id
+			), mine AS (
+				SELECT room_id FROM room_lease WHERE queue = $2 AND owner = $3
+			)
+			SELECT mine.room_id, renewed.room_id IS NOT NULL FROM mine LEFT JOIN renewed ON renewed.room_id = mine.room_id`
+	}
+	rows, err := db.QueryContext(ctx, q, Now()+ttlMillis, queue, owner)
 	if err != nil {
 		return nil, fmt.Errorf("renew %s leases: %w", queue, err)
 	}
@@ -53,10 +72,11 @@ func (db *DB) RenewLeases(ctx context.Context, queue, owner string, ttlMillis in
 	kept := map[string]bool{}
 	for rows.Next() {
 		var r string
-		if err := rows.Scan(&r); err != nil {
+		var renewed bool
+		if err := rows.Scan(&r, &renewed); err != nil {
 			return nil, fmt.Errorf("renew %s leases: %w", queue, err)
 		}
-		kept[r] = true
+		kept[r] = renewed
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("renew %s leases: %w", queue, err)
@@ -64,7 +84,8 @@ func (db *DB) RenewLeases(ctx context.Context, queue, owner string, ttlMillis in
 	return kept, nil
 }
 
-// ReleaseLeases gives back the rooms owner holds among rooms.
+// ReleaseLeases gives back the rooms owner holds among rooms (on Postgres,
+// those not in a transaction right now).
 func (db *DB) ReleaseLeases(ctx context.Context, queue, owner string, rooms []string) error {
 	for start := 0; start < len(rooms); start += 500 {
 		batch := rooms[start:min(start+500, len(rooms))]
@@ -77,7 +98,15 @@ func (db *DB) ReleaseLeases(ctx context.Context, queue, owner string, rooms []st
 			args = append(args, r)
 			fmt.Fprintf(&in, "$%d", len(args))
 		}
-		if _, err := db.ExecContext(ctx, `DELETE FROM room_lease WHERE queue = $1 AND owner = $2 AND room_id IN (`+in.String()+`)`, args...); err != nil {
+		q := `DELETE FROM room_lease WHERE queue = $1 AND owner = $2 AND room_id IN (` + in.String() + `)`
+		if db.Dialect == Postgres {
+			// A row in a transaction right now is left alone, not waited
+			// for (see RenewLeases): the room is being taken again.
+			q = `DELETE FROM room_lease WHERE queue = $1 AND room_id IN (
+				SELECT room_id FROM room_lease WHERE queue = $1 AND owner = $2 AND room_id IN (` + in.String() + `)
+				FOR UPDATE SKIP LOCKED)`
+		}
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("release %s leases: %w", queue, err)
 		}
 	}

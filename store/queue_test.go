@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bizbots/bizbots/store"
 	"github.com/bizbots/bizbots/store/storetest"
@@ -319,6 +321,109 @@ func TestRenewAndReleaseLeasesInBulk(t *testing.T) {
 			t.Fatalf("leases left %v, want A's !b and B's two", left)
 		}
 	})
+}
+
+// The bulk renewal runs while the process's own commits hold some of
+// its rooms' lease rows (a group commit renews the lease of each room it
+// commits for, in whatever order its members came). It must not wait for
+// them: a commit that then needs a row the renewal locked first would
+// deadlock with it, the database would abort one, and a failed renewal
+// lets every lease of the process lapse (the rooms' events were then
+// handled again by another process). A room whose row is in use is
+// reported as still held, not renewed this time.
+func TestRenewLeasesDoesNotWaitForCommits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, r := range []string{"!y:x", "!x:x"} {
+			if ok, err := db.AcquireLease(ctx, store.QueueInbox, r, "A", 60_000); err != nil || !ok {
+				t.Fatalf("acquire %s: %v %v", r, ok, err)
+			}
+		}
+		// SQLite has one writer: no commit is open while the renewal runs.
+		var commit *sql.Tx
+		if db.Dialect == store.Postgres {
+			var err error
+			if commit, err = db.BeginTx(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			defer commit.Rollback()
+			// The commit renews !x first and holds its row.
+			if err := store.RenewLease(ctx, commit, store.QueueInbox, "!x:x", "A", 60_000); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		kept, err := db.RenewLeases(rctx, store.QueueInbox, "A", 60_000)
+		if err != nil {
+			t.Fatalf("renewal while a commit holds a room: %v", err)
+		}
+		if db.Dialect == store.Postgres {
+			if renewed, held := kept["!x:x"]; !held || renewed {
+				t.Fatalf("room in use: renewed %v, held %v; want held, not renewed", renewed, held)
+			}
+			// and then needs !y, which the renewal renewed: no deadlock.
+			if err := store.RenewLease(ctx, commit, store.QueueInbox, "!y:x", "A", 60_000); err != nil {
+				t.Fatal(err)
+			}
+		} else if !kept["!x:x"] {
+			t.Fatalf("renewed %v, want both rooms", kept)
+		}
+		if !kept["!y:x"] {
+			t.Fatalf("renewed %v, want !y", kept)
+		}
+		if commit != nil {
+			if err := commit.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// Giving back idle rooms does not wait for a commit that holds one of
+// their lease rows either (a room taken again as it became idle): that
+// room stays leased, the others are given back.
+// (Postgres: SQLite has one writer, so no commit is open meanwhile.)
+func TestReleaseLeasesDoesNotWaitForCommits(t *testing.T) {
+	db := storetest.New(t, store.Postgres)
+	{
+		ctx := context.Background()
+		for _, r := range []string{"!y:x", "!x:x"} {
+			if ok, err := db.AcquireLease(ctx, store.QueueInbox, r, "A", 60_000); err != nil || !ok {
+				t.Fatalf("acquire %s: %v %v", r, ok, err)
+			}
+		}
+		commit, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer commit.Rollback()
+		if err := store.RenewLease(ctx, commit, store.QueueInbox, "!x:x", "A", 60_000); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := db.ReleaseLeases(rctx, store.QueueInbox, "A", []string{"!x:x", "!y:x"}); err != nil {
+			t.Fatalf("release while a commit holds a room: %v", err)
+		}
+		if err := commit.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		rows, err := db.QueryContext(ctx, `SELECT room_id FROM room_lease ORDER BY room_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r string
+			_ = rows.Scan(&r)
+			left = append(left, r)
+		}
+		if strings.Join(left, ",") != "!x:x" {
+			t.Fatalf("leases left %v, want the one in use", left)
+		}
+	}
 }
 
 // Several processes race for the same free room: exactly one wins.

@@ -146,9 +146,13 @@ func (l *Leases) Tend(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for room, h := range l.held {
+		renewed, held := kept[room]
 		switch {
-		case kept[room]:
+		case renewed:
 			h.expires = now.Add(l.TTL)
+		case held:
+			// In a commit right now (which renews it): renewed here
+			// next time.
 		case !h.expires.After(now.Add(l.TTL)):
 			// Not renewed, and not taken again by Hold since: another
 			// process has it, or an admin released it.
