@@ -323,6 +323,31 @@ func TestRenewAndReleaseLeasesInBulk(t *testing.T) {
 	})
 }
 
+// leasesWithCommit gives owner A the leases of rooms !y and !x, and on
+// Postgres opens a commit that renews !x and holds its row (nil on
+// SQLite, which has one writer: no commit is open meanwhile).
+func leasesWithCommit(t *testing.T, db *store.DB) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range []string{"!y:x", "!x:x"} {
+		if ok, err := db.AcquireLease(ctx, store.QueueInbox, r, "A", 60_000); err != nil || !ok {
+			t.Fatalf("acquire %s: %v %v", r, ok, err)
+		}
+	}
+	if db.Dialect != store.Postgres {
+		return nil
+	}
+	commit, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = commit.Rollback() })
+	if err := store.RenewLease(ctx, commit, store.QueueInbox, "!x:x", "A", 60_000); err != nil {
+		t.Fatal(err)
+	}
+	return commit
+}
+
 // The bulk renewal runs while the process's own commits hold some of
 // its rooms' lease rows (a group commit renews the lease of each room it
 // commits for, in whatever order its members came). It must not wait for
@@ -334,24 +359,7 @@ func TestRenewAndReleaseLeasesInBulk(t *testing.T) {
 func TestRenewLeasesDoesNotWaitForCommits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		for _, r := range []string{"!y:x", "!x:x"} {
-			if ok, err := db.AcquireLease(ctx, store.QueueInbox, r, "A", 60_000); err != nil || !ok {
-				t.Fatalf("acquire %s: %v %v", r, ok, err)
-			}
-		}
-		// SQLite has one writer: no commit is open while the renewal runs.
-		var commit *sql.Tx
-		if db.Dialect == store.Postgres {
-			var err error
-			if commit, err = db.BeginTx(ctx, nil); err != nil {
-				t.Fatal(err)
-			}
-			defer commit.Rollback()
-			// The commit renews !x first and holds its row.
-			if err := store.RenewLease(ctx, commit, store.QueueInbox, "!x:x", "A", 60_000); err != nil {
-				t.Fatal(err)
-			}
-		}
+		commit := leasesWithCommit(t, db)
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		kept, err := db.RenewLeases(rctx, store.QueueInbox, "A", 60_000)
@@ -386,43 +394,29 @@ func TestRenewLeasesDoesNotWaitForCommits(t *testing.T) {
 // (Postgres: SQLite has one writer, so no commit is open meanwhile.)
 func TestReleaseLeasesDoesNotWaitForCommits(t *testing.T) {
 	db := storetest.New(t, store.Postgres)
-	{
-		ctx := context.Background()
-		for _, r := range []string{"!y:x", "!x:x"} {
-			if ok, err := db.AcquireLease(ctx, store.QueueInbox, r, "A", 60_000); err != nil || !ok {
-				t.Fatalf("acquire %s: %v %v", r, ok, err)
-			}
-		}
-		commit, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer commit.Rollback()
-		if err := store.RenewLease(ctx, commit, store.QueueInbox, "!x:x", "A", 60_000); err != nil {
-			t.Fatal(err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := db.ReleaseLeases(rctx, store.QueueInbox, "A", []string{"!x:x", "!y:x"}); err != nil {
-			t.Fatalf("release while a commit holds a room: %v", err)
-		}
-		if err := commit.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		var left []string
-		rows, err := db.QueryContext(ctx, `SELECT room_id FROM room_lease ORDER BY room_id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r string
-			_ = rows.Scan(&r)
-			left = append(left, r)
-		}
-		if strings.Join(left, ",") != "!x:x" {
-			t.Fatalf("leases left %v, want the one in use", left)
-		}
+	ctx := context.Background()
+	commit := leasesWithCommit(t, db)
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := db.ReleaseLeases(rctx, store.QueueInbox, "A", []string{"!x:x", "!y:x"}); err != nil {
+		t.Fatalf("release while a commit holds a room: %v", err)
+	}
+	if err := commit.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	rows, err := db.QueryContext(ctx, `SELECT room_id FROM room_lease ORDER BY room_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		_ = rows.Scan(&r)
+		left = append(left, r)
+	}
+	if strings.Join(left, ",") != "!x:x" {
+		t.Fatalf("leases left %v, want the one in use", left)
 	}
 }
 

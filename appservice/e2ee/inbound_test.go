@@ -46,11 +46,15 @@ func decryptBody(t *testing.T, c *Crypto, db *store.DB, evt *event.Event) (strin
 	return plain.Content.AsMessage().Body, false, nil
 }
 
-func joinRoom0(t *testing.T, db *store.DB) {
+// keyedRoom0 is the bot's device, in room 0 with the customer, and the
+// customer's session there.
+func keyedRoom0(t *testing.T, db *store.DB) (*Crypto, *crypto.OutboundGroupSession) {
 	t.Helper()
+	c, customers := keyedCrypto(t, db, nil, 1)
 	if err := store.SetBotMembership(context.Background(), db, encBenchBot.String(), encRoom(0).String(), "join", true, encCustomer(0)); err != nil {
 		t.Fatal(err)
 	}
+	return c, customers[0]
 }
 
 // A process decrypting from its kept copy of a session that another
@@ -59,9 +63,7 @@ func joinRoom0(t *testing.T, db *store.DB) {
 func TestKeptSessionGivesWayToABetterOne(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c, customers := keyedCrypto(t, db, nil, 1)
-		joinRoom0(t, db)
-		ogs := customers[0]
+		c, ogs := keyedRoom0(t, db)
 		full := inboundSession(t, ogs) // from message 0
 		early := customerEvent(t, ogs, "$early", "one margherita")
 		customerEvent(t, ogs, "$early2", "and a cola")
@@ -96,9 +98,7 @@ func TestKeptSessionGivesWayToABetterOne(t *testing.T) {
 func TestForgottenSessionLeavesMemory(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c, customers := keyedCrypto(t, db, nil, 1)
-		joinRoom0(t, db)
-		ogs := customers[0]
+		c, ogs := keyedRoom0(t, db)
 		if body, _, err := decryptBody(t, c, db, customerEvent(t, ogs, "$1", "hello")); err != nil || body != "hello" {
 			t.Fatalf("decrypt: %q %v", body, err)
 		}
@@ -124,13 +124,11 @@ func TestForgottenSessionLeavesMemory(t *testing.T) {
 func TestKeptSessionExpires(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		c, customers := keyedCrypto(t, db, nil, 1)
-		joinRoom0(t, db)
+		c, ogs := keyedRoom0(t, db)
 		dev, _ := c.device(encBenchBot)
 		var mu sync.Mutex
 		now := time.Now()
 		dev.store.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-		ogs := customers[0]
 		if _, _, err := decryptBody(t, c, db, customerEvent(t, ogs, "$1", "hello")); err != nil {
 			t.Fatal(err)
 		}
