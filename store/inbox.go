@@ -186,37 +186,77 @@ func MarkInboxDone(ctx context.Context, tx Querier, seq int64, note string) erro
 	return nil
 }
 
-// FinishInboxEvent is RenewLease of the inbox lease on room followed by
-// MarkInboxDone, for the transaction that commits an event's outcome. On
-// Postgres it is one statement (one round trip instead of two); the lease
-// row is locked and checked before the event is marked, as when the two
-// run one after the other.
-func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner string, ttlMillis, seq int64, note string) error {
+// FinishInboxEvent is, for the transaction that commits an event's
+// outcome, RenewLease of the inbox lease on room, MarkInboxDone, and
+// ClaimDueInboxEvent of the room's next event (due at now): it returns
+// that event with its attempt counted, or nil when none is due. On
+// Postgres it is one statement (one round trip instead of three); the
+// lease row is locked and checked before the event is marked, and the
+// next event claimed only once it is, as when they run one after the
+// other.
+func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner string, ttlMillis, seq int64, note string, now int64) (*InboxEvent, error) {
 	if db.Dialect != Postgres {
 		if err := RenewLease(ctx, tx, QueueInbox, room, owner, ttlMillis); err != nil {
-			return err
+			return nil, err
 		}
-		return MarkInboxDone(ctx, tx, seq, note)
+		if err := MarkInboxDone(ctx, tx, seq, note); err != nil {
+			return nil, err
+		}
+		return db.ClaimDueInboxEvent(ctx, tx, room, now)
 	}
-	now := Now()
+	at := Now()
 	var leased, done int
+	var next nullInboxEvent
+	// The room's other pending events all come after the head (seq), which
+	// this statement's snapshot still sees pending.
 	err := tx.QueryRowContext(ctx, `WITH lease AS (
 			UPDATE room_lease SET expires_at = $1 WHERE queue = 'inbox' AND room_id = $2 AND owner = $3 RETURNING 1
 		), done AS (
 			UPDATE inbox SET status = 'done', handled_at = $4, last_error = $5
 			WHERE seq = $6 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
+		), next AS (
+			UPDATE inbox SET attempts = attempts + 1
+			WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq > $6)
+				AND status = 'pending' AND retry_at <= $7 AND EXISTS (SELECT 1 FROM done)
+			RETURNING `+inboxColumns+`
 		)
-		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done)`,
-		now+ttlMillis, room, owner, now, Clean(note), seq).Scan(&leased, &done)
+		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done), next.* FROM (SELECT 1) AS one LEFT JOIN next ON true`,
+		at+ttlMillis, room, owner, at, Clean(note), seq, now).Scan(append([]any{&leased, &done}, next.dest()...)...)
 	switch {
 	case err != nil:
-		return fmt.Errorf("mark inbox event done: %w", err)
+		return nil, fmt.Errorf("mark inbox event done: %w", err)
 	case leased != 1:
-		return ErrLeaseLost
+		return nil, ErrLeaseLost
 	case done != 1:
-		return ErrAlreadyHandled
+		return nil, ErrAlreadyHandled
 	}
-	return nil
+	return next.event(), nil
+}
+
+// nullInboxEvent scans inboxColumns that may all be NULL (an outer join
+// that found no row).
+type nullInboxEvent struct {
+	seq, originTS, receivedAt, attempts, retryAt sql.NullInt64
+	eventID, roomID, sender, typ, js, txnID, o   sql.NullString
+	stateKey                                     sql.NullString
+}
+
+func (n *nullInboxEvent) dest() []any {
+	return []any{&n.seq, &n.eventID, &n.roomID, &n.sender, &n.typ, &n.stateKey, &n.originTS, &n.js,
+		&n.txnID, &n.receivedAt, &n.attempts, &n.retryAt, &n.o}
+}
+
+func (n *nullInboxEvent) event() *InboxEvent {
+	if !n.seq.Valid {
+		return nil
+	}
+	e := &InboxEvent{Seq: n.seq.Int64, EventID: n.eventID.String, RoomID: n.roomID.String, Sender: n.sender.String,
+		Type: n.typ.String, OriginTS: n.originTS.Int64, JSON: []byte(n.js.String), TxnID: n.txnID.String,
+		ReceivedAt: n.receivedAt.Int64, Attempts: int(n.attempts.Int64), RetryAt: n.retryAt.Int64, Origin: n.o.String}
+	if n.stateKey.Valid {
+		e.StateKey = &n.stateKey.String
+	}
+	return e
 }
 
 // RetryInboxEvent records a failed attempt: the event stays pending (and

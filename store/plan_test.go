@@ -255,7 +255,8 @@ func messagePath(t *testing.T, db *store.DB) {
 			{RoomID: room, BotUserID: bot, Type: "m.reaction", Content: []byte(`{}`), ParentIndex: 0},
 		})
 		must(err)
-		return db.FinishInboxEvent(ctx, tx, room, "me", 60000, ev.Seq, "")
+		_, err = db.FinishInboxEvent(ctx, tx, room, "me", 60000, ev.Seq, "", store.Now())
+		return err
 	}))
 	must(db.ReleaseLease(ctx, store.QueueInbox, room, "me"))
 	pendingRooms(t, db, store.QueueOutbox)

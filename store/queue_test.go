@@ -733,38 +733,54 @@ func TestPruneKeepsPendingWork(t *testing.T) {
 
 // Finishing an event checks the room's lease and the event in the same
 // transaction: a lease taken over by another process, or an event another
-// process finished first, refuses the commit and changes nothing.
+// process finished first, refuses the commit and changes nothing. A
+// finish that commits claims the room's next due event (its attempt
+// counted), none when the next waits for a retry or there is none.
 func TestFinishInboxEvent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		const room = "!r:x"
-		storeTxn(t, db, "t1", msg(room, "$1"), msg(room, "$2"))
+		storeTxn(t, db, "t1", msg(room, "$1"), msg(room, "$2"), msg(room, "$3"))
 		if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
-		finish := func(owner string, seq int64) error {
-			return db.Tx(ctx, func(tx store.Tx) error {
-				return db.FinishInboxEvent(ctx, tx, room, owner, 60000, seq, "")
+		finish := func(owner string, seq int64) (next *store.InboxEvent, err error) {
+			err = db.Tx(ctx, func(tx store.Tx) error {
+				next, err = db.FinishInboxEvent(ctx, tx, room, owner, 60000, seq, "", store.Now())
+				return err
 			})
+			return next, err
 		}
 		first := next(t, db, room)
-		if err := finish("other", first.Seq); !errors.Is(err, store.ErrLeaseLost) {
+		if _, err := finish("other", first.Seq); !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("finishing without the lease: %v", err)
 		}
-		if in, _ := db.InboxCounts(ctx); in["pending"] != 2 {
+		if in, _ := db.InboxCounts(ctx); in["pending"] != 3 {
 			t.Fatalf("inbox %v after a refused finish", in)
 		}
-		if err := finish("me", first.Seq); err != nil {
+		second, err := finish("me", first.Seq)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := finish("me", first.Seq); !errors.Is(err, store.ErrAlreadyHandled) {
+		if second == nil || second.EventID != "$2" || second.Attempts != 1 || second.StateKey != nil || string(second.JSON) == "" {
+			t.Fatalf("claimed next %+v, want $2 with its attempt counted", second)
+		}
+		if _, err := finish("me", first.Seq); !errors.Is(err, store.ErrAlreadyHandled) {
 			t.Fatalf("finishing twice: %v", err)
 		}
-		if in, _ := db.InboxCounts(ctx); in["pending"] != 1 || in["done"] != 1 {
+		if in, _ := db.InboxCounts(ctx); in["pending"] != 2 || in["done"] != 1 {
 			t.Fatalf("inbox %v", in)
 		}
-		if second := next(t, db, room); second == nil || second.EventID != "$2" {
-			t.Fatalf("next event %+v", second)
+		// $3 waits for a retry: not claimed.
+		if _, err := db.ExecContext(ctx, `UPDATE inbox SET retry_at = $1 WHERE event_id = '$3'`, store.Now()+60000); err != nil {
+			t.Fatal(err)
+		}
+		if third, err := finish("me", second.Seq); err != nil || third != nil {
+			t.Fatalf("finishing $2 claimed %+v (%v), want nothing: $3 is not due", third, err)
+		}
+		var attempts int
+		if err := db.QueryRowContext(ctx, `SELECT attempts FROM inbox WHERE event_id = '$3'`).Scan(&attempts); err != nil || attempts != 0 {
+			t.Fatalf("$3 attempts %d (%v), want 0", attempts, err)
 		}
 	})
 }

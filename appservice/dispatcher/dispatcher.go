@@ -502,14 +502,11 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		// Commit code runs services' closures (OnCommit, ForgetCustomer):
 		// a panic there is a failed attempt, rolled back, not a crash.
 		defer catch(&err, "commit")
-		if err := d.db.FinishInboxEvent(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note); err != nil {
+		next, err = d.db.FinishInboxEvent(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note, d.opts.Clock().UnixMilli())
+		if err != nil {
 			return err
 		}
-		if err := out.apply(ctx, tx, now, log); err != nil {
-			return err
-		}
-		next, err = d.db.ClaimDueInboxEvent(ctx, tx, ev.RoomID, d.opts.Clock().UnixMilli())
-		return err
+		return out.apply(ctx, tx, now, log)
 	})
 	switch {
 	case err == nil:
