@@ -38,6 +38,7 @@ type cryptoStore struct {
 	// inbound is the inbound sessions decryptions read lately (see
 	// GetGroupSession).
 	inbound map[inboundKey]keptInbound
+	swept   time.Time // when inbound was last cleared of old copies
 	now     func() time.Time
 }
 

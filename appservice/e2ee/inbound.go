@@ -26,7 +26,8 @@ import (
 //   - A session stored, replaced or erased by this process (a room key
 //     arriving, "forget me") leaves memory at once.
 //   - A session erased by another process ("forget me" there) may still
-//     decrypt here until its copy is inboundTTL old.
+//     decrypt here until its copy is inboundTTL old; the first decryption
+//     after that drops every copy past its time from memory.
 //
 // mautrix decrypts with a session only under its lock for that session
 // id, so a kept copy is never advanced by two decryptions at once.
@@ -60,6 +61,7 @@ func (s *cryptoStore) GetGroupSession(ctx context.Context, room id.RoomID, sessi
 	k := inboundKey{room, session}
 	now := s.now()
 	s.mu.Lock()
+	s.sweepInbound(now)
 	kept, ok := s.inbound[k]
 	s.mu.Unlock()
 	if ok && now.Sub(kept.read) < inboundTTL {
@@ -97,6 +99,21 @@ func (s *cryptoStore) RedactGroupSession(ctx context.Context, room id.RoomID, se
 func (s *cryptoStore) RedactGroupSessions(ctx context.Context, room id.RoomID, sender id.SenderKey, reason string) ([]id.SessionID, error) {
 	s.dropAllInbound()
 	return s.SQLCryptoStore.RedactGroupSessions(ctx, room, sender, reason)
+}
+
+// sweepInbound drops, at most once per inboundTTL, the copies past their
+// time, so that key material leaves memory even if its conversation never
+// writes again (by the first decryption after). s.mu is held.
+func (s *cryptoStore) sweepInbound(now time.Time) {
+	if now.Sub(s.swept) < inboundTTL {
+		return
+	}
+	for k, kept := range s.inbound {
+		if now.Sub(kept.read) >= inboundTTL {
+			delete(s.inbound, k)
+		}
+	}
+	s.swept = now
 }
 
 func (s *cryptoStore) dropInbound(k inboundKey) {

@@ -2,6 +2,7 @@ package e2ee
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -143,6 +144,50 @@ func TestKeptSessionExpires(t *testing.T) {
 		mu.Unlock()
 		if body, wait, err := decryptBody(t, c, db, customerEvent(t, ogs, "$3", "too late")); !wait || !errors.Is(err, crypto.ErrNoSessionFound) {
 			t.Fatalf("after the kept copy's time: read %q (wait %v, err %v); want no session", body, wait, err)
+		}
+	})
+}
+
+// A kept copy leaves memory once it is inboundTTL old, even if its
+// conversation never writes again: key material is not kept for longer
+// than that (the next decryption of any session sweeps the old ones).
+func TestOldKeptSessionsLeaveMemory(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c, customers := keyedCrypto(t, db, nil, 2)
+		for r := 0; r < 2; r++ {
+			if err := store.SetBotMembership(ctx, db, encBenchBot.String(), encRoom(r).String(), "join", true, encCustomer(r)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dev, _ := c.device(encBenchBot)
+		var mu sync.Mutex
+		now := time.Now()
+		dev.store.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		if _, _, err := decryptBody(t, c, db, customerEvent(t, customers[0], "$1", "hello")); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		now = now.Add(inboundTTL)
+		mu.Unlock()
+		plain, _ := json.Marshal(map[string]any{"room_id": encRoom(1), "type": "m.room.message",
+			"content": map[string]string{"msgtype": "m.text", "body": "hi"}})
+		ct, err := customers[1].Internal.Encrypt(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := sealedAs(t, customers[1], ct, "$2")
+		second.RoomID = encRoom(1)
+		if _, _, err := decryptBody(t, c, db, second); err != nil {
+			t.Fatal(err)
+		}
+		dev.store.mu.Lock()
+		defer dev.store.mu.Unlock()
+		if _, ok := dev.store.inbound[inboundKey{encRoom(0), customers[0].ID()}]; ok {
+			t.Fatal("a copy older than inboundTTL is still in memory")
+		}
+		if len(dev.store.inbound) != 1 {
+			t.Fatalf("%d sessions in memory, want the one just read", len(dev.store.inbound))
 		}
 	})
 }
