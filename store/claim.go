@@ -56,19 +56,17 @@ func (db *DB) ClaimDueInboxEvent(ctx context.Context, q Querier, roomID string, 
 const inboxColumns = `seq, event_id, room_id, sender, event_type, state_key, origin_ts, event,
 	txn_id, received_at, attempts, retry_at, origin`
 
+// scanInboxEvent scans one row of inboxColumns; nil when there is none.
 func scanInboxEvent(row *sql.Row) (*InboxEvent, error) {
-	var e InboxEvent
-	var js string
-	err := row.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Sender, &e.Type, &e.StateKey, &e.OriginTS, &js,
-		&e.TxnID, &e.ReceivedAt, &e.Attempts, &e.RetryAt, &e.Origin)
+	var n nullInboxEvent
+	err := row.Scan(n.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	e.JSON = []byte(js)
-	return &e, nil
+	return n.event(), nil
 }
 
 // FailInboxEvent records the outcome of a failed attempt claimed with

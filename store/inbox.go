@@ -233,8 +233,8 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 	return next.event(), nil
 }
 
-// nullInboxEvent scans inboxColumns that may all be NULL (an outer join
-// that found no row).
+// nullInboxEvent scans inboxColumns, which may all be NULL (an outer
+// join that found no row): the one place that knows their order.
 type nullInboxEvent struct {
 	seq, originTS, receivedAt, attempts, retryAt sql.NullInt64
 	eventID, roomID, sender, typ, js, txnID, o   sql.NullString
