@@ -291,6 +291,13 @@ func (b *bench) tableMode(w io.Writer) error {
 			return err
 		}
 	}
+	// The comparator promises neither exactly-once nor order; bizbots does.
+	for _, r := range results {
+		if r.Target != "mautrix" && r.Duplicates+r.Reorders > 0 {
+			return fmt.Errorf("bizbots broke its delivery promise (%s, %d senders: %d duplicated, %d out of room order)",
+				r.Target, r.Senders, r.Duplicates, r.Reorders)
+		}
+	}
 	return nil
 }
 
@@ -326,6 +333,10 @@ func (b *bench) runOnce(t target, senders, round int) (result, error) {
 	if err == nil {
 		d := hs.delivery(l)
 		r.Duplicates, r.Reorders = d.Duplicates, d.Reorders
+		if !d.ok() && t.name != "mautrix" {
+			// bizbots promises both: say which messages broke it.
+			fmt.Fprintf(os.Stderr, "bench: %s, %d senders: %v\n", t.name, senders, d)
+		}
 	}
 	if perr := profiled(); perr != nil && err == nil {
 		err = perr

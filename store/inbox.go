@@ -207,8 +207,11 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 	at := Now()
 	var leased, done int
 	var next nullInboxEvent
-	// The room's other pending events all come after the head (seq), which
-	// this statement's snapshot still sees pending.
+	// The next event is the room's oldest pending one other than the head
+	// (seq), which this statement's snapshot still sees pending. It may
+	// have a lower seq than the head: concurrent intake commits take seqs
+	// in one order and commit in another, so an earlier seq can become
+	// visible after a later one of its room was claimed.
 	err := tx.QueryRowContext(ctx, `WITH lease AS (
 			UPDATE room_lease SET expires_at = $1 WHERE queue = 'inbox' AND room_id = $2 AND owner = $3 RETURNING 1
 		), done AS (
@@ -216,7 +219,7 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 			WHERE seq = $6 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
 		), next AS (
 			UPDATE inbox SET attempts = attempts + 1
-			WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq > $6)
+			WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq <> $6)
 				AND status = 'pending' AND retry_at <= $7 AND EXISTS (SELECT 1 FROM done)
 			RETURNING `+inboxColumns+`
 		)

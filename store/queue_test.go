@@ -784,3 +784,48 @@ func TestFinishInboxEvent(t *testing.T) {
 		}
 	})
 }
+
+// On Postgres, concurrent intake commits take inbox seqs in one order and
+// commit in another: an event with a lower seq can become visible after a
+// later one of its room was claimed. The finish of that later event must
+// claim it next (the room's oldest pending event), not skip it for
+// anything with a higher seq: its transaction may have been acknowledged
+// before the homeserver sent the later ones. (SQLite has one writer, so
+// its seqs are in commit order.)
+func TestFinishClaimsAnEarlierEventCommittedLate(t *testing.T) {
+	db := storetest.New(t, store.Postgres)
+	ctx := context.Background()
+	const room = "!r:x"
+	early, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Rollback()
+	e := msg(room, "$early")
+	if _, err := early.ExecContext(ctx, `INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 'early', $7)`, e.EventID, e.RoomID, e.Sender, e.Type, e.OriginTS, string(e.JSON), store.Now()); err != nil {
+		t.Fatal(err)
+	}
+	storeTxn(t, db, "late", msg(room, "$late1"), msg(room, "$late2"))
+	if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	head, err := db.ClaimInboxEvent(ctx, room, store.Now())
+	if err != nil || head == nil || head.EventID != "$late1" {
+		t.Fatalf("claimed %+v (%v), want $late1: $early is not committed yet", head, err)
+	}
+	if err := early.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var next *store.InboxEvent
+	err = db.Tx(ctx, func(tx store.Tx) error {
+		next, err = db.FinishInboxEvent(ctx, tx, room, "me", 60000, head.Seq, "", store.Now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next == nil || next.EventID != "$early" {
+		t.Fatalf("finishing $late1 claimed %+v, want $early (the room's oldest pending event)", next)
+	}
+}
