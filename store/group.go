@@ -44,7 +44,8 @@ type groupReq struct {
 // fn may run more than once (when a group fails, each member is run again
 // alone to learn its own outcome), so it must act only through tx and the
 // ctx it is given, and keep no other state between runs. A panic in fn is
-// returned as an error.
+// returned as an error. Writes fn hands in through the *Later functions
+// (later.go) are made with the other members' at the group's end.
 func (db *DB) GroupTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -98,13 +99,17 @@ func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
 		}
 		failed := -1
 		err := db.Tx(ctx, func(tx Tx) error {
+			l := &later{dialect: db.Dialect}
+			mctx := withLater(ctx, l)
 			for i, r := range batch {
-				if err := safeRun(ctx, tx, r.fn); err != nil {
+				if err := safeRun(mctx, tx, r.fn); err != nil {
 					failed = i
 					return err
 				}
 			}
-			return nil
+			// The members' deferred writes, together; a failure here
+			// is the group's, as a failed commit is.
+			return l.flush(ctx, tx)
 		})
 		switch {
 		case err == nil:
@@ -126,7 +131,13 @@ func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
 
 // runAlone runs one request in its own transaction and answers it.
 func (db *DB) runAlone(ctx context.Context, r *groupReq) {
-	r.err = db.Tx(ctx, func(tx Tx) error { return safeRun(ctx, tx, r.fn) })
+	r.err = db.Tx(ctx, func(tx Tx) error {
+		l := &later{dialect: db.Dialect}
+		if err := safeRun(withLater(ctx, l), tx, r.fn); err != nil {
+			return err
+		}
+		return l.flush(ctx, tx)
+	})
 	close(r.done)
 }
 

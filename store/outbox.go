@@ -95,8 +95,7 @@ func (db *DB) PendingOutboxRows(ctx context.Context, roomID string, limit int) (
 func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
 	// Committed with other rooms' sender bookkeeping of the moment.
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, id)
-		return err
+		return markOutboxLater(ctx, tx, outboxMark{id: id})
 	})
 	if err != nil {
 		return fmt.Errorf("count outbox attempt: %w", err)
@@ -115,7 +114,11 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) erro
 func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID string, next int64) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		return markOutboxSent(ctx, tx, id, eventID, now, next)
+		// One statement for every row the group records.
+		if err := markOutboxLater(ctx, tx, outboxMark{id: id, sent: true, eventID: eventID, sentAt: now}); err != nil || next == 0 {
+			return err
+		}
+		return markOutboxLater(ctx, tx, outboxMark{id: next})
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)

@@ -258,6 +258,16 @@ func messagePath(t *testing.T, db *store.DB) {
 		_, err = db.FinishInboxEvent(ctx, tx, room, "me", 60000, ev.Seq, "", store.Now())
 		return err
 	}))
+	// A turn's writes made with the rest of its group commit.
+	must(db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := store.TouchCustomerLater(ctx, tx, bot, user, "Alice", store.Now()); err != nil {
+			return err
+		}
+		if err := store.AddHistoryLater(ctx, tx, bot, user, "message", "hi", nil, store.Now()); err != nil {
+			return err
+		}
+		return store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{{RoomID: room, BotUserID: bot, Type: "m.room.message", Content: []byte(`{}`), ParentIndex: -1}})
+	}))
 	must(db.ReleaseLease(ctx, store.QueueInbox, room, "me"))
 	pendingRooms(t, db, store.QueueOutbox)
 	rows, err := db.PendingOutboxRows(ctx, room, 50)

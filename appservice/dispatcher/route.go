@@ -52,6 +52,13 @@ func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zer
 			return err
 		}
 	}
+	if len(o.writes) > 0 {
+		// Membership writes may read what earlier rooms of the group
+		// commit deferred: write that first.
+		if err := store.FlushLater(ctx, tx); err != nil {
+			return err
+		}
+	}
 	for _, w := range o.writes {
 		if err := w(ctx, tx); err != nil {
 			return err
@@ -66,7 +73,7 @@ func (o *outcome) apply(ctx context.Context, tx store.Tx, now time.Time, log zer
 		o.rooms = append(o.rooms, rooms...)
 	}
 	if len(o.replies) > 0 {
-		if _, err := store.AppendOutbox(ctx, tx, o.replies); err != nil {
+		if err := store.AppendOutboxLater(ctx, tx, o.replies); err != nil {
 			return err
 		}
 		o.sent += len(o.replies)

@@ -141,20 +141,28 @@ func (d *Dispatcher) PowerLevel(ctx context.Context, bot id.UserID, room id.Room
 	return pl.GetUserLevel(user), nil
 }
 
-// commit writes a turn's effects inside the event's transaction.
+// commit writes a turn's effects inside the event's transaction. The
+// customer's row, history lines and replies are written with the other
+// rooms' of the group commit (store's *Later functions), unless a later
+// step of the turn reads them: then everything deferred is written first.
 func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerolog.Logger) (rooms []string, err error) {
 	e := t.conv.Effects()
 	bot, user, room := t.bot.UserID.String(), t.conv.Customer.ID.String(), t.conv.Room.String()
 	ms := now.UnixMilli()
-	if t.touch || len(e.Facts) > 0 || len(e.Consent) > 0 {
+	if len(e.Facts) > 0 || len(e.Consent) > 0 {
+		// UpdateCustomerFacts reads the row.
 		if err := store.TouchCustomer(ctx, tx, bot, user, t.conv.Customer.DisplayName, ms); err != nil {
+			return nil, err
+		}
+	} else if t.touch {
+		if err := store.TouchCustomerLater(ctx, tx, bot, user, t.conv.Customer.DisplayName, ms); err != nil {
 			return nil, err
 		}
 	}
 	if t.logText && t.msg.Text() != "" {
 		data, _ := json.Marshal(map[string]string{"event_id": t.msg.ID.String()})
 		summary := handlers.CapText(t.msg.Text(), historySummaryRunes)
-		if err := store.AddHistory(ctx, tx, bot, user, "message", summary, data, ms); err != nil {
+		if err := store.AddHistoryLater(ctx, tx, bot, user, "message", summary, data, ms); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +182,7 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 		return nil, err
 	}
 	for _, r := range e.Records {
-		if err := store.AddHistory(ctx, tx, bot, user, r.Kind, r.Summary, r.Data, r.Time.UnixMilli()); err != nil {
+		if err := store.AddHistoryLater(ctx, tx, bot, user, r.Kind, r.Summary, r.Data, r.Time.UnixMilli()); err != nil {
 			return nil, err
 		}
 	}
@@ -184,6 +192,13 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 			tRoom, tUser = tm.Room.String(), tm.Customer.String()
 		}
 		if err := store.AddTimer(ctx, tx, bot, tRoom, tUser, tm.Name, tm.Payload, tm.At.UnixMilli()); err != nil {
+			return nil, err
+		}
+	}
+	if len(e.Commits) > 0 || e.Forget {
+		// A service's own writes and the erasure come after the turn's
+		// (and may read them).
+		if err := store.FlushLater(ctx, tx); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +235,7 @@ func (t *turn) commit(ctx context.Context, tx store.Tx, now time.Time, log zerol
 		return nil, err
 	}
 	if len(rows) > 0 {
-		if _, err := store.AppendOutbox(ctx, tx, rows); err != nil {
+		if err := store.AppendOutboxLater(ctx, tx, rows); err != nil {
 			return nil, err
 		}
 	}

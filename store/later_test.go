@@ -1,0 +1,304 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
+)
+
+func textReply(room, text string, parent int) store.OutgoingEvent {
+	return store.OutgoingEvent{RoomID: room, BotUserID: "@b:x", Type: "m.room.message",
+		Content: []byte(`{"body":"` + text + `"}`), ParentIndex: parent}
+}
+
+// outboxBodies lists a room's outbox rows' contents in id order.
+func outboxBodies(t *testing.T, q store.Querier, room string) []string {
+	t.Helper()
+	rows, err := q.QueryContext(context.Background(), `SELECT content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// A group member's deferred writes are made before its GroupTx returns,
+// in the order it handed them in; they are not there before (that is the
+// point), except after FlushLater; and two touches of one customer in a
+// group are as if made one after the other.
+func TestLaterWritesCommitWithTheGroup(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const bot, user, room = "@b:x", "@alice:x", "!r:x"
+		var before, flushed, after []string
+		err := db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+			if err := store.TouchCustomerLater(ctx, tx, bot, user, "Alice", 1000); err != nil {
+				return err
+			}
+			if err := store.AddHistoryLater(ctx, tx, bot, user, "message", "one", nil, 1000); err != nil {
+				return err
+			}
+			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "1", -1), textReply(room, "2", -1)}); err != nil {
+				return err
+			}
+			before = outboxBodies(t, tx, room)
+			if err := store.FlushLater(ctx, tx); err != nil {
+				return err
+			}
+			flushed = outboxBodies(t, tx, room)
+			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "3", -1)}); err != nil {
+				return err
+			}
+			if err := store.AddHistoryLater(ctx, tx, bot, user, "message", "two", nil, 2000); err != nil {
+				return err
+			}
+			// A row that relates to another goes in at once: after what
+			// was deferred before it.
+			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "4", -1), textReply(room, "4r", 0)}); err != nil {
+				return err
+			}
+			after = outboxBodies(t, tx, room)
+			return store.TouchCustomerLater(ctx, tx, bot, user, "", 2000)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(before) != 0 || len(flushed) != 2 || len(after) != 5 {
+			t.Fatalf("outbox rows seen in the transaction: %d before the flush, %d after, %d after a row with a parent; want 0, 2, 5",
+				len(before), len(flushed), len(after))
+		}
+		want := []string{`{"body":"1"}`, `{"body":"2"}`, `{"body":"3"}`, `{"body":"4"}`, `{"body":"4r"}`}
+		if got := outboxBodies(t, db, room); len(got) != len(want) {
+			t.Fatalf("outbox %v, want %v", got, want)
+		} else {
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("outbox %v, want %v (in the order appended)", got, want)
+				}
+			}
+		}
+		hist, err := store.History(ctx, db, bot, user, 10)
+		if err != nil || len(hist) != 2 || hist[0].Summary != "two" || hist[1].Summary != "one" || string(hist[1].Data) != "{}" {
+			t.Fatalf("history %+v (%v), want two then one", hist, err)
+		}
+		var name string
+		var first, last int64
+		if err := db.QueryRowContext(ctx, `SELECT display_name, first_seen, last_seen FROM customers WHERE bot_user_id = $1 AND user_id = $2`,
+			bot, user).Scan(&name, &first, &last); err != nil {
+			t.Fatal(err)
+		}
+		if name != "Alice" || first != 1000 || last != 2000 {
+			t.Fatalf("customer %q first %d last %d, want Alice 1000 2000", name, first, last)
+		}
+	})
+}
+
+// Outside a group commit the *Later functions write at once.
+func TestLaterOutsideAGroupWritesAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply("!r:x", "1", -1)}); err != nil {
+				return err
+			}
+			if err := store.TouchCustomerLater(ctx, tx, "@b:x", "@alice:x", "Alice", 1000); err != nil {
+				return err
+			}
+			if n := len(outboxBodies(t, tx, "!r:x")); n != 1 {
+				t.Errorf("%d outbox rows in the transaction, want 1", n)
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM customers`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("%d customers (%v), want 1", n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// refuseOutbox makes the database refuse outbox rows for room.
+func refuseOutbox(t *testing.T, db *store.DB, room string) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox WHEN NEW.room_id = '` + room + `'
+		BEGIN SELECT RAISE(ABORT, 'refused by test'); END`}
+	if db.Dialect == store.Postgres {
+		stmts = []string{
+			`CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$`,
+			`CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox FOR EACH ROW WHEN (NEW.room_id = '` + room + `') EXECUTE FUNCTION refuse_outbox()`,
+		}
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// When the group's deferred writes fail, each member learns its own
+// outcome: the member whose row was refused gets the error and none of its
+// writes stay; the others commit. On SQLite (one committer) the members
+// are made to share a group: a first member holds the committer while the
+// others queue.
+func TestLaterFailureIsTheMembersOwn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		refuseOutbox(t, db, "!bad:x")
+		hold, held := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-hold
+				return nil
+			})
+		}()
+		<-held
+		member := func(room, user string) error {
+			return db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				if err := store.TouchCustomerLater(ctx, tx, "@b:x", user, "", 1000); err != nil {
+					return err
+				}
+				if err := store.AddHistoryLater(ctx, tx, "@b:x", user, "message", "hi", nil, 1000); err != nil {
+					return err
+				}
+				return store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "hi", -1)})
+			})
+		}
+		errs := make([]error, 3)
+		rooms := []string{"!a:x", "!bad:x", "!c:x"}
+		for i, room := range rooms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = member(room, "@u"+room)
+			}()
+		}
+		close(hold)
+		wg.Wait()
+		if errs[0] != nil || errs[2] != nil || errs[1] == nil {
+			t.Fatalf("members' errors %v; want only the refused room's", errs)
+		}
+		for _, room := range rooms {
+			var rows, customers, history int
+			if err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM outbox WHERE room_id = $1),
+				(SELECT count(*) FROM customers WHERE user_id = $2), (SELECT count(*) FROM customer_history WHERE user_id = $2)`,
+				room, "@u"+room).Scan(&rows, &customers, &history); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if room == "!bad:x" {
+				want = 0
+			}
+			if rows != want || customers != want || history != want {
+				t.Errorf("%s: %d outbox rows, %d customers, %d history lines; want %d of each", room, rows, customers, history, want)
+			}
+		}
+	})
+}
+
+// The sender's records of a group are one statement: counting a row's
+// attempt and recording another as sent, from many rooms at once, each
+// lands on its own row.
+func TestOutboxMarksFromManyRooms(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const n = 40
+		var ids []int64
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			for i := range n {
+				got, err := store.AppendOutbox(ctx, tx, []store.OutgoingEvent{textReply("!r"+string(rune('a'+i%26))+string(rune('a'+i/26))+":x", "hi", -1), textReply("!z:x", "next", -1)})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, got...)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := db.MarkOutboxAttempt(ctx, ids[2*i]); err != nil {
+					errs <- err
+					return
+				}
+				errs <- db.MarkOutboxSentThenAttempt(ctx, ids[2*i], "$e"+string(rune('a'+i%26))+string(rune('a'+i/26)), ids[2*i+1])
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			var status, eventID string
+			var attempts int
+			if err := db.QueryRowContext(ctx, `SELECT status, event_id, attempts FROM outbox WHERE id = $1`, ids[2*i]).Scan(&status, &eventID, &attempts); err != nil {
+				t.Fatal(err)
+			}
+			want := "$e" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			if status != "sent" || eventID != want || attempts != 1 {
+				t.Fatalf("row %d: %s %q attempts %d; want sent %q, 1 attempt", ids[2*i], status, eventID, attempts, want)
+			}
+			if err := db.QueryRowContext(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, ids[2*i+1]).Scan(&status, &attempts); err != nil {
+				t.Fatal(err)
+			}
+			if status != "pending" || attempts != 1 {
+				t.Fatalf("next row %d: %s attempts %d; want pending with 1 attempt", ids[2*i+1], status, attempts)
+			}
+		}
+	})
+}
+
+
+// Two records of one row in one group (here one call) are made one after
+// the other, as separate statements would: the row is sent, and the
+// attempt counted after that finds it no longer pending. (One statement
+// would update the row once, with either record.)
+func TestOutboxMarksOfOneRow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids, err := store.AppendOutbox(ctx, db, []store.OutgoingEvent{textReply("!r:x", "hi", -1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkOutboxSentThenAttempt(ctx, ids[0], "$e", ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		var status string
+		var attempts int
+		if err := db.QueryRowContext(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, ids[0]).Scan(&status, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if status != "sent" || attempts != 0 {
+			t.Fatalf("row %s with %d attempts, want sent with none", status, attempts)
+		}
+	})
+}
