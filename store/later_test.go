@@ -277,7 +277,6 @@ func TestOutboxMarksFromManyRooms(t *testing.T) {
 	})
 }
 
-
 // Two records of one row in one group (here one call) are made one after
 // the other, as separate statements would: the row is sent, and the
 // attempt counted after that finds it no longer pending. (One statement
