@@ -77,6 +77,9 @@ type AppService struct {
 type Database struct {
 	URI          string `yaml:"uri"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
+	// Committers is how many group commits may be open at once (0: the
+	// engine's default, see store.Options.Committers).
+	Committers int `yaml:"committers"`
 	// Timeout bounds every database call (connect, statement, each
 	// network read; SQLite's wait for the write lock), so a database that
 	// stops answering fails calls quickly instead of hanging them.
@@ -439,6 +442,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 0 {
 		add("database.max_open_conns must not be negative")
+	}
+	if c.Database.Committers < 0 || c.Database.Committers > 64 {
+		add("database.committers must be between 0 (bizbots' default) and 64")
 	}
 	if t := c.Database.Timeout.D(); t < 100*time.Millisecond || t > 10*time.Minute {
 		add("database.timeout %s is out of range (100ms to 10m; intake answers the homeserver within it)", t)

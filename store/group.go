@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -19,11 +20,18 @@ type group struct {
 }
 
 // committers is how many group transactions may be open at once: one on
-// SQLite, which has one writer anyway; a few on Postgres, which runs
-// transactions side by side (each still gathers what waits).
+// SQLite, which has one writer anyway; two on Postgres, or what
+// Options.Committers says. A group's statements are multi-row (later.go),
+// so a few large groups cost the server far less than many small ones: on
+// 2 cores, 1 and 2 committers did alike, 4 did worse and the former
+// default of 12 half as well (docs/PERFORMANCE.md); the second keeps work
+// flowing while one group waits on a slow statement.
 func (db *DB) committers() int {
+	if db.maxCommitters > 0 {
+		return db.maxCommitters
+	}
 	if db.Dialect == Postgres {
-		return 12
+		return 2
 	}
 	return 1
 }
@@ -102,14 +110,21 @@ func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
 			l := &later{dialect: db.Dialect}
 			mctx := withLater(ctx, l)
 			for i, r := range batch {
+				l.member = i
 				if err := safeRun(mctx, tx, r.fn); err != nil {
 					failed = i
 					return err
 				}
 			}
 			// The members' deferred writes, together; a failure here
-			// is the group's, as a failed commit is.
-			return l.flush(ctx, tx)
+			// is the group's, as a failed commit is, unless it is one
+			// member's own.
+			err := l.flush(ctx, tx)
+			var own *memberError
+			if errors.As(err, &own) {
+				failed = own.member
+			}
+			return err
 		})
 		switch {
 		case err == nil:

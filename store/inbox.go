@@ -132,6 +132,9 @@ func (db *DB) PendingRoomsAt(ctx context.Context, queue string, now int64, limit
 	default:
 		return nil, fmt.Errorf("unknown queue %q", queue)
 	}
+	if db.Dialect == Postgres {
+		q = pgPendingRooms(queue)
+	}
 	// A room's head comes from the pending index (see indexedBy).
 	q = strings.Replace(q, "FROM inbox j", "FROM inbox j"+db.indexedBy("inbox_pending_idx"), 1)
 	q = strings.Replace(q, "FROM outbox p", "FROM outbox p"+db.indexedBy("outbox_pending_idx"), 1)
@@ -149,6 +152,26 @@ func (db *DB) PendingRoomsAt(ctx context.Context, queue string, now int64, limit
 		rooms = append(rooms, r)
 	}
 	return rooms, rows.Err()
+}
+
+// pgPendingRooms is PendingRoomsAt's query on Postgres: it walks the
+// queue's pending index (room, id) from room to room, one descent per room
+// with work (a loose index scan), instead of checking every pending row
+// against its room's head. Under a backlog of thousands of events in a few
+// rooms the latter took 50 ms a poll; this costs what the rooms cost.
+func pgPendingRooms(queue string) string {
+	table, key := "inbox", "seq"
+	if queue == QueueOutbox {
+		table, key = "outbox", "id"
+	}
+	return strings.NewReplacer("TABLE", table, "KEY", key).Replace(`WITH RECURSIVE heads(room_id, head) AS (
+			(SELECT room_id, KEY FROM TABLE WHERE status = 'pending' ORDER BY room_id, KEY LIMIT 1)
+			UNION ALL
+			SELECT n.room_id, n.KEY FROM heads h CROSS JOIN LATERAL (
+				SELECT room_id, KEY FROM TABLE WHERE status = 'pending' AND room_id > h.room_id ORDER BY room_id, KEY LIMIT 1) n
+		)
+		SELECT h.room_id FROM heads h JOIN TABLE t ON t.KEY = h.head
+		WHERE t.retry_at <= $1 ORDER BY h.head LIMIT $2`)
 }
 
 // NextInboxEvent returns the oldest pending event of a room, or nil.

@@ -25,6 +25,9 @@ import (
 // functions). Outside GroupTx, the *Later functions write at once.
 type later struct {
 	dialect Dialect
+	// member is the index in the group of the member running now.
+	member   int
+	finishes []finish
 	touches []customerTouch
 	touched map[[2]string]int // (bot, user) → index in touches
 	history []historyEntry
@@ -156,6 +159,9 @@ const laterBatch = 100
 
 // flush writes everything deferred and empties l.
 func (l *later) flush(ctx context.Context, tx Tx) error {
+	if err := l.flushFinishes(ctx, tx); err != nil {
+		return err
+	}
 	if err := l.flushTouches(ctx, tx); err != nil {
 		return fmt.Errorf("record customers: %w", err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -300,4 +301,105 @@ func TestOutboxMarksOfOneRow(t *testing.T) {
 			t.Fatalf("row %s with %d attempts, want sent with none", status, attempts)
 		}
 	})
+}
+
+// oneCommitter opens a fresh migrated database of dialect d whose group
+// commits run one at a time, and returns it with hold: while the function
+// hold returns is not called, one member holds the committer, so members
+// handed in meanwhile share the next group.
+func oneCommitter(t *testing.T, d store.Dialect) (*store.DB, func() func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.OpenWith(ctx, storetest.URI(t, d), store.Options{Timeout: storetest.Timeout, Committers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, _, err := db.Upgrade(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db, func() func() {
+		held, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = db.GroupTx(ctx, func(context.Context, store.Tx) error {
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-release
+				return nil
+			})
+		}()
+		<-held
+		return func() { close(release); <-done }
+	}
+}
+
+// Events finished in one group commit (on Postgres, one statement for the
+// group) each get their room's next event claimed; a member whose lease
+// was taken over gets ErrLeaseLost, and neither its event nor its other
+// writes change, while the others commit.
+func TestGroupFinishesEachMembersEvent(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			db, hold := oneCommitter(t, d)
+			rooms := []string{"!a:x", "!b:x", "!c:x"}
+			heads := map[string]*store.InboxEvent{}
+			for _, room := range rooms {
+				storeTxn(t, db, "t"+room, msg(room, "$1"+room), msg(room, "$2"+room))
+				owner := "me"
+				if room == "!b:x" {
+					owner = "other"
+				}
+				if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, owner, 60000); err != nil || !ok {
+					t.Fatal(ok, err)
+				}
+				head, err := db.ClaimInboxEvent(ctx, room, store.Now())
+				if err != nil || head == nil {
+					t.Fatal(head, err)
+				}
+				heads[room] = head
+			}
+			release := hold()
+			var wg sync.WaitGroup
+			errs := make([]error, len(rooms))
+			nexts := make([]*store.InboxEvent, len(rooms))
+			for i, room := range rooms {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+						if err := db.FinishInboxEventLater(ctx, tx, room, "me", 60000, heads[room].Seq, "", store.Now(), &nexts[i]); err != nil {
+							return err
+						}
+						return store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "hi", -1)})
+					})
+				}()
+			}
+			release()
+			wg.Wait()
+			for i, room := range rooms {
+				var status string
+				if err := db.QueryRowContext(ctx, `SELECT status FROM inbox WHERE seq = $1`, heads[room].Seq).Scan(&status); err != nil {
+					t.Fatal(err)
+				}
+				replies := len(outboxBodies(t, db, room))
+				if room == "!b:x" {
+					if !errors.Is(errs[i], store.ErrLeaseLost) || status != "pending" || replies != 0 {
+						t.Errorf("%s (lease taken over): %v, head %s, %d replies; want ErrLeaseLost, pending, none", room, errs[i], status, replies)
+					}
+					continue
+				}
+				if errs[i] != nil || status != "done" || replies != 1 {
+					t.Errorf("%s: %v, head %s, %d replies; want done with its reply", room, errs[i], status, replies)
+				}
+				if n := nexts[i]; n == nil || n.EventID != "$2"+room || n.Attempts != 1 {
+					t.Errorf("%s: next %+v, want $2%s claimed", room, n, room)
+				}
+			}
+		})
+	}
 }

@@ -141,8 +141,9 @@ func fullScan(t *testing.T, ctx context.Context, db *store.DB, conn *sql.Conn, q
 		}
 		for _, line := range plan {
 			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "SCAN ")
-			// CONSTANT ROW: a FROM of literals (SELECT 1), no table.
-			if !ok || subqueries[rest] || rest == "CONSTANT ROW" {
+			// CONSTANT ROW: a FROM of literals (SELECT 1), no table; nor
+			// is a multi-row VALUES list ("SCAN 2-ROW VALUES CLAUSE").
+			if !ok || subqueries[rest] || rest == "CONSTANT ROW" || strings.HasSuffix(rest, "-ROW VALUES CLAUSE") {
 				continue
 			}
 			if _, idx, ok := strings.Cut(rest, "INDEX "); !ok || !pendingOnly[idx] {
@@ -259,7 +260,16 @@ func messagePath(t *testing.T, db *store.DB) {
 		return err
 	}))
 	// A turn's writes made with the rest of its group commit.
+	storeTxn(t, db, "t2", msg(room, "$2"), msg(room, "$3"))
+	ev2, err := db.ClaimInboxEvent(ctx, room, store.Now())
+	must(err)
+	_, err = db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
+	must(err)
+	var ev3 *store.InboxEvent
 	must(db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := db.FinishInboxEventLater(ctx, tx, room, "me", 60000, ev2.Seq, "", store.Now(), &ev3); err != nil {
+			return err
+		}
 		if err := store.TouchCustomerLater(ctx, tx, bot, user, "Alice", store.Now()); err != nil {
 			return err
 		}

@@ -50,6 +50,8 @@ type DB struct {
 	readTimeout *atomic.Int64
 	// group gathers GroupTx work into shared transactions.
 	group group
+	// maxCommitters is Options.Committers (0: the engine's default).
+	maxCommitters int
 	// uri is what the DB was opened with (Listen opens its own
 	// connection).
 	uri string
@@ -82,6 +84,9 @@ type Options struct {
 	// the busy timeout (how long a writer waits for the write lock).
 	// 0 means DefaultTimeout. Migrations run without it.
 	Timeout time.Duration
+	// Committers is how many group transactions (GroupTx) may be open at
+	// once (0: 1 on SQLite, which has one writer anyway; 2 on Postgres).
+	Committers int
 }
 
 // Open connects to uri ("sqlite:path" or "postgres://…") with the default
@@ -97,7 +102,7 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		opts.Timeout = DefaultTimeout
 	}
 	maxOpen := opts.MaxOpenConns
-	db := &DB{Timeout: opts.Timeout, readTimeout: new(atomic.Int64)}
+	db := &DB{Timeout: opts.Timeout, readTimeout: new(atomic.Int64), maxCommitters: opts.Committers}
 	db.readTimeout.Store(int64(opts.Timeout + time.Second))
 	var connector driver.Connector
 	switch {

@@ -502,7 +502,9 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		// Commit code runs services' closures (OnCommit, ForgetCustomer):
 		// a panic there is a failed attempt, rolled back, not a crash.
 		defer catch(&err, "commit")
-		next, err = d.db.FinishInboxEvent(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note, d.opts.Clock().UnixMilli())
+		// On Postgres, one statement finishes the events of the whole
+		// group, at its end; next is set then.
+		err = d.db.FinishInboxEventLater(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note, d.opts.Clock().UnixMilli(), &next)
 		if err != nil {
 			return err
 		}

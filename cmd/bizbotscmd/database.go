@@ -22,7 +22,7 @@ import (
 // instead of ending `serve`; ctx ends the wait. SQLite is a local file:
 // an error opening it is final.
 func openDatabase(ctx context.Context, dbc config.Database, log zerolog.Logger) (*store.DB, error) {
-	opts := store.Options{MaxOpenConns: dbc.MaxOpenConns, Timeout: dbc.Timeout.D()}
+	opts := store.Options{MaxOpenConns: dbc.MaxOpenConns, Timeout: dbc.Timeout.D(), Committers: dbc.Committers}
 	var db *store.DB
 	waits, err := waitForPostgres(ctx, dbc.URI, log, "database not reachable; waiting for it",
 		func(error) bool { return true },
