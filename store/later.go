@@ -28,11 +28,11 @@ type later struct {
 	// member is the index in the group of the member running now.
 	member   int
 	finishes []finish
-	touches []customerTouch
-	touched map[[2]string]int // (bot, user) → index in touches
-	history []historyEntry
-	outbox  []OutgoingEvent
-	marks   []outboxMark
+	touches  []customerTouch
+	touched  map[[2]string]int // (bot, user) → index in touches
+	history  []historyEntry
+	outbox   []OutgoingEvent
+	marks    []outboxMark
 }
 
 type customerTouch struct {
