@@ -43,20 +43,7 @@ func startShop(t testing.TB, db *store.DB) (*env, *ordering.Bot) {
 // sentTo lists the bodies of the messages queued for room.
 func sentTo(t *testing.T, db *store.DB, room string) []string {
 	t.Helper()
-	rows, err := db.QueryContext(context.Background(), `SELECT content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-	return out
+	return storetest.OutboxContents(t, db, room)
 }
 
 func countIn(list []string, part string) int {

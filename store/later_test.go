@@ -15,25 +15,6 @@ func textReply(room, text string, parent int) store.OutgoingEvent {
 		Content: []byte(`{"body":"` + text + `"}`), ParentIndex: parent}
 }
 
-// outboxBodies lists a room's outbox rows' contents in id order.
-func outboxBodies(t *testing.T, q store.Querier, room string) []string {
-	t.Helper()
-	rows, err := q.QueryContext(context.Background(), `SELECT content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
 // A group member's deferred writes are made before its GroupTx returns,
 // in the order it handed them in; they are not there before (that is the
 // point), except after FlushLater; and two touches of one customer in a
@@ -53,11 +34,11 @@ func TestLaterWritesCommitWithTheGroup(t *testing.T) {
 			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "1", -1), textReply(room, "2", -1)}); err != nil {
 				return err
 			}
-			before = outboxBodies(t, tx, room)
+			before = storetest.OutboxContents(t, tx, room)
 			if err := store.FlushLater(ctx, tx); err != nil {
 				return err
 			}
-			flushed = outboxBodies(t, tx, room)
+			flushed = storetest.OutboxContents(t, tx, room)
 			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "3", -1)}); err != nil {
 				return err
 			}
@@ -69,7 +50,7 @@ func TestLaterWritesCommitWithTheGroup(t *testing.T) {
 			if err := store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "4", -1), textReply(room, "4r", 0)}); err != nil {
 				return err
 			}
-			after = outboxBodies(t, tx, room)
+			after = storetest.OutboxContents(t, tx, room)
 			return store.TouchCustomerLater(ctx, tx, bot, user, "", 2000)
 		})
 		if err != nil {
@@ -80,7 +61,7 @@ func TestLaterWritesCommitWithTheGroup(t *testing.T) {
 				len(before), len(flushed), len(after))
 		}
 		want := []string{`{"body":"1"}`, `{"body":"2"}`, `{"body":"3"}`, `{"body":"4"}`, `{"body":"4r"}`}
-		if got := outboxBodies(t, db, room); len(got) != len(want) {
+		if got := storetest.OutboxContents(t, db, room); len(got) != len(want) {
 			t.Fatalf("outbox %v, want %v", got, want)
 		} else {
 			for i := range want {
@@ -116,7 +97,7 @@ func TestLaterOutsideAGroupWritesAtOnce(t *testing.T) {
 			if err := store.TouchCustomerLater(ctx, tx, "@b:x", "@alice:x", "Alice", 1000); err != nil {
 				return err
 			}
-			if n := len(outboxBodies(t, tx, "!r:x")); n != 1 {
+			if n := len(storetest.OutboxContents(t, tx, "!r:x")); n != 1 {
 				t.Errorf("%d outbox rows in the transaction, want 1", n)
 			}
 			var n int
@@ -386,7 +367,7 @@ func TestGroupFinishesEachMembersEvent(t *testing.T) {
 				if err := db.QueryRowContext(ctx, `SELECT status FROM inbox WHERE seq = $1`, heads[room].Seq).Scan(&status); err != nil {
 					t.Fatal(err)
 				}
-				replies := len(outboxBodies(t, db, room))
+				replies := len(storetest.OutboxContents(t, db, room))
 				if room == "!b:x" {
 					if !errors.Is(errs[i], store.ErrLeaseLost) || status != "pending" || replies != 0 {
 						t.Errorf("%s (lease taken over): %v, head %s, %d replies; want ErrLeaseLost, pending, none", room, errs[i], status, replies)

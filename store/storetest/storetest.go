@@ -272,3 +272,26 @@ func Find(t testing.TB, db *store.DB, needles ...string) []Hit {
 	}
 	return hits
 }
+
+// OutboxContents lists the contents of room's outbox rows in the order
+// they were queued, as q (the database or a transaction) sees them.
+func OutboxContents(t testing.TB, q store.Querier, room string) []string {
+	t.Helper()
+	rows, err := q.QueryContext(context.Background(), `SELECT content FROM outbox WHERE room_id = $1 ORDER BY id`, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
