@@ -18,9 +18,10 @@ import (
 // customer, add a history line and queue a reply costs three statements
 // instead of three per member.
 //
-// Writes are made in the order they were handed in (per kind), before the
-// commit, or earlier when a member calls FlushLater because a statement of
-// its own must see them. Only writes whose result nobody reads in the same
+// Writes are made in the order they were handed in (per kind; customers
+// and send records in key order, so that concurrent groups lock rows
+// alike), before the commit, or earlier when a member calls FlushLater
+// because a statement of its own must see them. Only writes whose result nobody reads in the same
 // transaction go through later; the caller decides (see the *Later
 // functions). Outside GroupTx, the *Later functions write at once.
 type later struct {
