@@ -105,27 +105,7 @@ func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
 			db.runAlone(ctx, batch[0])
 			return
 		}
-		failed := -1
-		err := db.Tx(ctx, func(tx Tx) error {
-			l := &later{dialect: db.Dialect}
-			mctx := withLater(ctx, l)
-			for i, r := range batch {
-				l.member = i
-				if err := safeRun(mctx, tx, r.fn); err != nil {
-					failed = i
-					return err
-				}
-			}
-			// The members' deferred writes, together; a failure here
-			// is the group's, as a failed commit is, unless it is one
-			// member's own.
-			err := l.flush(ctx, tx)
-			var own *memberError
-			if errors.As(err, &own) {
-				failed = own.member
-			}
-			return err
-		})
+		failed, err := db.runGroup(ctx, batch)
 		switch {
 		case err == nil:
 			for _, r := range batch {
@@ -146,14 +126,34 @@ func (db *DB) commitGroup(ctx context.Context, batch []*groupReq) {
 
 // runAlone runs one request in its own transaction and answers it.
 func (db *DB) runAlone(ctx context.Context, r *groupReq) {
-	r.err = db.Tx(ctx, func(tx Tx) error {
-		l := &later{dialect: db.Dialect}
-		if err := safeRun(withLater(ctx, l), tx, r.fn); err != nil {
-			return err
-		}
-		return l.flush(ctx, tx)
-	})
+	_, r.err = db.runGroup(ctx, []*groupReq{r})
 	close(r.done)
+}
+
+// runGroup runs batch's members in one transaction, then the writes they
+// deferred (later.go), and commits. On failure, failed is the index of the
+// member whose own error it was, -1 when it was the group's (a deferred
+// write or the commit itself).
+func (db *DB) runGroup(ctx context.Context, batch []*groupReq) (failed int, err error) {
+	failed = -1
+	err = db.Tx(ctx, func(tx Tx) error {
+		l := &later{dialect: db.Dialect}
+		mctx := withLater(ctx, l)
+		for i, r := range batch {
+			l.member = i
+			if err := safeRun(mctx, tx, r.fn); err != nil {
+				failed = i
+				return err
+			}
+		}
+		err := l.flush(ctx, tx)
+		var own *memberError
+		if errors.As(err, &own) {
+			failed = own.member
+		}
+		return err
+	})
+	return failed, err
 }
 
 // safeRun calls fn, turning a panic into an error.
