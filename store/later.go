@@ -21,9 +21,10 @@ import (
 // Writes are made in the order they were handed in (per kind; customers
 // and send records in key order, so that concurrent groups lock rows
 // alike), before the commit, or earlier when a member calls FlushLater
-// because a statement of its own must see them. Only writes whose result nobody reads in the same
-// transaction go through later; the caller decides (see the *Later
-// functions). Outside GroupTx, the *Later functions write at once.
+// because a statement of its own must see them. Only writes whose result
+// nobody reads in the same transaction go through later; the caller
+// decides (see the *Later functions). Outside GroupTx, the *Later
+// functions write at once.
 type later struct {
 	dialect Dialect
 	// member is the index in the group of the member running now.
