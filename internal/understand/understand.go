@@ -12,7 +12,9 @@ package understand
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
@@ -23,11 +25,7 @@ import (
 // (keeping apostrophes inside words, digits and emoji) and collapses white
 // space: "Café-Crème!" → "cafe creme".
 func Fold(s string) string {
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	folded, _, err := transform.String(t, s)
-	if err != nil {
-		folded = s
-	}
+	folded := withoutAccents(s)
 	var b strings.Builder
 	rs := []rune(strings.ToLower(folded))
 	for i, r := range rs {
@@ -57,6 +55,37 @@ func Fold(s string) string {
 		}
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// accentStrippers hold the transformers withoutAccents uses: a chain
+// allocates its buffers (some 8 KB) when made, and Fold runs several
+// times for every message a customer sends, so they are reused.
+var accentStrippers = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
+
+// withoutAccents returns s with its combining marks removed ("é" → "e").
+// ASCII text has none and is returned as it is.
+func withoutAccents(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	t := accentStrippers.Get().(transform.Transformer)
+	defer accentStrippers.Put(t)
+	out, _, err := transform.String(t, s) // resets t first
+	if err != nil {
+		return s
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // Words is Fold split into words.

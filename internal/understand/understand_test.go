@@ -1,6 +1,9 @@
 package understand
 
-import "testing"
+import (
+	"sync"
+	"testing"
+)
 
 func TestYesNo(t *testing.T) {
 	for _, tc := range []struct {
@@ -81,5 +84,42 @@ func TestGuess(t *testing.T) {
 		if got := Guess(text); got != want {
 			t.Errorf("Guess(%q) = %q; want %q", text, got, want)
 		}
+	}
+}
+
+// Fold keeps its answers when called from many goroutines at once (its
+// transformers are reused) and for text with and without accents.
+func TestFoldConcurrently(t *testing.T) {
+	cases := map[string]string{
+		"Café-Crème!":        "cafe creme",
+		"Ça va? Très bien":   "ca va tres bien",
+		"  Plain  ASCII, ok": "plain ascii ok",
+		"naïve 👍🏽 coöp":      "naive 👍🏽 coop",
+		"":                   "",
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				for in, want := range cases {
+					if got := Fold(in); got != want {
+						t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func BenchmarkFold(b *testing.B) {
+	for _, in := range []string{"I'd like a large margherita please", "Een grote margherita graag, geen crème"} {
+		b.Run(in[:6], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Fold(in)
+			}
+		})
 	}
 }
