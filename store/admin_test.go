@@ -73,11 +73,11 @@ func statusWorld(t *testing.T, db *store.DB) (parked int64, failed []int64) {
 	storeTxn(t, db, "t-wait", msg("!a:x", "$w1"), msg("!a:x", "$w2"), msg("!z:x", "$invite"))
 	ids := appendOutbox(t, db, botReply("!a:x", pizza, "f1"), botReply("!b:x", pizza, "f2"), botReply("!a:x", pizza, "waiting"), botReply("!c:x", taxi, "sent"))
 	for _, id := range ids[:2] {
-		if err := db.MarkOutboxFailed(ctx, id, "403 M_FORBIDDEN: not in room"); err != nil {
+		if err := db.MarkOutboxFailed(ctx, id, 1, "403 M_FORBIDDEN: not in room"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.RetryOutboxRow(ctx, ids[2], 0, "502 Bad Gateway"); err != nil {
+	if err := db.RetryOutboxRow(ctx, ids[2], 1, 0, "502 Bad Gateway"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.MarkOutboxSent(ctx, ids[3], "$e"); err != nil {
@@ -137,7 +137,7 @@ func TestRequeueFailedRepliesByIDRoomAndAll(t *testing.T) {
 		ctx := context.Background()
 		_, failed := statusWorld(t, db)
 		more := appendOutbox(t, db, botReply("!b:x", pizza, "f3"))
-		if err := db.MarkOutboxFailed(ctx, more[0], "400 M_BAD_JSON"); err != nil {
+		if err := db.MarkOutboxFailed(ctx, more[0], 1, "400 M_BAD_JSON"); err != nil {
 			t.Fatal(err)
 		}
 		// One by id.

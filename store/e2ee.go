@@ -60,9 +60,9 @@ func (db *DB) MetaOrSet(ctx context.Context, key, value string) (string, error) 
 
 // SealOutboxRow replaces a pending row's content with its encrypted form
 // before the row's first send, so every attempt sends the same event, and
-// counts that first attempt, which the caller makes next (as
-// MarkOutboxAttempt would, in the same commit). It reports false when the
-// row was sealed, sent or attempted meanwhile (by another process): the
+// counts that first attempt, which the caller makes next (a sealed reply
+// may reach the homeserver from then on). It reports false when the row
+// was sealed, sent or attempted meanwhile (by another process): the
 // caller must then re-read the row. with (may be nil) runs in the same
 // transaction once the row is sealed: what must be durable together with
 // the ciphertext (the encryption's ratchet state).
@@ -104,7 +104,7 @@ func sealOutboxRow(ctx context.Context, tx Tx, id int64, plainType, sealedType s
 func (db *DB) MarkOutboxSentThenSeal(ctx context.Context, id int64, eventID string, next int64, plainType, sealedType string, sealed []byte, with func(context.Context, Tx) error) error {
 	now := Now()
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		if err := markOutboxSent(ctx, tx, id, eventID, now, 0); err != nil {
+		if err := markOutboxSent(ctx, tx, id, eventID, now); err != nil {
 			return err
 		}
 		ok, err := sealOutboxRow(ctx, tx, next, plainType, sealedType, sealed)

@@ -49,11 +49,9 @@ type historyEntry struct {
 	at                             int64
 }
 
-// outboxMark is a sender's record: row id sent as eventID at sentAt, or
-// (not sent) one more attempt counted.
+// outboxMark is a sender's record: row id sent as eventID at sentAt.
 type outboxMark struct {
 	id      int64
-	sent    bool
 	eventID string
 	sentAt  int64
 }
@@ -130,16 +128,10 @@ func AppendOutboxLater(ctx context.Context, tx Tx, events []OutgoingEvent) error
 	return nil
 }
 
-// markOutboxLater records a send (or counts an attempt) at the end of the
-// caller's group transaction (it must run in one). One statement updates
-// a row once, so a second mark of a row waits for the first to be made.
+// markOutboxLater records a send at the end of the caller's group
+// transaction (it must run in one).
 func markOutboxLater(ctx context.Context, tx Tx, m outboxMark) error {
 	l := laterOf(ctx)
-	if slices.ContainsFunc(l.marks, func(o outboxMark) bool { return o.id == m.id }) {
-		if err := l.flushMarks(ctx, tx); err != nil {
-			return fmt.Errorf("record outbox sends: %w", err)
-		}
-	}
 	l.marks = append(l.marks, m)
 	return nil
 }
@@ -237,14 +229,7 @@ func (l *later) flushMarks(ctx context.Context, tx Tx) error {
 	// materializes them, at twice the cost of the commit; see the plan
 	// test), so each row is one prepared update.
 	for _, m := range marks {
-		var err error
-		if m.sent {
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
-				WHERE id = $3 AND status = 'pending'`, m.eventID, m.sentAt, m.id)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending'`, m.id)
-		}
-		if err != nil {
+		if err := markOutboxSent(ctx, tx, m.id, m.eventID, m.sentAt); err != nil {
 			return err
 		}
 	}
@@ -256,22 +241,15 @@ func (l *later) flushMarks(ctx context.Context, tx Tx) error {
 // pending row of the outbox and hash them (12 ms for two marks under a
 // backlog); rows found by id = ANY can only be looked up by key.
 func pgMarkOutbox(ctx context.Context, tx Tx, marks []outboxMark) error {
-	sent, eventIDs := make(pq.Int64Array, len(marks)), make(pq.StringArray, len(marks))
+	eventIDs := make(pq.StringArray, len(marks))
 	at, ids := make(pq.Int64Array, len(marks)), make(pq.Int64Array, len(marks))
 	for i, m := range marks {
-		if m.sent {
-			sent[i] = 1
-		}
 		eventIDs[i], at[i], ids[i] = m.eventID, m.sentAt, m.id
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE outbox SET (status, event_id, sent_at, attempts) = (
-			SELECT CASE WHEN s = 1 THEN 'sent' ELSE outbox.status END,
-				CASE WHEN s = 1 THEN e ELSE outbox.event_id END,
-				CASE WHEN s = 1 THEN a ELSE outbox.sent_at END,
-				CASE WHEN s = 1 THEN outbox.attempts ELSE outbox.attempts + 1 END
-			FROM (SELECT (CAST($1 AS bigint[]))[p] AS s, (CAST($2 AS text[]))[p] AS e, (CAST($3 AS bigint[]))[p] AS a
-				FROM (SELECT array_position(CAST($4 AS bigint[]), outbox.id) AS p) AS pos) AS m)
-		WHERE id = ANY(CAST($4 AS bigint[])) AND status = 'pending'`, sent, eventIDs, at, ids)
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent',
+			event_id = (CAST($1 AS text[]))[array_position(CAST($2 AS bigint[]), id)],
+			sent_at = (CAST($3 AS bigint[]))[array_position(CAST($2 AS bigint[]), id)]
+		WHERE id = ANY(CAST($2 AS bigint[])) AND status = 'pending'`, eventIDs, ids, at)
 	return err
 }
 

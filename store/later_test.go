@@ -198,9 +198,9 @@ func TestLaterFailureIsTheMembersOwn(t *testing.T) {
 	})
 }
 
-// The sender's records of a group are one statement: counting a row's
-// attempt and recording another as sent, from many rooms at once, each
-// lands on its own row.
+// The sender's records of a group are one statement: rows of many rooms
+// recorded as sent at once each land on their own row, and leave the
+// rows beside them alone.
 func TestOutboxMarksFromManyRooms(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -222,15 +222,9 @@ func TestOutboxMarksFromManyRooms(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
 		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := db.MarkOutboxAttempt(ctx, ids[2*i]); err != nil {
-					errs <- err
-					return
-				}
-				errs <- db.MarkOutboxSentThenAttempt(ctx, ids[2*i], "$e"+string(rune('a'+i%26))+string(rune('a'+i/26)), ids[2*i+1])
-			}()
+			wg.Go(func() {
+				errs <- db.MarkOutboxSent(ctx, ids[2*i], "$e"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+			})
 		}
 		wg.Wait()
 		close(errs)
@@ -246,40 +240,15 @@ func TestOutboxMarksFromManyRooms(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := "$e" + string(rune('a'+i%26)) + string(rune('a'+i/26))
-			if status != "sent" || eventID != want || attempts != 1 {
-				t.Fatalf("row %d: %s %q attempts %d; want sent %q, 1 attempt", ids[2*i], status, eventID, attempts, want)
+			if status != "sent" || eventID != want || attempts != 0 {
+				t.Fatalf("row %d: %s %q attempts %d; want sent %q, no failed attempt", ids[2*i], status, eventID, attempts, want)
 			}
-			if err := db.QueryRowContext(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, ids[2*i+1]).Scan(&status, &attempts); err != nil {
+			if err := db.QueryRowContext(ctx, `SELECT status, event_id FROM outbox WHERE id = $1`, ids[2*i+1]).Scan(&status, &eventID); err != nil {
 				t.Fatal(err)
 			}
-			if status != "pending" || attempts != 1 {
-				t.Fatalf("next row %d: %s attempts %d; want pending with 1 attempt", ids[2*i+1], status, attempts)
+			if status != "pending" || eventID != "" {
+				t.Fatalf("next row %d: %s %q; want pending", ids[2*i+1], status, eventID)
 			}
-		}
-	})
-}
-
-// Two records of one row in one group (here one call) are made one after
-// the other, as separate statements would: the row is sent, and the
-// attempt counted after that finds it no longer pending. (One statement
-// would update the row once, with either record.)
-func TestOutboxMarksOfOneRow(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		ids, err := store.AppendOutbox(ctx, db, []store.OutgoingEvent{textReply("!r:x", "hi", -1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.MarkOutboxSentThenAttempt(ctx, ids[0], "$e", ids[0]); err != nil {
-			t.Fatal(err)
-		}
-		var status string
-		var attempts int
-		if err := db.QueryRowContext(ctx, `SELECT status, attempts FROM outbox WHERE id = $1`, ids[0]).Scan(&status, &attempts); err != nil {
-			t.Fatal(err)
-		}
-		if status != "sent" || attempts != 0 {
-			t.Fatalf("row %s with %d attempts, want sent with none", status, attempts)
 		}
 	})
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -15,16 +17,53 @@ const (
 // AcquireLease takes the room for owner until now+ttl, if it is free, its
 // lease expired or owner holds it already (then it is renewed). Several
 // processes may race here; the primary key makes exactly one win.
+//
+// Taking an outbox room over from another owner, whose lease expired
+// without being given back (it died, or stalled for longer than its
+// lease), marks the room's pending replies as possibly attempted (see
+// markPossiblyAttempted) in the same transaction.
 func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttlMillis int64) (bool, error) {
 	now := Now()
-	res, err := db.ExecContext(ctx, `INSERT INTO room_lease (queue, room_id, owner, expires_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (queue, room_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-		WHERE room_lease.expires_at < $5 OR room_lease.owner = excluded.owner`, queue, roomID, owner, now+ttlMillis, now)
+	var ok bool
+	err := db.Tx(ctx, func(tx Tx) error {
+		var prev string
+		err := tx.QueryRowContext(ctx, `SELECT owner FROM room_lease WHERE queue = $1 AND room_id = $2`, queue, roomID).Scan(&prev)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO room_lease (queue, room_id, owner, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (queue, room_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+			WHERE room_lease.expires_at < $5 OR room_lease.owner = excluded.owner`, queue, roomID, owner, now+ttlMillis, now)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		if ok = n == 1; !ok || queue != QueueOutbox || prev == "" || prev == owner {
+			return nil
+		}
+		return db.markPossiblyAttempted(ctx, tx, "room_id = $1", roomID)
+	})
 	if err != nil {
 		return false, fmt.Errorf("acquire %s lease: %w", queue, err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return ok, nil
+}
+
+// markPossiblyAttempted is what taking over a dead sender's rooms does to
+// their pending replies. A sender does not record an attempt before
+// making it (that would cost a commit for every reply); a reply's
+// attempts count the attempts known to have failed. So a reply the dead
+// process was sending may have reached the homeserver with attempts still
+// 0: counting one for it makes the next sender look for an earlier
+// delivery before sending again (see the sender), as it does for a reply
+// that failed before. Its rooms are those of the outbox leases that match
+// leases (a condition on room_lease), which the caller then deletes or
+// takes over.
+func (db *DB) markPossiblyAttempted(ctx context.Context, tx Tx, leases string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox`+db.indexedBy("outbox_pending_idx")+` SET attempts = 1
+		WHERE status = 'pending' AND attempts = 0
+			AND room_id IN (SELECT room_id FROM room_lease WHERE queue = 'outbox' AND `+leases+`)`, args...)
+	return err
 }
 
 // RenewLease extends owner's lease inside tx. ErrLeaseLost means another
@@ -149,11 +188,22 @@ func (db *DB) ReleaseStaleLeases(ctx context.Context, stale func(owner string) b
 		if !stale(o) {
 			continue
 		}
-		res, err := db.ExecContext(ctx, `DELETE FROM room_lease WHERE owner = $1`, o)
+		// A stale owner died: its rooms are taken over, not given back.
+		var n int64
+		err := db.Tx(ctx, func(tx Tx) error {
+			if err := db.markPossiblyAttempted(ctx, tx, "owner = $1", o); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM room_lease WHERE owner = $1`, o)
+			if err != nil {
+				return err
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
 		if err != nil {
 			return released, fmt.Errorf("release stale leases: %w", err)
 		}
-		n, _ := res.RowsAffected()
 		released += int(n)
 	}
 	return released, nil

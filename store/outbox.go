@@ -90,35 +90,15 @@ func (db *DB) PendingOutboxRows(ctx context.Context, roomID string, limit int) (
 	return out, nil
 }
 
-// MarkOutboxAttempt counts a send attempt before it is made, so after a
-// crash the sender knows an earlier attempt's outcome is unknown.
-func (db *DB) MarkOutboxAttempt(ctx context.Context, id int64) error {
-	// Committed with other rooms' sender bookkeeping of the moment.
-	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		return markOutboxLater(ctx, tx, outboxMark{id: id})
-	})
-	if err != nil {
-		return fmt.Errorf("count outbox attempt: %w", err)
-	}
-	return nil
-}
-
 // MarkOutboxSent records the event id the homeserver gave a sent row.
+// No attempt is recorded before a send (see markPossiblyAttempted), so
+// a reply costs one commit, this one.
 func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
-	return db.MarkOutboxSentThenAttempt(ctx, id, eventID, 0)
-}
-
-// MarkOutboxSentThenAttempt is MarkOutboxSent that also counts, in the
-// same commit, the attempt about to be made of the room's next row
-// (next; 0: none), as MarkOutboxAttempt would in a commit of its own.
-func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID string, next int64) error {
 	now := Now()
+	// Committed with other rooms' sender records of the moment, in one
+	// statement for every row the group records.
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		// One statement for every row the group records.
-		if err := markOutboxLater(ctx, tx, outboxMark{id: id, sent: true, eventID: eventID, sentAt: now}); err != nil || next == 0 {
-			return err
-		}
-		return markOutboxLater(ctx, tx, outboxMark{id: next})
+		return markOutboxLater(ctx, tx, outboxMark{id: id, eventID: eventID, sentAt: now})
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)
@@ -126,32 +106,31 @@ func (db *DB) MarkOutboxSentThenAttempt(ctx context.Context, id int64, eventID s
 	return nil
 }
 
-// markOutboxSent records row id as sent as eventID at now and counts the
-// attempt of row next (0: none), in one statement (no row has id 0).
-func markOutboxSent(ctx context.Context, tx Tx, id int64, eventID string, now, next int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE outbox SET
-			status = CASE WHEN id = $1 THEN 'sent' ELSE status END,
-			event_id = CASE WHEN id = $1 THEN $2 ELSE event_id END,
-			sent_at = CASE WHEN id = $1 THEN $3 ELSE sent_at END,
-			attempts = CASE WHEN id = $1 THEN attempts ELSE attempts + 1 END
-		WHERE id IN ($1, $4) AND status = 'pending'`, id, eventID, now, next)
+// markOutboxSent records row id as sent as eventID at now.
+func markOutboxSent(ctx context.Context, tx Tx, id int64, eventID string, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', event_id = $1, sent_at = $2
+		WHERE id = $3 AND status = 'pending'`, eventID, now, id)
 	return err
 }
 
-// MarkOutboxFailed records a row that can never be sent, with the reason.
-func (db *DB) MarkOutboxFailed(ctx context.Context, id int64, reason string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = $1
-		WHERE id = $2 AND status = 'pending'`, reason, id)
+// MarkOutboxFailed records a row that can never be sent, with the reason
+// and the number of attempts made (0: refused before any).
+func (db *DB) MarkOutboxFailed(ctx context.Context, id int64, attempts int, reason string) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET status = 'failed', last_error = $1,
+			attempts = CASE WHEN attempts < $2 THEN $2 ELSE attempts END
+		WHERE id = $3 AND status = 'pending'`, reason, attempts, id)
 	if err != nil {
 		return fmt.Errorf("mark outbox row failed: %w", err)
 	}
 	return nil
 }
 
-// RetryOutboxRow records a failed attempt and when to try again.
-func (db *DB) RetryOutboxRow(ctx context.Context, id int64, retryAt int64, reason string) error {
-	_, err := db.ExecContext(ctx, `UPDATE outbox SET retry_at = $1, last_error = $2
-		WHERE id = $3 AND status = 'pending'`, retryAt, reason, id)
+// RetryOutboxRow records a failed attempt, the row's attempts-th, and when
+// to try again.
+func (db *DB) RetryOutboxRow(ctx context.Context, id int64, attempts int, retryAt int64, reason string) error {
+	_, err := db.ExecContext(ctx, `UPDATE outbox SET retry_at = $1, last_error = $2,
+			attempts = CASE WHEN attempts < $3 THEN $3 ELSE attempts END
+		WHERE id = $4 AND status = 'pending'`, retryAt, reason, attempts, id)
 	if err != nil {
 		return fmt.Errorf("record outbox failure: %w", err)
 	}

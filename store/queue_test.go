@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +179,7 @@ func TestPendingRoomsWaitsForTheHeadsRetry(t *testing.T) {
 		appendOutbox(t, db, reply("!slow:x", "one"), reply("!slow:x", "two"))
 		appendOutbox(t, db, reply("!fast:x", "three"))
 		row := nextRow(t, db, "!slow:x")
-		if err := db.RetryOutboxRow(ctx, row.ID, store.Now()+3_600_000, "429"); err != nil {
+		if err := db.RetryOutboxRow(ctx, row.ID, 1, store.Now()+3_600_000, "429"); err != nil {
 			t.Fatal(err)
 		}
 		if got := pendingRooms(t, db, store.QueueOutbox); len(got) != 1 || got[0] != "!fast:x" {
@@ -550,19 +551,13 @@ func TestOutboxOrderParentsAndResults(t *testing.T) {
 			row.ParentStatus != "sent" || row.CauseEventID != "$cause" || row.Type != "m.reaction" {
 			t.Fatalf("reaction row %+v", row)
 		}
-		if err := db.MarkOutboxAttempt(ctx, row.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.RetryOutboxRow(ctx, row.ID, 0, "HTTP 502"); err != nil {
+		if err := db.RetryOutboxRow(ctx, row.ID, 1, 0, "HTTP 502"); err != nil {
 			t.Fatal(err)
 		}
 		if row = nextRow(t, db, "!r:x"); row.Attempts != 1 {
 			t.Fatalf("attempts after a retry: %d", row.Attempts)
 		}
-		if err := db.MarkOutboxAttempt(ctx, row.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.MarkOutboxFailed(ctx, row.ID, "403 M_FORBIDDEN: not in room"); err != nil {
+		if err := db.MarkOutboxFailed(ctx, row.ID, 2, "403 M_FORBIDDEN: not in room"); err != nil {
 			t.Fatal(err)
 		}
 		if row = nextRow(t, db, "!r:x"); row.ID != ids[2] {
@@ -828,4 +823,80 @@ func TestFinishClaimsAnEarlierEventCommittedLate(t *testing.T) {
 	if next == nil || next.EventID != "$early" {
 		t.Fatalf("finishing $late1 claimed %+v, want $early (the room's oldest pending event)", next)
 	}
+}
+
+// A sender records no attempt before it sends. Taking an outbox room over
+// from another process whose lease ran out (it died mid-send, or stalled)
+// counts one for each of the room's pending replies that had none, so the
+// new sender looks for them before sending them again; a room given back
+// or renewed changes nothing. A dead process's leases released at start
+// (ReleaseStaleLeases) count the same.
+func TestTakingOverASendersRoomCountsItsReplies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ids, err := store.AppendOutbox(ctx, db, []store.OutgoingEvent{
+			textReply("!a:x", "pending", -1), textReply("!a:x", "sent", -1), textReply("!a:x", "failed twice", -1),
+			textReply("!b:x", "other room", -1), textReply("!c:x", "dead's room", -1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkOutboxSent(ctx, ids[1], "$sent"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RetryOutboxRow(ctx, ids[2], 2, 0, "HTTP 502"); err != nil {
+			t.Fatal(err)
+		}
+		attempts := func() []int {
+			t.Helper()
+			var out []int
+			for _, id := range ids {
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT attempts FROM outbox WHERE id = $1`, id).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, n)
+			}
+			return out
+		}
+		acquire := func(queue, room, owner string) {
+			t.Helper()
+			if ok, err := db.AcquireLease(ctx, queue, room, owner, 60_000); err != nil || !ok {
+				t.Fatalf("acquire %s %s as %s: %v %v", queue, room, owner, ok, err)
+			}
+		}
+		expire := func(room string) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, `UPDATE room_lease SET expires_at = 0 WHERE room_id = $1`, room); err != nil {
+				t.Fatal(err)
+			}
+		}
+		untouched := []int{0, 0, 2, 0, 0}
+		acquire(store.QueueOutbox, "!a:x", "p1") // free
+		acquire(store.QueueOutbox, "!a:x", "p1") // renewed
+		if err := db.ReleaseLease(ctx, store.QueueOutbox, "!a:x", "p1"); err != nil {
+			t.Fatal(err)
+		}
+		acquire(store.QueueOutbox, "!a:x", "p2") // given back before
+		expire("!a:x")
+		acquire(store.QueueOutbox, "!a:x", "p2") // its own, expired
+		acquire(store.QueueInbox, "!b:x", "p1")
+		expire("!b:x")
+		acquire(store.QueueInbox, "!b:x", "p2") // the inbox's lease
+		if got := attempts(); !slices.Equal(got, untouched) {
+			t.Fatalf("attempts %v without a takeover, want %v", got, untouched)
+		}
+		expire("!a:x")
+		acquire(store.QueueOutbox, "!a:x", "p3")
+		if got, want := attempts(), []int{1, 0, 2, 0, 0}; !slices.Equal(got, want) {
+			t.Fatalf("attempts %v after taking !a:x over, want %v", got, want)
+		}
+		acquire(store.QueueOutbox, "!c:x", "dead")
+		n, err := db.ReleaseStaleLeases(ctx, func(owner string) bool { return owner == "dead" })
+		if err != nil || n != 1 {
+			t.Fatalf("released %d stale leases (%v), want 1", n, err)
+		}
+		if got, want := attempts(), []int{1, 0, 2, 0, 1}; !slices.Equal(got, want) {
+			t.Fatalf("attempts %v after releasing a dead owner's leases, want %v", got, want)
+		}
+	})
 }

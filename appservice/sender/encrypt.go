@@ -31,17 +31,16 @@ const encryptedType = "m.room.encrypted"
 // deduplication and the lost-response check (the txn marker stays a
 // top-level, unencrypted field of the m.room.encrypted content) hold as
 // for plaintext. Nothing bound for an encrypted room is ever sent in
-// plaintext: any failure here is retried. counted says the first attempt
-// was counted with the seal (one commit for both), so the caller sends at
-// once.
-func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.RawMessage, txnID string, log zerolog.Logger) (_ json.RawMessage, counted bool, _ error) {
+// plaintext: any failure here is retried. The seal's commit counts the
+// first attempt, which the caller makes at once.
+func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.RawMessage, txnID string, log zerolog.Logger) (json.RawMessage, error) {
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
 	enc, err := s.opts.Encrypter.Encrypted(ctx, bot, room)
 	if err != nil {
-		return nil, false, fmt.Errorf("room encryption state: %w", err)
+		return nil, fmt.Errorf("room encryption state: %w", err)
 	}
 	if !enc {
-		return content, false, nil
+		return content, nil
 	}
 	var sealed json.RawMessage
 	var ok bool
@@ -49,14 +48,14 @@ func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.Ra
 		var persist func(context.Context, store.Tx) error
 		sealed, persist, err = s.opts.Encrypter.Encrypt(ctx, bot, room, row.Type, content)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		ok, err = s.db.SealOutboxRow(ctx, row.ID, row.Type, encryptedType, sealed, persist)
 		if err == nil {
 			break
 		}
 		if try == 2 {
-			return nil, false, err
+			return nil, err
 		}
 		// The ciphertext could not be kept, as when another process moved
 		// the room's session on meanwhile: encrypt again at once.
@@ -65,25 +64,23 @@ func (s *Sender) seal(ctx context.Context, row *store.OutboxRow, content json.Ra
 	if !ok {
 		// Sent, failed or attempted in plaintext meanwhile (the room was
 		// not encrypted then): never send it in plaintext now.
-		return nil, false, fmt.Errorf("the reply was attempted before the room was encrypted; not sending it in plaintext")
+		return nil, fmt.Errorf("the reply was attempted before the room was encrypted; not sending it in plaintext")
 	}
 	sealedRow := *row
 	sealedRow.Type, sealedRow.Content = encryptedType, sealed
 	*row = sealedRow
 	log.Debug().Msg("reply encrypted and kept for sending")
-	content, err = s.content(row, txnID)
-	return content, true, err
+	return s.content(row, txnID)
 }
 
 // sealAhead is the room's next row, to be sealed (encrypted, kept, its
 // first attempt counted) in the commit that records the row before it as
 // sent, so that an encrypted reply costs one commit, not two, while a
 // room has a queue. sent holds the event ids of the batch's sent rows
-// (for a parent); kept says the seal was committed.
+// (for a parent).
 type sealAhead struct {
 	row  *store.OutboxRow
 	sent map[int64]id.EventID
-	kept bool
 }
 
 // sealNext encrypts a.row, the row after prev (just sent as eventID), and
@@ -122,6 +119,5 @@ func (s *Sender) sealNext(ctx context.Context, prev *store.OutboxRow, eventID id
 	sends.WithLabelValues("sent").Inc()
 	next.Type, next.Content = encryptedType, sealed
 	*a.row = next
-	a.kept = true
 	return true
 }

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,8 +97,12 @@ type Sender struct {
 	queue   *roomqueue.Queue
 	leases  *roomqueue.Leases
 	backoff backoff.Policy
-	// retrying holds a token for each worker busy with a row that failed
-	// before. Retries may use only half the workers: a homeserver that
+	mu      sync.Mutex
+	// unrecorded are the rows whose attempt's outcome this process could
+	// not record (the database failed): they may have been delivered.
+	unrecorded map[int64]bool
+	// retrying holds a token for each worker busy with a row that may
+	// have been attempted before. Retries may use only half the workers: a homeserver that
 	// hangs on some rooms must not hold every worker with their retries
 	// while rooms it answers wait for one.
 	retrying chan struct{}
@@ -125,8 +130,9 @@ func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	}
 	opts.RequestTimeout = min(opts.RequestTimeout, opts.LeaseTimeout/3)
 	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send"),
-		backoff:  backoff.Policy{Base: opts.RetryBase, Max: opts.MaxBackoff},
-		retrying: make(chan struct{}, max(1, opts.Workers/2))}
+		backoff:    backoff.Policy{Base: opts.RetryBase, Max: opts.MaxBackoff},
+		unrecorded: map[int64]bool{},
+		retrying:   make(chan struct{}, max(1, opts.Workers/2))}
 	s.leases = &roomqueue.Leases{DB: db, Queue: store.QueueOutbox, Owner: s.owner, TTL: opts.LeaseTimeout, Log: log}
 	s.queue = &roomqueue.Queue{
 		Name: "outbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
@@ -192,10 +198,6 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 	// Rows sent in this batch, for the rows after them that relate to
 	// them (the parent's event id was not known when they were read).
 	sent := map[int64]id.EventID{}
-	// counted: the commit that recorded the previous row as sent also
-	// counted this row's attempt (one commit per reply instead of two
-	// while a room has a queue).
-	counted := false
 	for i, row := range rows {
 		// Sends can be slow; keep the room ours for the whole batch.
 		if ctx.Err() != nil || !s.leases.Hold(ctx, room) {
@@ -205,22 +207,15 @@ func (s *Sender) sendRoom(ctx context.Context, room string) roomqueue.Outcome {
 			return roomqueue.Stuck
 		}
 		withParent(row, sent)
-		var next int64
 		var ahead *sealAhead
-		if i+1 < len(rows) {
-			switch {
-			case s.countsAhead(rows[i+1]):
-				next = rows[i+1].ID
-			case s.sealsAhead(rows[i+1]):
-				ahead = &sealAhead{row: rows[i+1], sent: sent}
-			}
+		if i+1 < len(rows) && s.sealsAhead(rows[i+1]) {
+			ahead = &sealAhead{row: rows[i+1], sent: sent}
 		}
-		eventID, ok := s.sendRow(ctx, row, counted, next, ahead)
+		eventID, ok := s.sendRow(ctx, row, ahead)
 		if !ok {
 			return roomqueue.Stuck
 		}
 		sent[row.ID] = eventID
-		counted = next != 0 && eventID != "" || ahead != nil && ahead.kept
 	}
 	if len(rows) == roomBatch {
 		return roomqueue.Again
@@ -238,33 +233,20 @@ func withParent(row *store.OutboxRow, sent map[int64]id.EventID) {
 	}
 }
 
-// firstDue reports whether row is due for its first attempt.
-func firstDue(row *store.OutboxRow) bool {
-	return row.Attempts == 0 && row.RetryAt <= store.Now()
-}
-
 // sealsAhead reports whether row may be sealed in the commit that records
 // the row before it as sent: a first attempt, due, not sealed yet, and
 // encryption on (whether its room is encrypted is asked then).
 func (s *Sender) sealsAhead(row *store.OutboxRow) bool {
-	return s.opts.Encrypter != nil && firstDue(row) && row.Type != encryptedType
+	return s.opts.Encrypter != nil && row.Attempts == 0 && row.RetryAt <= store.Now() && row.Type != encryptedType
 }
 
-// countsAhead reports whether row's attempt may be counted in the commit
-// of the row before it: a first attempt, due, and not one that sealing
-// must find unattempted (encryption off).
-func (s *Sender) countsAhead(row *store.OutboxRow) bool {
-	return s.opts.Encrypter == nil && firstDue(row)
-}
-
-// sendRow sends a row, first taking a retry token if it failed before. A
-// retry that finds every token taken gives the room back (false): it is
-// listed again at the next poll, and the worker goes to another room.
-// counted: the row's attempt is counted already; next: the row whose
-// attempt the commit recording this one as sent counts too (0: none);
-// ahead: the row that commit seals too (nil: none; see sealAhead).
-func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool, next int64, ahead *sealAhead) (id.EventID, bool) {
-	if row.Attempts > 0 {
+// sendRow sends a row, first taking a retry token if it may have been
+// attempted before. A retry that finds every token taken gives the room
+// back (false): it is listed again at the next poll, and the worker goes
+// to another room. ahead: the row that this one's sent commit seals too
+// (nil: none; see sealAhead).
+func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, ahead *sealAhead) (id.EventID, bool) {
+	if s.maybeAttempted(row) {
 		select {
 		case s.retrying <- struct{}{}:
 			defer func() { <-s.retrying }()
@@ -272,7 +254,20 @@ func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, counted bool
 			return "", false
 		}
 	}
-	return s.send(ctx, row, counted, next, ahead)
+	return s.send(ctx, row, ahead)
+}
+
+// maybeAttempted reports whether an earlier attempt of row may have
+// reached the homeserver: one failed, a sender died while making one (its
+// rooms' replies are counted as attempted when they are taken over), or
+// this process could not record one's outcome.
+func (s *Sender) maybeAttempted(row *store.OutboxRow) bool {
+	if row.Attempts > 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unrecorded[row.ID]
 }
 
 // SentFinder is implemented by transports that can look for an event a
@@ -284,26 +279,29 @@ type SentFinder interface {
 // send delivers one row and records the result, and returns the event id
 // the homeserver gave it ("" if it failed for good). It returns false when
 // the room must wait (a retry is scheduled, or the result could not be
-// recorded). counted, next and ahead are sendRow's.
-func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, next int64, ahead *sealAhead) (id.EventID, bool) {
+// recorded). ahead is sendRow's.
+//
+// No attempt is recorded before the send: a reply costs one commit, the
+// one that records it sent. Should this process die during the send, the
+// sender that takes the room over counts the attempt for it (see
+// store.AcquireLease), and looks for the reply before sending it again.
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow, ahead *sealAhead) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
 	content, err := s.content(row, txnID)
 	if err != nil {
-		return "", s.failed(ctx, log, row, err.Error())
+		return "", s.failed(ctx, log, row, row.Attempts, err.Error())
 	}
 	if s.opts.Encrypter != nil && row.Type != encryptedType {
 		sctx, cancel := s.requestContext(ctx)
-		sealed, sealCounted, err := s.seal(sctx, row, content, txnID, log)
+		content, err = s.seal(sctx, row, content, txnID, log)
 		cancel()
 		if err != nil {
-			return "", s.retryLater(ctx, log, row, row.Attempts+1, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
+			return "", s.retryLater(ctx, log, row, false, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
 		}
-		// Sealing counts the first attempt in its own commit.
-		content, counted = sealed, counted || sealCounted
 	}
-	if row.Attempts > 0 {
+	if s.maybeAttempted(row) {
 		// An earlier attempt may have been stored although we never
 		// heard back (crash, timeout): look before sending again.
 		if f, ok := s.hs.(SentFinder); ok {
@@ -314,8 +312,8 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 			case err != nil:
 				log.Debug().Str("reason", hsclient.Classify(err).Reason).Msg("cannot check for an earlier delivery; relying on the txn id")
 			case found:
-				if !s.record(ctx, log, "sent", func(c context.Context) error {
-					return s.db.MarkOutboxSentThenAttempt(c, row.ID, eventID.String(), next)
+				if !s.record(ctx, log, row, "sent", func(c context.Context) error {
+					return s.db.MarkOutboxSent(c, row.ID, eventID.String())
 				}) {
 					return "", false
 				}
@@ -323,9 +321,6 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 				return eventID, true
 			}
 		}
-	}
-	if !counted && !s.record(ctx, log, "attempt", func(c context.Context) error { return s.db.MarkOutboxAttempt(c, row.ID) }) {
-		return "", false
 	}
 	attempt := row.Attempts + 1
 	start := time.Now()
@@ -340,8 +335,8 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 			log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
 			return eventID, true
 		}
-		if !s.record(ctx, log, "sent", func(c context.Context) error {
-			return s.db.MarkOutboxSentThenAttempt(c, row.ID, eventID.String(), next)
+		if !s.record(ctx, log, row, "sent", func(c context.Context) error {
+			return s.db.MarkOutboxSent(c, row.ID, eventID.String())
 		}) {
 			return "", false
 		}
@@ -353,19 +348,24 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, counted bool, n
 		v = hsclient.Verdict{Retry: true, Reason: fmt.Sprintf("no answer from the homeserver within %s", s.opts.RequestTimeout)}
 	}
 	if !v.Retry {
-		return "", s.failed(ctx, log, row, v.Reason)
+		return "", s.failed(ctx, log, row, attempt, v.Reason)
 	}
-	return "", s.retryLater(ctx, log, row, attempt, v)
+	return "", s.retryLater(ctx, log, row, true, v)
 }
 
-// retryLater schedules a row's next attempt after failures failures (with
-// backoff, never sooner than v.After) and returns false: the room waits. A
-// step before the send that cannot go on yet (encryption keys not there)
-// calls it too.
-func (s *Sender) retryLater(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, failures int, v hsclient.Verdict) bool {
+// retryLater schedules a row's next attempt (with backoff, never sooner
+// than v.After) and returns false: the room waits. sent says the failed
+// attempt was a send, which the row's attempts count; a step before the
+// send that cannot go on yet (encryption keys not there) calls it too,
+// with false.
+func (s *Sender) retryLater(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, sent bool, v hsclient.Verdict) bool {
+	failures, attempts := row.Attempts+1, row.Attempts
+	if sent {
+		attempts = failures
+	}
 	delay := max(s.backoff.Delay(failures), v.After)
-	if !s.record(ctx, log, "retry", func(c context.Context) error {
-		return s.db.RetryOutboxRow(c, row.ID, store.Now()+delay.Milliseconds(), v.Reason)
+	if !s.record(ctx, log, row, "retry", func(c context.Context) error {
+		return s.db.RetryOutboxRow(c, row.ID, attempts, store.Now()+delay.Milliseconds(), v.Reason)
 	}) {
 		return false
 	}
@@ -379,10 +379,10 @@ func (s *Sender) retryLater(ctx context.Context, log zerolog.Logger, row *store.
 	return false
 }
 
-// failed records that a row can never be sent. It returns whether the
-// room may move on (the failure was recorded).
-func (s *Sender) failed(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, reason string) bool {
-	if !s.record(ctx, log, "failed", func(c context.Context) error { return s.db.MarkOutboxFailed(c, row.ID, reason) }) {
+// failed records that a row can never be sent, after attempts attempts.
+// It returns whether the room may move on (the failure was recorded).
+func (s *Sender) failed(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, attempts int, reason string) bool {
+	if !s.record(ctx, log, row, "failed", func(c context.Context) error { return s.db.MarkOutboxFailed(c, row.ID, attempts, reason) }) {
 		return false
 	}
 	log.Error().Str("reason", reason).Msg("reply can never be sent; marked failed (bizbots retry re-queues it)")
@@ -400,18 +400,25 @@ func (s *Sender) requestContext(ctx context.Context) (context.Context, context.C
 // record runs one database update of a send's outcome under its own
 // deadline (even while shutting down, and however long the request took)
 // and counts it. It returns false, having logged why, when the update
-// failed: the row then stays pending and is sent again with the same txn
-// id, which the homeserver deduplicates.
-func (s *Sender) record(ctx context.Context, log zerolog.Logger, result string, update func(context.Context) error) bool {
+// failed: the row then stays pending, and this process remembers that it
+// may have reached the homeserver (the next attempt looks for it first).
+// The room's lease is let go without being given back: it expires, and a
+// process that takes the room over counts the attempt in the database.
+func (s *Sender) record(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, result string, update func(context.Context) error) bool {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if err := update(rctx); err != nil {
 		log.Error().Err(err).Str("result", result).Msg("cannot record send result; the reply stays pending")
+		s.mu.Lock()
+		s.unrecorded[row.ID] = true
+		s.mu.Unlock()
+		s.leases.Lost(row.RoomID)
 		return false
 	}
-	if result != "attempt" {
-		sends.WithLabelValues(result).Inc()
-	}
+	s.mu.Lock()
+	delete(s.unrecorded, row.ID)
+	s.mu.Unlock()
+	sends.WithLabelValues(result).Inc()
 	return true
 }
 

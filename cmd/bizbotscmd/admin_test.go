@@ -76,11 +76,11 @@ func adminSetup(t *testing.T, d store.Dialect) (cfgPath string, db *store.DB, bo
 		t.Fatal(err)
 	}
 	for _, id := range ids[:2] {
-		if err := db.MarkOutboxFailed(ctx, id, "403 M_FORBIDDEN: You are not in this room"); err != nil {
+		if err := db.MarkOutboxFailed(ctx, id, 1, "403 M_FORBIDDEN: You are not in this room"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.RetryOutboxRow(ctx, ids[2], 0, "502 Bad Gateway"); err != nil {
+	if err := db.RetryOutboxRow(ctx, ids[2], 1, 0, "502 Bad Gateway"); err != nil {
 		t.Fatal(err)
 	}
 	return p.cfg, db, bot, parked, ids[:2]

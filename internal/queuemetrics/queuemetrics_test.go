@@ -55,7 +55,7 @@ func TestGaugesFollowTheQueues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.MarkOutboxFailed(ctx, ids[0], "403"); err != nil {
+		if err := db.MarkOutboxFailed(ctx, ids[0], 1, "403"); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := db.StoreTransaction(ctx, "t", []store.IncomingEvent{{EventID: "$1", RoomID: "!a:x", Sender: "@u:x",
