@@ -46,7 +46,7 @@ func park(t *testing.T, db *store.DB, room, id, reason string) int64 {
 	storeTxn(t, db, "txn-"+id, msg(room, id))
 	ev := next(t, db, room)
 	err := db.Tx(context.Background(), func(tx store.Tx) error {
-		return store.RetryInboxEvent(context.Background(), tx, ev.Seq, 0, reason, true)
+		return store.FailInboxEvent(context.Background(), tx, ev.Seq, 0, reason, true)
 	})
 	if err != nil {
 		t.Fatal(err)

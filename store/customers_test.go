@@ -134,7 +134,7 @@ func TestCustomerTextIsCleaned(t *testing.T) {
 		first := next(t, db, "!r:x")
 		err := db.Tx(ctx, func(tx store.Tx) error {
 			// A handler's error text kept with the event may quote the customer.
-			if err := store.RetryInboxEvent(ctx, tx, first.Seq, 0, bad, false); err != nil {
+			if err := store.FailInboxEvent(ctx, tx, first.Seq, 0, bad, false); err != nil {
 				return err
 			}
 			if err := store.MarkInboxDone(ctx, tx, first.Seq, bad); err != nil {

@@ -34,7 +34,7 @@ func (e *memberError) Unwrap() error { return e.err }
 // FinishInboxEventLater is FinishInboxEvent made at the end of the
 // caller's group transaction: on Postgres, one statement finishes every
 // member's event of the group. *next is set then to the room's next
-// event, claimed (nil when none is due). A lost lease or an event already
+// event, read (nil when none is due). A lost lease or an event already
 // handled fails the caller's GroupTx alone, with ErrLeaseLost or
 // ErrAlreadyHandled. On SQLite, where a statement costs no round trip,
 // and outside GroupTx, it is FinishInboxEvent at once.
@@ -53,7 +53,7 @@ func (db *DB) FinishInboxEventLater(ctx context.Context, tx Tx, room, owner stri
 
 // flushFinishes runs the group's finishes, one statement per lease owner
 // (a process has one): per event, the FinishInboxEvent statement's three
-// steps, its room's next event claimed only once the event is marked. A
+// steps, its room's next event read only once the event is marked. A
 // room whose lease was lost fails its member, which rolls the transaction
 // back (see finishAll). Rows are found through their keys given as arrays
 // (= ANY), which every plan reads through the primary key, whatever the
@@ -108,11 +108,10 @@ func finishAll(ctx context.Context, tx Tx, owner string, fs []finish) error {
 			WHERE seq = ANY(CAST($6 AS bigint[])) AND status = 'pending'
 			RETURNING seq, room_id
 		), next AS (
-			UPDATE inbox SET attempts = attempts + 1
+			SELECT INBOX_COLUMNS FROM inbox
 			WHERE seq = ANY(ARRAY(SELECT (SELECT min(j.seq) FROM inbox j
 					WHERE j.room_id = d.room_id AND j.status = 'pending' AND j.seq <> d.seq) FROM done d))
 				AND status = 'pending' AND retry_at <= $7
-			RETURNING INBOX_COLUMNS
 		)
 		SELECT r, r IN (SELECT room_id FROM lease), r IN (SELECT room_id FROM done), next.*
 		FROM unnest(CAST($2 AS text[])) AS r LEFT JOIN next ON next.room_id = r`, "INBOX_COLUMNS", inboxColumns, 1),

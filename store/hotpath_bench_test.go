@@ -60,7 +60,7 @@ func BenchmarkPendingRooms63kInbox(b *testing.B) {
 
 // The statements the dispatcher runs for every message besides writing
 // its outcome: the read before its handler runs (the room, with the
-// sender's turn rows), the claim of the room's next event, and the turn
+// sender's turn rows), the read of the room's next event, and the turn
 // read alone (timers, invites), on 10 k rooms each with a bot, a
 // customer, a customer record, a conversation state and pending events.
 func BenchmarkMessageStatements10kRooms(b *testing.B) {
@@ -95,7 +95,7 @@ func BenchmarkMessageStatements10kRooms(b *testing.B) {
 				}
 			}
 		})
-		b.Run("claim", func(b *testing.B) {
+		b.Run("next", func(b *testing.B) {
 			if _, err := db.ExecContext(ctx, series+`INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at)
 				SELECT '$e' || i, '!room' || (i % 10000) || ':x', '@c:x', 'm.room.message', 1, '{}', 't', 1 FROM n`, 50000); err != nil {
 				b.Fatal(err)
@@ -106,7 +106,7 @@ func BenchmarkMessageStatements10kRooms(b *testing.B) {
 			}
 			defer tx.Rollback()
 			for b.Loop() {
-				if ev, err := db.ClaimDueInboxEvent(ctx, tx, room, store.Now()); err != nil || ev == nil {
+				if ev, err := db.NextDueInboxEvent(ctx, tx, room, store.Now()); err != nil || ev == nil {
 					b.Fatal(ev, err)
 				}
 			}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -174,25 +173,6 @@ func pgPendingRooms(queue string) string {
 		WHERE t.retry_at <= $1 ORDER BY h.head LIMIT $2`)
 }
 
-// NextInboxEvent returns the oldest pending event of a room, or nil.
-func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, error) {
-	var e InboxEvent
-	var js string
-	err := db.QueryRowContext(ctx, `SELECT seq, event_id, room_id, sender, event_type, state_key, origin_ts, event,
-			txn_id, received_at, attempts, retry_at
-		FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1`, roomID).
-		Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Sender, &e.Type, &e.StateKey, &e.OriginTS, &js,
-			&e.TxnID, &e.ReceivedAt, &e.Attempts, &e.RetryAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read next inbox event: %w", err)
-	}
-	e.JSON = []byte(js)
-	return &e, nil
-}
-
 // MarkInboxDone marks a pending event handled. It is meant to run in the
 // transaction that commits the event's effects: ErrAlreadyHandled means
 // someone else committed it first and the caller must roll back. note is
@@ -211,12 +191,11 @@ func MarkInboxDone(ctx context.Context, tx Querier, seq int64, note string) erro
 
 // FinishInboxEvent is, for the transaction that commits an event's
 // outcome, RenewLease of the inbox lease on room, MarkInboxDone, and
-// ClaimDueInboxEvent of the room's next event (due at now): it returns
-// that event with its attempt counted, or nil when none is due. On
-// Postgres it is one statement (one round trip instead of three); the
-// lease row is locked and checked before the event is marked, and the
-// next event claimed only once it is, as when they run one after the
-// other.
+// NextDueInboxEvent of the room's next event (due at now): it returns
+// that event, or nil when none is due. On Postgres it is one statement
+// (one round trip instead of three); the lease row is locked and checked
+// before the event is marked, and the next event read only once it is,
+// as when they run one after the other.
 func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner string, ttlMillis, seq int64, note string, now int64) (*InboxEvent, error) {
 	if db.Dialect != Postgres {
 		if err := RenewLease(ctx, tx, QueueInbox, room, owner, ttlMillis); err != nil {
@@ -225,7 +204,7 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 		if err := MarkInboxDone(ctx, tx, seq, note); err != nil {
 			return nil, err
 		}
-		return db.ClaimDueInboxEvent(ctx, tx, room, now)
+		return db.NextDueInboxEvent(ctx, tx, room, now)
 	}
 	at := Now()
 	var leased, done int
@@ -234,19 +213,19 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 	// (seq), which this statement's snapshot still sees pending. It may
 	// have a lower seq than the head: concurrent intake commits take seqs
 	// in one order and commit in another, so an earlier seq can become
-	// visible after a later one of its room was claimed.
-	err := tx.QueryRowContext(ctx, `WITH lease AS (
+	// visible after a later one of its room was read.
+	err := tx.QueryRowContext(ctx, strings.Replace(`WITH lease AS (
 			UPDATE room_lease SET expires_at = $1 WHERE queue = 'inbox' AND room_id = $2 AND owner = $3 RETURNING 1
 		), done AS (
 			UPDATE inbox SET status = 'done', handled_at = $4, last_error = $5
 			WHERE seq = $6 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
 		), next AS (
-			UPDATE inbox SET attempts = attempts + 1
+			SELECT INBOX_COLUMNS FROM inbox
 			WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq <> $6)
 				AND status = 'pending' AND retry_at <= $7 AND EXISTS (SELECT 1 FROM done)
-			RETURNING `+inboxColumns+`
 		)
 		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done), next.* FROM (SELECT 1) AS one LEFT JOIN next ON true`,
+		"INBOX_COLUMNS", inboxColumns, 1),
 		at+ttlMillis, room, owner, at, Clean(note), seq, now).Scan(append([]any{&leased, &done}, next.dest()...)...)
 	switch {
 	case err != nil:
@@ -283,22 +262,6 @@ func (n *nullInboxEvent) event() *InboxEvent {
 		e.StateKey = &n.stateKey.String
 	}
 	return e
-}
-
-// RetryInboxEvent records a failed attempt: the event stays pending (and
-// keeps its room waiting, to preserve order) until retryAt, or is parked
-// with reason when park is set.
-func RetryInboxEvent(ctx context.Context, tx Querier, seq int64, retryAt int64, reason string, park bool) error {
-	status := "pending"
-	if park {
-		status = "parked"
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1, retry_at = $1, last_error = $2, status = $3
-		WHERE seq = $4 AND status = 'pending'`, retryAt, Clean(reason), status, seq)
-	if err != nil {
-		return fmt.Errorf("record inbox failure: %w", err)
-	}
-	return nil
 }
 
 // InboxCounts reports how many events are in each status (for metrics and

@@ -18,10 +18,10 @@ const (
 // lease expired or owner holds it already (then it is renewed). Several
 // processes may race here; the primary key makes exactly one win.
 //
-// Taking an outbox room over from another owner, whose lease expired
-// without being given back (it died, or stalled for longer than its
-// lease), marks the room's pending replies as possibly attempted (see
-// markPossiblyAttempted) in the same transaction.
+// Taking a room over from another owner, whose lease expired without
+// being given back (it died, or stalled for longer than its lease),
+// counts in the same transaction the attempt it may have been making
+// (see countDeadAttempts).
 func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttlMillis int64) (bool, error) {
 	now := Now()
 	var ok bool
@@ -38,10 +38,10 @@ func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttl
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if ok = n == 1; !ok || queue != QueueOutbox || prev == "" || prev == owner {
+		if ok = n == 1; !ok || prev == "" || prev == owner {
 			return nil
 		}
-		return db.markPossiblyAttempted(ctx, tx, "room_id = $1", roomID)
+		return db.countDeadAttempts(ctx, tx, now, "room_id = $1 AND queue = $2", roomID, queue)
 	})
 	if err != nil {
 		return false, fmt.Errorf("acquire %s lease: %w", queue, err)
@@ -49,20 +49,34 @@ func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttl
 	return ok, nil
 }
 
-// markPossiblyAttempted is what taking over a dead sender's rooms does to
-// their pending replies. A sender does not record an attempt before
-// making it (that would cost a commit for every reply); a reply's
-// attempts count the attempts known to have failed. So a reply the dead
-// process was sending may have reached the homeserver with attempts still
-// 0: counting one for it makes the next sender look for an earlier
-// delivery before sending again (see the sender), as it does for a reply
-// that failed before. Its rooms are those of the outbox leases that match
-// leases (a condition on room_lease), which the caller then deletes or
-// takes over.
-func (db *DB) markPossiblyAttempted(ctx context.Context, tx Tx, leases string, args ...any) error {
-	_, err := tx.ExecContext(ctx, `UPDATE outbox`+db.indexedBy("outbox_pending_idx")+` SET attempts = 1
+// countDeadAttempts counts the attempts a dead process may have been
+// making in the rooms it leased (those of the room_lease rows that match
+// leases, a condition with $1 as its first parameter, which the caller
+// then deletes or takes over). Nothing writes an attempt before making it
+// (that would cost a commit for every message and every reply); attempts
+// count those known to have failed, and these:
+//
+//   - in the inbox, the room's oldest pending event, if it was due: the
+//     one the dead dispatcher was handling, if any. An event that kills
+//     every process that runs it is so given up after a bounded number of
+//     deaths (dispatcher.max_deaths);
+//   - in the outbox, the room's pending replies that had no attempt: the
+//     dead sender may have delivered the one it was sending, so the next
+//     sender looks for them before sending them again.
+func (db *DB) countDeadAttempts(ctx context.Context, tx Tx, now int64, leases string, args ...any) error {
+	args = append(args, now)
+	at := fmt.Sprintf("$%d", len(args))
+	_, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1
+		WHERE seq IN (SELECT (SELECT min(i.seq) FROM inbox i`+db.indexedBy("inbox_pending_idx")+`
+				WHERE i.room_id = l.room_id AND i.status = 'pending')
+			FROM room_lease l WHERE l.queue = 'inbox' AND `+leases+`)
+			AND status = 'pending' AND retry_at <= `+at, args...)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE outbox`+db.indexedBy("outbox_pending_idx")+` SET attempts = 1
 		WHERE status = 'pending' AND attempts = 0
-			AND room_id IN (SELECT room_id FROM room_lease WHERE queue = 'outbox' AND `+leases+`)`, args...)
+			AND room_id IN (SELECT room_id FROM room_lease WHERE queue = 'outbox' AND `+leases+`)`, args[:len(args)-1]...)
 	return err
 }
 
@@ -191,7 +205,7 @@ func (db *DB) ReleaseStaleLeases(ctx context.Context, stale func(owner string) b
 		// A stale owner died: its rooms are taken over, not given back.
 		var n int64
 		err := db.Tx(ctx, func(tx Tx) error {
-			if err := db.markPossiblyAttempted(ctx, tx, "owner = $1", o); err != nil {
+			if err := db.countDeadAttempts(ctx, tx, Now(), "owner = $1", o); err != nil {
 				return err
 			}
 			res, err := tx.ExecContext(ctx, `DELETE FROM room_lease WHERE owner = $1`, o)

@@ -261,7 +261,7 @@ func messagePath(t *testing.T, db *store.DB) {
 	}))
 	// A turn's writes made with the rest of its group commit.
 	storeTxn(t, db, "t2", msg(room, "$2"), msg(room, "$3"))
-	ev2, err := db.ClaimInboxEvent(ctx, room, store.Now())
+	ev2, err := db.NextInboxEvent(ctx, room)
 	must(err)
 	_, err = db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
 	must(err)

@@ -126,7 +126,7 @@ func TestInboxOrderDoneAndPark(t *testing.T) {
 			t.Fatalf("after done, next is %s, want $a2", ev.EventID)
 		}
 		for i := 0; i < 2; i++ {
-			if err := store.RetryInboxEvent(ctx, db, ev.Seq, 0, fmt.Sprintf("failure %d", i), i == 1); err != nil {
+			if err := store.FailInboxEvent(ctx, db, ev.Seq, 0, fmt.Sprintf("failure %d", i), i == 1); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -161,7 +161,7 @@ func TestPendingRoomsWaitsForTheHeadsRetry(t *testing.T) {
 		ctx := context.Background()
 		storeTxn(t, db, "t1", msg("!slow:x", "$s1"), msg("!slow:x", "$s2"), msg("!fast:x", "$f1"))
 		head := next(t, db, "!slow:x")
-		if err := store.RetryInboxEvent(ctx, db, head.Seq, store.Now()+3_600_000, "backend down", false); err != nil {
+		if err := store.FailInboxEvent(ctx, db, head.Seq, store.Now()+3_600_000, "backend down", false); err != nil {
 			t.Fatal(err)
 		}
 		if got := pendingRooms(t, db, store.QueueInbox); len(got) != 1 || got[0] != "!fast:x" {
@@ -757,8 +757,8 @@ func TestFinishInboxEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if second == nil || second.EventID != "$2" || second.Attempts != 1 || second.StateKey != nil || string(second.JSON) == "" {
-			t.Fatalf("claimed next %+v, want $2 with its attempt counted", second)
+		if second == nil || second.EventID != "$2" || second.Attempts != 0 || second.StateKey != nil || string(second.JSON) == "" {
+			t.Fatalf("next %+v, want $2, no attempt counted", second)
 		}
 		if _, err := finish("me", first.Seq); !errors.Is(err, store.ErrAlreadyHandled) {
 			t.Fatalf("finishing twice: %v", err)
@@ -805,7 +805,7 @@ func TestFinishClaimsAnEarlierEventCommittedLate(t *testing.T) {
 	if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	head, err := db.ClaimInboxEvent(ctx, room, store.Now())
+	head, err := db.NextInboxEvent(ctx, room)
 	if err != nil || head == nil || head.EventID != "$late1" {
 		t.Fatalf("claimed %+v (%v), want $late1: $early is not committed yet", head, err)
 	}
@@ -896,6 +896,78 @@ func TestTakingOverASendersRoomCountsItsReplies(t *testing.T) {
 			t.Fatalf("released %d stale leases (%v), want 1", n, err)
 		}
 		if got, want := attempts(), []int{1, 0, 2, 0, 1}; !slices.Equal(got, want) {
+			t.Fatalf("attempts %v after releasing a dead owner's leases, want %v", got, want)
+		}
+	})
+}
+
+// The dispatcher records no attempt before it handles an event. Taking an
+// inbox room over from a process whose lease ran out counts one for the
+// room's oldest pending event, the one it may have been handling when it
+// died, unless that event was waiting for a retry; a room given back or
+// renewed changes nothing. A dead process's leases released at start
+// count the same. So an event that kills every process that runs it is
+// given up after dispatcher.max_deaths deaths.
+func TestTakingOverADispatchersRoomCountsItsHead(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storeTxn(t, db, "t1", msg("!a:x", "$a1"), msg("!a:x", "$a2"), msg("!w:x", "$w1"), msg("!d:x", "$d1"))
+		waiting := next(t, db, "!w:x")
+		if err := store.FailInboxEvent(ctx, db, waiting.Seq, store.Now()+3_600_000, "backend down", false); err != nil {
+			t.Fatal(err)
+		}
+		attempts := func() []int {
+			t.Helper()
+			var out []int
+			for _, ev := range []string{"$a1", "$a2", "$w1", "$d1"} {
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT attempts FROM inbox WHERE event_id = $1`, ev).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, n)
+			}
+			return out
+		}
+		acquire := func(room, owner string) {
+			t.Helper()
+			if ok, err := db.AcquireLease(ctx, store.QueueInbox, room, owner, 60_000); err != nil || !ok {
+				t.Fatalf("acquire %s as %s: %v %v", room, owner, ok, err)
+			}
+		}
+		expire := func(room string) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, `UPDATE room_lease SET expires_at = 0 WHERE room_id = $1`, room); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acquire("!a:x", "p1")
+		acquire("!a:x", "p1")
+		if err := db.ReleaseLease(ctx, store.QueueInbox, "!a:x", "p1"); err != nil {
+			t.Fatal(err)
+		}
+		acquire("!a:x", "p2")
+		if ok, err := db.AcquireLease(ctx, store.QueueOutbox, "!a:x", "p9", 60_000); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		expire("!a:x")
+		if ok, err := db.AcquireLease(ctx, store.QueueOutbox, "!a:x", "p8", 60_000); err != nil || !ok {
+			t.Fatal(ok, err) // the sender's lease of the room, not the dispatcher's
+		}
+		if got, want := attempts(), []int{0, 0, 1, 0}; !slices.Equal(got, want) {
+			t.Fatalf("attempts %v without a takeover, want %v", got, want)
+		}
+		acquire("!a:x", "p3")
+		acquire("!w:x", "p1")
+		expire("!w:x")
+		acquire("!w:x", "p2")
+		if got, want := attempts(), []int{1, 0, 1, 0}; !slices.Equal(got, want) {
+			t.Fatalf("attempts %v after taking !a:x and !w:x over, want %v (the head of !a:x counted, !w:x's waits for its retry)", got, want)
+		}
+		acquire("!d:x", "dead")
+		if n, err := db.ReleaseStaleLeases(ctx, func(owner string) bool { return owner == "dead" }); err != nil || n != 1 {
+			t.Fatalf("released %d stale leases (%v), want 1", n, err)
+		}
+		if got, want := attempts(), []int{1, 0, 1, 1}; !slices.Equal(got, want) {
 			t.Fatalf("attempts %v after releasing a dead owner's leases, want %v", got, want)
 		}
 	})

@@ -415,14 +415,9 @@ func (d *Dispatcher) markRead(room string, reads map[id.UserID]id.EventID) {
 func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomqueue.Outcome {
 	reads := map[id.UserID]id.EventID{}
 	defer d.markRead(room, reads)
-	// next is the room's following event, claimed by the commit of the
-	// one before; given back if the loop ends before running it.
+	// next is the room's following event, read by the commit of the one
+	// before.
 	var next *store.InboxEvent
-	defer func() {
-		if next != nil {
-			d.unclaim(ctx, next, 0, "", d.log.With().Str("room_id", room).Str("event_id", next.EventID).Logger())
-		}
-	}()
 	for i := 0; i < roomBatch; i++ {
 		if roomqueue.Stopping(ctx) {
 			return roomqueue.Stuck
@@ -432,10 +427,10 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomque
 		if ev == nil {
 			now := d.opts.Clock().UnixMilli()
 			var err error
-			ev, err = d.db.ClaimInboxEvent(ctx, room, now)
+			ev, err = d.db.NextInboxEvent(ctx, room)
 			if err != nil {
 				if ctx.Err() == nil {
-					d.log.Error().Err(err).Str("room_id", room).Msg("cannot claim room's next event")
+					d.log.Error().Err(err).Str("room_id", room).Msg("cannot read room's next event")
 				}
 				return roomqueue.Stuck
 			}
@@ -446,17 +441,17 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomque
 				return roomqueue.Stuck
 			}
 		}
-		ok, claimed, looked := d.processEvent(ctx, ev, reads)
+		ok, following, looked := d.processEvent(ctx, ev, reads)
 		if !ok {
 			return roomqueue.Stuck
 		}
-		if looked && claimed == nil {
+		if looked && following == nil {
 			// The commit looked for the room's next due event and found
-			// none: nothing to claim again. An event stored since wakes
+			// none: nothing to read again. An event stored since wakes
 			// the room anew.
 			return roomqueue.Emptied
 		}
-		next = claimed
+		next = following
 	}
 	return roomqueue.Again
 }
@@ -466,16 +461,17 @@ func (d *Dispatcher) processLeasedRoom(ctx context.Context, room string) roomque
 // out-of-memory kill, a fatal runtime error), so it is not run again.
 var errGaveUp = errors.New("earlier attempts ended without an outcome (the process died while handling this event)")
 
-// processEvent handles one claimed event (its attempt is already counted)
-// and commits the outcome. It returns false when the room must stop for
-// now (a retry is scheduled, the lease was lost, or the database failed),
-// and the room's next event when the commit could claim it (looked: the
-// commit looked for one, so a nil next means none was due).
+// processEvent handles one event (its attempts count those that failed,
+// and the deaths of processes that were handling it) and commits the
+// outcome. It returns false when the room must stop for now (a retry is
+// scheduled, the lease was lost, or the database failed), and the room's
+// next event when the commit could read it (looked: the commit looked for
+// one, so a nil next means none was due).
 // Once committed, the customer events it handled are noted in reads.
 func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, reads map[id.UserID]id.EventID) (ok bool, next *store.InboxEvent, looked bool) {
 	start := time.Now()
 	log := d.log.With().Str("room_id", ev.RoomID).Str("event_id", ev.EventID).Str("type", ev.Type).Logger()
-	if ev.Attempts > max(d.opts.MaxDeaths, d.opts.MaxAttempts) {
+	if ev.Attempts >= max(d.opts.MaxDeaths, d.opts.MaxAttempts) {
 		return d.fail(ctx, ev, nil, errGaveUp, log), nil, false
 	}
 	out, err := d.safeRoute(ctx, ev, log)
@@ -484,10 +480,10 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		var wait *waitError
 		switch {
 		case ctx.Err() != nil:
-			d.unclaim(ctx, ev, 0, "stopped before the event was handled", log)
+			d.putBack(ctx, ev, 0, "stopped before the event was handled", log)
 			return false, nil, false // shutting down: the event stays pending
 		case errors.As(err, &wait):
-			d.unclaim(ctx, ev, d.opts.RetryBase, wait.Error(), log)
+			d.putBack(ctx, ev, d.opts.RetryBase, wait.Error(), log)
 			return false, nil, false
 		}
 		var later *handlers.RetryError
@@ -521,7 +517,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		return false, nil, false
 	default:
 		if ctx.Err() != nil {
-			d.unclaim(ctx, ev, 0, "stopped before the event was committed", log)
+			d.putBack(ctx, ev, 0, "stopped before the event was committed", log)
 			return false, nil, false
 		}
 		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil, false
@@ -559,21 +555,21 @@ type waitError struct{ reason string }
 
 func (e *waitError) Error() string { return e.reason }
 
-// unclaim gives back the attempt counted for ev, which was not really
-// tried, and keeps it pending for at least after. It runs even when ctx
-// is cancelled (the process is stopping).
-func (d *Dispatcher) unclaim(ctx context.Context, ev *store.InboxEvent, after time.Duration, reason string, log zerolog.Logger) {
+// putBack keeps ev, which was not really tried, pending for at least
+// after, counting no attempt. It runs even when ctx is cancelled (the
+// process is stopping).
+func (d *Dispatcher) putBack(ctx context.Context, ev *store.InboxEvent, after time.Duration, reason string, log zerolog.Logger) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := store.UnclaimInboxEvent(uctx, d.db, ev.Seq, store.Now()+after.Milliseconds(), reason); err != nil {
-		log.Warn().Err(err).Msg("cannot give back the attempt; it counts as failed")
+	if err := store.PostponeInboxEvent(uctx, d.db, ev.Seq, store.Now()+after.Milliseconds(), reason); err != nil {
+		log.Warn().Err(err).Msg("cannot put the event back; it is handled again at once")
 		return
 	}
 	log.Debug().Str("reason", reason).Dur("retry_in", after).Msg("event put back, not counted as an attempt")
 }
 
-// fail records a failed attempt (counted when the event was claimed):
-// retry later with backoff, or, after MaxAttempts, park the event with its
+// fail records a failed attempt (counted now): retry later with backoff,
+// or, after MaxAttempts, park the event with its
 // reason (and apologise to the customer if it was a message to a bot) so
 // the room flows again.
 func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcome, cause error, log zerolog.Logger) bool {
@@ -581,7 +577,7 @@ func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcom
 	if errors.As(cause, &kw) {
 		return d.deferForKey(ctx, ev, kw, log)
 	}
-	attempt := ev.Attempts
+	attempt := ev.Attempts + 1
 	park := attempt >= d.opts.MaxAttempts
 	delay := backoff.Policy{Base: d.opts.RetryBase, Max: d.opts.RetryMax}.Delay(attempt)
 	if errors.Is(cause, handlers.ErrConflict) {
@@ -689,9 +685,9 @@ func (d *Dispatcher) deferEvent(ctx context.Context, ev *store.InboxEvent, out *
 		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
 			return err
 		}
-		// The attempt counted at claim is given back: the handler owns
-		// this event's schedule, so it never counts toward parking.
-		if err := store.UnclaimInboxEvent(ctx, tx, ev.Seq, later.At.UnixMilli(), later.Error()); err != nil {
+		// No attempt is counted: the handler owns this event's schedule,
+		// so it never counts toward parking.
+		if err := store.PostponeInboxEvent(ctx, tx, ev.Seq, later.At.UnixMilli(), later.Error()); err != nil {
 			return err
 		}
 		// What the event already did (a bot that joined on an invite) is

@@ -145,9 +145,8 @@ func (d *Dispatcher) deferForKey(ctx context.Context, ev *store.InboxEvent, kw *
 		if err := store.RenewLease(ctx, tx, store.QueueInbox, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds()); err != nil {
 			return err
 		}
-		// Waiting for a key is not a failed attempt: give back the one
-		// counted when the event was claimed.
-		return store.UnclaimInboxEvent(ctx, tx, ev.Seq, kw.until.UnixMilli(), kw.Error())
+		// Waiting for a key is not a failed attempt: none is counted.
+		return store.PostponeInboxEvent(ctx, tx, ev.Seq, kw.until.UnixMilli(), kw.Error())
 	})
 	if err != nil && !errors.Is(err, store.ErrLeaseLost) && ctx.Err() == nil {
 		log.Error().Err(err).Msg("cannot defer the encrypted event; it stays pending")

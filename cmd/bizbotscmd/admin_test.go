@@ -58,7 +58,7 @@ func adminSetup(t *testing.T, d store.Dialect) (cfgPath string, db *store.DB, bo
 	}
 	parked = next.Seq
 	if err := db.Tx(ctx, func(tx store.Tx) error {
-		return store.RetryInboxEvent(ctx, tx, parked, 0, "handler panicked: boom", true)
+		return store.FailInboxEvent(ctx, tx, parked, 0, "handler panicked: boom", true)
 	}); err != nil {
 		t.Fatal(err)
 	}
