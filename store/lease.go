@@ -38,7 +38,7 @@ func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttl
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if ok = n == 1; !ok || prev == "" || prev == owner {
+		if ok = n == 1; !ok || prev == "" || prev == owner || queue != QueueInbox && queue != QueueOutbox {
 			return nil
 		}
 		return db.countDeadAttempts(ctx, tx, now, "room_id = $1 AND queue = $2", roomID, queue)
