@@ -17,15 +17,30 @@ const (
 // AcquireLease takes the room for owner until now+ttl, if it is free, its
 // lease expired or owner holds it already (then it is renewed). Several
 // processes may race here; the primary key makes exactly one win.
-//
-// Taking a room over from another owner, whose lease expired without
-// being given back (it died, or stalled for longer than its lease),
-// counts in the same transaction the attempt it may have been making
-// (see countDeadAttempts).
 func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttlMillis int64) (bool, error) {
+	ok, _, err := db.TakeLease(ctx, queue, roomID, owner, ttlMillis)
+	return ok, err
+}
+
+// TakeLease is AcquireLease that also reports whether the room was taken
+// over from another owner whose lease had expired without being given
+// back: it died (or was found dead by ReleaseStaleLeases), or stalled for
+// longer than its lease, possibly in the middle of an attempt. Nothing
+// writes an attempt before making it (that would cost a commit for every
+// message and every reply), so the taker is the one who knows:
+//
+//   - taking an inbox room over counts, in the same transaction, one
+//     attempt of the room's oldest pending event, if it was due: the one
+//     the dead dispatcher was handling, if any. An event that kills every
+//     process that runs it is so given up after a bounded number of
+//     deaths (dispatcher.max_deaths);
+//   - a sender that takes an outbox room over looks for the room's first
+//     pending reply among the bot's events before sending it (the dead
+//     sender may have delivered it; replies go out one at a time, in
+//     order, so no other can have been in flight).
+func (db *DB) TakeLease(ctx context.Context, queue, roomID, owner string, ttlMillis int64) (held, tookOver bool, err error) {
 	now := Now()
-	var ok bool
-	err := db.Tx(ctx, func(tx Tx) error {
+	err = db.Tx(ctx, func(tx Tx) error {
 		var prev string
 		err := tx.QueryRowContext(ctx, `SELECT owner FROM room_lease WHERE queue = $1 AND room_id = $2`, queue, roomID).Scan(&prev)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -38,46 +53,20 @@ func (db *DB) AcquireLease(ctx context.Context, queue, roomID, owner string, ttl
 			return err
 		}
 		n, _ := res.RowsAffected()
-		if ok = n == 1; !ok || prev == "" || prev == owner || queue != QueueInbox && queue != QueueOutbox {
+		held = n == 1
+		tookOver = held && prev != "" && prev != owner
+		if !tookOver || queue != QueueInbox {
 			return nil
 		}
-		return db.countDeadAttempts(ctx, tx, now, "room_id = $1 AND queue = $2", roomID, queue)
+		_, err = tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1
+			WHERE seq = (SELECT min(seq) FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending')
+				AND status = 'pending' AND retry_at <= $2`, roomID, now)
+		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("acquire %s lease: %w", queue, err)
+		return false, false, fmt.Errorf("acquire %s lease: %w", queue, err)
 	}
-	return ok, nil
-}
-
-// countDeadAttempts counts the attempts a dead process may have been
-// making in the rooms it leased (those of the room_lease rows that match
-// leases, a condition with $1 as its first parameter, which the caller
-// then deletes or takes over). Nothing writes an attempt before making it
-// (that would cost a commit for every message and every reply); attempts
-// count those known to have failed, and these:
-//
-//   - in the inbox, the room's oldest pending event, if it was due: the
-//     one the dead dispatcher was handling, if any. An event that kills
-//     every process that runs it is so given up after a bounded number of
-//     deaths (dispatcher.max_deaths);
-//   - in the outbox, the room's pending replies that had no attempt: the
-//     dead sender may have delivered the one it was sending, so the next
-//     sender looks for them before sending them again.
-func (db *DB) countDeadAttempts(ctx context.Context, tx Tx, now int64, leases string, args ...any) error {
-	args = append(args, now)
-	at := fmt.Sprintf("$%d", len(args))
-	_, err := tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1
-		WHERE seq IN (SELECT (SELECT min(i.seq) FROM inbox i`+db.indexedBy("inbox_pending_idx")+`
-				WHERE i.room_id = l.room_id AND i.status = 'pending')
-			FROM room_lease l WHERE l.queue = 'inbox' AND `+leases+`)
-			AND status = 'pending' AND retry_at <= `+at, args...)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE outbox`+db.indexedBy("outbox_pending_idx")+` SET attempts = 1
-		WHERE status = 'pending' AND attempts = 0
-			AND room_id IN (SELECT room_id FROM room_lease WHERE queue = 'outbox' AND `+leases+`)`, args[:len(args)-1]...)
-	return err
+	return held, tookOver, nil
 }
 
 // RenewLease extends owner's lease inside tx. ErrLeaseLost means another
@@ -175,10 +164,11 @@ func (db *DB) ReleaseLease(ctx context.Context, queue, roomID, owner string) err
 	return nil
 }
 
-// ReleaseStaleLeases deletes the leases of owners stale reports true for
-// (a process on this host that no longer runs), so a restarted process
-// need not wait for its predecessor's leases to expire. It returns how many
-// leases it released.
+// ReleaseStaleLeases ends the leases of owners stale reports true for (a
+// process on this host that no longer runs), so a restarted process need
+// not wait for its predecessor's leases to expire; their rooms are then
+// taken over as from any dead owner (see TakeLease). It returns how many
+// leases it ended.
 func (db *DB) ReleaseStaleLeases(ctx context.Context, stale func(owner string) bool) (int, error) {
 	rows, err := db.QueryContext(ctx, `SELECT DISTINCT owner FROM room_lease`)
 	if err != nil {
@@ -202,22 +192,13 @@ func (db *DB) ReleaseStaleLeases(ctx context.Context, stale func(owner string) b
 		if !stale(o) {
 			continue
 		}
-		// A stale owner died: its rooms are taken over, not given back.
-		var n int64
-		err := db.Tx(ctx, func(tx Tx) error {
-			if err := db.countDeadAttempts(ctx, tx, Now(), "owner = $1", o); err != nil {
-				return err
-			}
-			res, err := tx.ExecContext(ctx, `DELETE FROM room_lease WHERE owner = $1`, o)
-			if err != nil {
-				return err
-			}
-			n, _ = res.RowsAffected()
-			return nil
-		})
+		// A stale owner died: its leases are expired, not deleted, so
+		// that whoever takes its rooms takes them over (TakeLease).
+		res, err := db.ExecContext(ctx, `UPDATE room_lease SET expires_at = 0 WHERE owner = $1`, o)
 		if err != nil {
 			return released, fmt.Errorf("release stale leases: %w", err)
 		}
+		n, _ := res.RowsAffected()
 		released += int(n)
 	}
 	return released, nil

@@ -263,6 +263,9 @@ func messagePath(t *testing.T, db *store.DB) {
 	storeTxn(t, db, "t2", msg(room, "$2"), msg(room, "$3"))
 	ev2, err := db.NextInboxEvent(ctx, room)
 	must(err)
+	// The dispatcher takes the room over from a process that died.
+	_, err = db.ExecContext(ctx, `UPDATE room_lease SET owner = 'dead', expires_at = 0 WHERE queue = 'inbox' AND room_id = $1`, room)
+	must(err)
 	_, err = db.AcquireLease(ctx, store.QueueInbox, room, "me", 60000)
 	must(err)
 	var ev3 *store.InboxEvent

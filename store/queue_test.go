@@ -825,43 +825,24 @@ func TestFinishClaimsAnEarlierEventCommittedLate(t *testing.T) {
 	}
 }
 
-// A sender records no attempt before it sends. Taking an outbox room over
-// from another process whose lease ran out (it died mid-send, or stalled)
-// counts one for each of the room's pending replies that had none, so the
-// new sender looks for them before sending them again; a room given back
-// or renewed changes nothing. A dead process's leases released at start
-// (ReleaseStaleLeases) count the same.
-func TestTakingOverASendersRoomCountsItsReplies(t *testing.T) {
+// TakeLease tells a room taken over from another owner whose lease ran
+// out (it died mid-send, or stalled) from one that was free, given back or
+// already the caller's: the sender then looks for the room's first reply
+// before sending it. A dead process's leases ended at start
+// (ReleaseStaleLeases) are taken over the same way. Replies' attempts are
+// left as they are.
+func TestTakeLeaseTellsATakeover(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		ids, err := store.AppendOutbox(ctx, db, []store.OutgoingEvent{
-			textReply("!a:x", "pending", -1), textReply("!a:x", "sent", -1), textReply("!a:x", "failed twice", -1),
-			textReply("!b:x", "other room", -1), textReply("!c:x", "dead's room", -1)})
+		ids, err := store.AppendOutbox(ctx, db, []store.OutgoingEvent{textReply("!a:x", "pending", -1), textReply("!c:x", "dead's room", -1)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.MarkOutboxSent(ctx, ids[1], "$sent"); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.RetryOutboxRow(ctx, ids[2], 2, 0, "HTTP 502"); err != nil {
-			t.Fatal(err)
-		}
-		attempts := func() []int {
+		take := func(room, owner string, want bool) {
 			t.Helper()
-			var out []int
-			for _, id := range ids {
-				var n int
-				if err := db.QueryRowContext(ctx, `SELECT attempts FROM outbox WHERE id = $1`, id).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, n)
-			}
-			return out
-		}
-		acquire := func(queue, room, owner string) {
-			t.Helper()
-			if ok, err := db.AcquireLease(ctx, queue, room, owner, 60_000); err != nil || !ok {
-				t.Fatalf("acquire %s %s as %s: %v %v", queue, room, owner, ok, err)
+			ok, tookOver, err := db.TakeLease(ctx, store.QueueOutbox, room, owner, 60_000)
+			if err != nil || !ok || tookOver != want {
+				t.Fatalf("take %s as %s: held %v, took over %v (%v); want held, took over %v", room, owner, ok, tookOver, err, want)
 			}
 		}
 		expire := func(room string) {
@@ -870,33 +851,29 @@ func TestTakingOverASendersRoomCountsItsReplies(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		untouched := []int{0, 0, 2, 0, 0}
-		acquire(store.QueueOutbox, "!a:x", "p1") // free
-		acquire(store.QueueOutbox, "!a:x", "p1") // renewed
+		take("!a:x", "p1", false) // free
+		take("!a:x", "p1", false) // renewed
 		if err := db.ReleaseLease(ctx, store.QueueOutbox, "!a:x", "p1"); err != nil {
 			t.Fatal(err)
 		}
-		acquire(store.QueueOutbox, "!a:x", "p2") // given back before
+		take("!a:x", "p2", false) // given back before
 		expire("!a:x")
-		acquire(store.QueueOutbox, "!a:x", "p2") // its own, expired
-		acquire(store.QueueInbox, "!b:x", "p1")
-		expire("!b:x")
-		acquire(store.QueueInbox, "!b:x", "p2") // the inbox's lease
-		if got := attempts(); !slices.Equal(got, untouched) {
-			t.Fatalf("attempts %v without a takeover, want %v", got, untouched)
-		}
+		take("!a:x", "p2", false) // its own, expired
 		expire("!a:x")
-		acquire(store.QueueOutbox, "!a:x", "p3")
-		if got, want := attempts(), []int{1, 0, 2, 0, 0}; !slices.Equal(got, want) {
-			t.Fatalf("attempts %v after taking !a:x over, want %v", got, want)
+		take("!a:x", "p3", true)
+		if ok, tookOver, err := db.TakeLease(ctx, store.QueueOutbox, "!a:x", "p4", 60_000); err != nil || ok || tookOver {
+			t.Fatalf("took a live lease: %v %v %v", ok, tookOver, err)
 		}
-		acquire(store.QueueOutbox, "!c:x", "dead")
-		n, err := db.ReleaseStaleLeases(ctx, func(owner string) bool { return owner == "dead" })
-		if err != nil || n != 1 {
-			t.Fatalf("released %d stale leases (%v), want 1", n, err)
+		take("!c:x", "dead", false)
+		if n, err := db.ReleaseStaleLeases(ctx, func(owner string) bool { return owner == "dead" }); err != nil || n != 1 {
+			t.Fatalf("ended %d stale leases (%v), want 1", n, err)
 		}
-		if got, want := attempts(), []int{1, 0, 2, 0, 1}; !slices.Equal(got, want) {
-			t.Fatalf("attempts %v after releasing a dead owner's leases, want %v", got, want)
+		take("!c:x", "p1", true)
+		for _, id := range ids {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT attempts FROM outbox WHERE id = $1`, id).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("reply %d: %d attempts (%v), want none written", id, n, err)
+			}
 		}
 	})
 }
@@ -905,9 +882,9 @@ func TestTakingOverASendersRoomCountsItsReplies(t *testing.T) {
 // inbox room over from a process whose lease ran out counts one for the
 // room's oldest pending event, the one it may have been handling when it
 // died, unless that event was waiting for a retry; a room given back or
-// renewed changes nothing. A dead process's leases released at start
-// count the same. So an event that kills every process that runs it is
-// given up after dispatcher.max_deaths deaths.
+// renewed changes nothing. A dead process's leases ended at start are
+// taken over the same way. So an event that kills every process that runs
+// it is given up after dispatcher.max_deaths deaths.
 func TestTakingOverADispatchersRoomCountsItsHead(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -965,10 +942,11 @@ func TestTakingOverADispatchersRoomCountsItsHead(t *testing.T) {
 		}
 		acquire("!d:x", "dead")
 		if n, err := db.ReleaseStaleLeases(ctx, func(owner string) bool { return owner == "dead" }); err != nil || n != 1 {
-			t.Fatalf("released %d stale leases (%v), want 1", n, err)
+			t.Fatalf("ended %d stale leases (%v), want 1", n, err)
 		}
+		acquire("!d:x", "p1")
 		if got, want := attempts(), []int{1, 0, 1, 1}; !slices.Equal(got, want) {
-			t.Fatalf("attempts %v after releasing a dead owner's leases, want %v", got, want)
+			t.Fatalf("attempts %v after taking over a dead owner's room, want %v", got, want)
 		}
 	})
 }

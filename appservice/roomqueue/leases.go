@@ -28,6 +28,9 @@ type Leases struct {
 	// given back (so another process may take it); default TTL/4.
 	Idle time.Duration
 	Log  zerolog.Logger
+	// TookOver, when set, is told of each room Hold took over from
+	// another owner whose lease had expired (see store.TakeLease).
+	TookOver func(room string)
 
 	mu   sync.Mutex
 	held map[string]*lease
@@ -64,7 +67,7 @@ func (l *Leases) Hold(ctx context.Context, room string) bool {
 		return true
 	}
 	l.mu.Unlock()
-	ok, err := l.DB.AcquireLease(ctx, l.Queue, room, l.Owner, l.TTL.Milliseconds())
+	ok, tookOver, err := l.DB.TakeLease(ctx, l.Queue, room, l.Owner, l.TTL.Milliseconds())
 	if err != nil {
 		if ctx.Err() == nil {
 			l.Log.Error().Err(err).Str("room_id", room).Str("queue", l.Queue).Msg("cannot claim room")
@@ -78,6 +81,9 @@ func (l *Leases) Hold(ctx context.Context, room string) bool {
 		return false
 	}
 	l.held[room] = &lease{expires: now.Add(l.TTL), used: now, busy: true}
+	if tookOver && l.TookOver != nil {
+		l.TookOver(room)
+	}
 	return true
 }
 

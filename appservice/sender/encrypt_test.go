@@ -281,3 +281,28 @@ func TestEncryptedQueueSealsNextInSentCommit(t *testing.T) {
 		}
 	})
 }
+
+// A sender that died in an encrypted room before sealing its replies left
+// them plaintext with no attempt: the sender that takes the room over
+// seals and sends each of them once (looking for the first among the
+// bot's events before), never refusing them as attempted in plaintext.
+func TestEncryptedRoomOfADeadSenderIsSealedAndSent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		enc := &fakeEncrypter{}
+		hs, ids := encryptingSender(t, db, enc, func(hs *fakehs.HS, ids []int64) {
+			if _, err := db.ExecContext(context.Background(), `INSERT INTO room_lease (queue, room_id, owner, expires_at) VALUES ('outbox', $1, 'send-dead-1', 0)`, encRoom); err != nil {
+				t.Fatal(err)
+			}
+		}, text(encRoom, "first"), text(encRoom, "second"), text(encRoom, "third"))
+		waitDone(t, db, hs, ids...)
+		sends := hs.SendsTo(encRoom)
+		if len(sends) != 3 {
+			t.Fatalf("homeserver has %d events, want the 3 replies once each", len(sends))
+		}
+		for i, s := range sends {
+			if s.Type != "m.room.encrypted" || s.TxnID != db.MatrixTxnID(ids[i]) {
+				t.Fatalf("event %d: %s under %s, want m.room.encrypted under %s", i, s.Type, s.TxnID, db.MatrixTxnID(ids[i]))
+			}
+		}
+	})
+}

@@ -101,6 +101,9 @@ type Sender struct {
 	// unrecorded are the rows whose attempt's outcome this process could
 	// not record (the database failed): they may have been delivered.
 	unrecorded map[int64]bool
+	// takenOver are the rooms taken over from a sender that died: their
+	// first pending reply may have been delivered.
+	takenOver map[string]bool
 	// retrying holds a token for each worker busy with a row that may
 	// have been attempted before. Retries may use only half the workers: a homeserver that
 	// hangs on some rooms must not hold every worker with their retries
@@ -132,8 +135,14 @@ func New(db *store.DB, hs Transport, opts Options, log zerolog.Logger) *Sender {
 	s := &Sender{db: db, hs: hs, opts: opts, log: log, owner: roomqueue.OwnerID("send"),
 		backoff:    backoff.Policy{Base: opts.RetryBase, Max: opts.MaxBackoff},
 		unrecorded: map[int64]bool{},
+		takenOver:  map[string]bool{},
 		retrying:   make(chan struct{}, max(1, opts.Workers/2))}
-	s.leases = &roomqueue.Leases{DB: db, Queue: store.QueueOutbox, Owner: s.owner, TTL: opts.LeaseTimeout, Log: log}
+	s.leases = &roomqueue.Leases{DB: db, Queue: store.QueueOutbox, Owner: s.owner, TTL: opts.LeaseTimeout, Log: log,
+		TookOver: func(room string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.takenOver[room] = true
+		}}
 	s.queue = &roomqueue.Queue{
 		Name: "outbox", Workers: opts.Workers, Poll: opts.PollInterval, Log: log,
 		Pending: func(ctx context.Context, limit int) ([]string, error) {
@@ -258,16 +267,17 @@ func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, ahead *sealA
 }
 
 // maybeAttempted reports whether an earlier attempt of row may have
-// reached the homeserver: one failed, a sender died while making one (its
-// rooms' replies are counted as attempted when they are taken over), or
-// this process could not record one's outcome.
+// reached the homeserver: one failed, this process could not record one's
+// outcome, or row is the first pending reply of a room taken over from a
+// sender that died (rows go out in order, so the first one sendRoom
+// meets is the one that may have been in flight).
 func (s *Sender) maybeAttempted(row *store.OutboxRow) bool {
 	if row.Attempts > 0 {
 		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unrecorded[row.ID]
+	return s.unrecorded[row.ID] || s.takenOver[row.RoomID]
 }
 
 // SentFinder is implemented by transports that can look for an event a
@@ -283,8 +293,8 @@ type SentFinder interface {
 //
 // No attempt is recorded before the send: a reply costs one commit, the
 // one that records it sent. Should this process die during the send, the
-// sender that takes the room over counts the attempt for it (see
-// store.AcquireLease), and looks for the reply before sending it again.
+// sender that takes the room over (see store.TakeLease) looks for the
+// reply before sending it again.
 func (s *Sender) send(ctx context.Context, row *store.OutboxRow, ahead *sealAhead) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
@@ -332,6 +342,7 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, ahead *sealAhea
 	if err == nil {
 		queueDelay.Observe(time.Since(time.UnixMilli(row.CreatedAt)).Seconds())
 		if ahead != nil && s.sealNext(ctx, row, eventID, ahead, log) {
+			s.settled(row)
 			log.Debug().Str("event_id", eventID.String()).Str("txn_id", txnID).Msg("reply sent")
 			return eventID, true
 		}
@@ -415,11 +426,18 @@ func (s *Sender) record(ctx context.Context, log zerolog.Logger, row *store.Outb
 		s.leases.Lost(row.RoomID)
 		return false
 	}
-	s.mu.Lock()
-	delete(s.unrecorded, row.ID)
-	s.mu.Unlock()
+	s.settled(row)
 	sends.WithLabelValues(result).Inc()
 	return true
+}
+
+// settled notes that row's outcome is recorded: the room's later rows
+// were never attempted.
+func (s *Sender) settled(row *store.OutboxRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.unrecorded, row.ID)
+	delete(s.takenOver, row.RoomID)
 }
 
 // content returns the row's content stamped with its txn id (see
