@@ -17,7 +17,7 @@ const (
 // none), whether it is due or waits for a retry (RetryAt). Reading it
 // writes nothing: an event's attempts count the attempts known to have
 // failed, and a process that dies while handling one has it counted by
-// whoever takes the room over (see AcquireLease), so an event that kills
+// whoever takes the room over (see TakeLease), so an event that kills
 // every process that runs it is still given up after a bounded number of
 // deaths, without a commit before every event.
 func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, error) {
@@ -33,13 +33,18 @@ func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, e
 // nil otherwise, read in q (the dispatcher reads it in the transaction
 // that commits the room's previous event).
 func (db *DB) NextDueInboxEvent(ctx context.Context, q Querier, roomID string, now int64) (*InboxEvent, error) {
-	e, err := scanInboxEvent(q.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inbox
-		WHERE seq = (SELECT min(seq) FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending')
-			AND status = 'pending' AND retry_at <= $2`, roomID, now))
+	e, err := scanInboxEvent(q.QueryRowContext(ctx, `SELECT `+inboxColumns+` FROM inbox WHERE `+db.dueHead(), roomID, now))
 	if err != nil {
 		return nil, fmt.Errorf("read next inbox event: %w", err)
 	}
 	return e, nil
+}
+
+// dueHead is the condition on inbox rows that finds room $1's oldest
+// pending event if it is due at $2.
+func (db *DB) dueHead() string {
+	return `seq = (SELECT min(seq) FROM inbox` + db.indexedBy("inbox_pending_idx") + ` WHERE room_id = $1 AND status = 'pending')
+		AND status = 'pending' AND retry_at <= $2`
 }
 
 const inboxColumns = `seq, event_id, room_id, sender, event_type, state_key, origin_ts, event,

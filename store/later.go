@@ -130,10 +130,9 @@ func AppendOutboxLater(ctx context.Context, tx Tx, events []OutgoingEvent) error
 
 // markOutboxLater records a send at the end of the caller's group
 // transaction (it must run in one).
-func markOutboxLater(ctx context.Context, tx Tx, m outboxMark) error {
+func markOutboxLater(ctx context.Context, m outboxMark) {
 	l := laterOf(ctx)
 	l.marks = append(l.marks, m)
-	return nil
 }
 
 // FlushLater makes the writes deferred so far in the caller's group

@@ -58,9 +58,7 @@ func (db *DB) TakeLease(ctx context.Context, queue, roomID, owner string, ttlMil
 		if !tookOver || queue != QueueInbox {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1
-			WHERE seq = (SELECT min(seq) FROM inbox`+db.indexedBy("inbox_pending_idx")+` WHERE room_id = $1 AND status = 'pending')
-				AND status = 'pending' AND retry_at <= $2`, roomID, now)
+		_, err = tx.ExecContext(ctx, `UPDATE inbox SET attempts = attempts + 1 WHERE `+db.dueHead(), roomID, now)
 		return err
 	})
 	if err != nil {

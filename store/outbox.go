@@ -91,14 +91,15 @@ func (db *DB) PendingOutboxRows(ctx context.Context, roomID string, limit int) (
 }
 
 // MarkOutboxSent records the event id the homeserver gave a sent row.
-// No attempt is recorded before a send (see markPossiblyAttempted), so
-// a reply costs one commit, this one.
+// No attempt is recorded before a send (see TakeLease), so a reply costs
+// one commit, this one.
 func (db *DB) MarkOutboxSent(ctx context.Context, id int64, eventID string) error {
 	now := Now()
 	// Committed with other rooms' sender records of the moment, in one
 	// statement for every row the group records.
 	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		return markOutboxLater(ctx, tx, outboxMark{id: id, eventID: eventID, sentAt: now})
+		markOutboxLater(ctx, outboxMark{id: id, eventID: eventID, sentAt: now})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("mark outbox row sent: %w", err)

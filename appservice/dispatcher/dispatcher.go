@@ -569,9 +569,8 @@ func (d *Dispatcher) putBack(ctx context.Context, ev *store.InboxEvent, after ti
 }
 
 // fail records a failed attempt (counted now): retry later with backoff,
-// or, after MaxAttempts, park the event with its
-// reason (and apologise to the customer if it was a message to a bot) so
-// the room flows again.
+// or, after MaxAttempts, park the event with its reason (and apologise to
+// the customer if it was a message to a bot) so the room flows again.
 func (d *Dispatcher) fail(ctx context.Context, ev *store.InboxEvent, out *outcome, cause error, log zerolog.Logger) bool {
 	var kw *errKeyWait
 	if errors.As(cause, &kw) {

@@ -105,9 +105,9 @@ type Sender struct {
 	// first pending reply may have been delivered.
 	takenOver map[string]bool
 	// retrying holds a token for each worker busy with a row that may
-	// have been attempted before. Retries may use only half the workers: a homeserver that
-	// hangs on some rooms must not hold every worker with their retries
-	// while rooms it answers wait for one.
+	// have been attempted before. Retries may use only half the workers:
+	// a homeserver that hangs on some rooms must not hold every worker
+	// with their retries while rooms it answers wait for one.
 	retrying chan struct{}
 }
 
@@ -255,7 +255,8 @@ func (s *Sender) sealsAhead(row *store.OutboxRow) bool {
 // to another room. ahead: the row that this one's sent commit seals too
 // (nil: none; see sealAhead).
 func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, ahead *sealAhead) (id.EventID, bool) {
-	if s.maybeAttempted(row) {
+	attempted := s.maybeAttempted(row)
+	if attempted {
 		select {
 		case s.retrying <- struct{}{}:
 			defer func() { <-s.retrying }()
@@ -263,7 +264,7 @@ func (s *Sender) sendRow(ctx context.Context, row *store.OutboxRow, ahead *sealA
 			return "", false
 		}
 	}
-	return s.send(ctx, row, ahead)
+	return s.send(ctx, row, attempted, ahead)
 }
 
 // maybeAttempted reports whether an earlier attempt of row may have
@@ -289,13 +290,14 @@ type SentFinder interface {
 // send delivers one row and records the result, and returns the event id
 // the homeserver gave it ("" if it failed for good). It returns false when
 // the room must wait (a retry is scheduled, or the result could not be
-// recorded). ahead is sendRow's.
+// recorded). attempted: an earlier attempt of row may have reached the
+// homeserver (see maybeAttempted); ahead is sendRow's.
 //
 // No attempt is recorded before the send: a reply costs one commit, the
 // one that records it sent. Should this process die during the send, the
 // sender that takes the room over (see store.TakeLease) looks for the
 // reply before sending it again.
-func (s *Sender) send(ctx context.Context, row *store.OutboxRow, ahead *sealAhead) (id.EventID, bool) {
+func (s *Sender) send(ctx context.Context, row *store.OutboxRow, attempted bool, ahead *sealAhead) (id.EventID, bool) {
 	log := s.log.With().Int64("outbox_id", row.ID).Str("room_id", row.RoomID).Str("bot", row.BotUserID).Logger()
 	txnID := s.db.MatrixTxnID(row.ID)
 	bot, room := id.UserID(row.BotUserID), id.RoomID(row.RoomID)
@@ -311,7 +313,7 @@ func (s *Sender) send(ctx context.Context, row *store.OutboxRow, ahead *sealAhea
 			return "", s.retryLater(ctx, log, row, false, hsclient.Verdict{Retry: true, Reason: "cannot encrypt yet: " + err.Error()})
 		}
 	}
-	if s.maybeAttempted(row) {
+	if attempted {
 		// An earlier attempt may have been stored although we never
 		// heard back (crash, timeout): look before sending again.
 		if f, ok := s.hs.(SentFinder); ok {
@@ -414,7 +416,7 @@ func (s *Sender) requestContext(ctx context.Context) (context.Context, context.C
 // failed: the row then stays pending, and this process remembers that it
 // may have reached the homeserver (the next attempt looks for it first).
 // The room's lease is let go without being given back: it expires, and a
-// process that takes the room over counts the attempt in the database.
+// process that takes the room over looks for the reply before sending it.
 func (s *Sender) record(ctx context.Context, log zerolog.Logger, row *store.OutboxRow, result string, update func(context.Context) error) bool {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
