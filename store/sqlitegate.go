@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,9 @@ func (c gatedConnector) Connect(context.Context) (driver.Conn, error) {
 	}
 	sc := conn.(*sqlite3.SQLiteConn)
 	// The checkpointer copies the log into the file (checkpoint.go).
-	if _, err := sc.Exec("PRAGMA wal_autocheckpoint=0", nil); err != nil {
+	// A log the checkpointer restarted is cut back to walSizeLimit by
+	// the commit that starts it anew.
+	if _, err := sc.Exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit="+strconv.Itoa(walSizeLimit), nil); err != nil {
 		sc.Close()
 		return nil, err
 	}

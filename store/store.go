@@ -140,7 +140,7 @@ func OpenWith(ctx context.Context, uri string, opts Options) (*DB, error) {
 		gc := gatedConnector{drv: &sqlite3.SQLiteDriver{}, dsn: "file:" + path + "?" + q.Encode(),
 			gate: &writeGate{ch: make(chan struct{}, 1), timeout: opts.Timeout}}
 		connector = gc
-		cp, err := startCheckpointer(gc.drv, gc.dsn)
+		cp, err := startCheckpointer(gc.drv, gc.dsn, gc.gate)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 		}
