@@ -109,8 +109,8 @@ func finishAll(ctx context.Context, tx Tx, owner string, fs []finish) error {
 			RETURNING seq, room_id
 		), next AS (
 			SELECT INBOX_COLUMNS FROM inbox
-			WHERE seq = ANY(ARRAY(SELECT (SELECT min(j.seq) FROM inbox j
-					WHERE j.room_id = d.room_id AND j.status = 'pending' AND j.seq <> d.seq) FROM done d))
+			WHERE seq = ANY(ARRAY(SELECT (SELECT j.seq FROM inbox j
+					WHERE j.room_id = d.room_id AND j.status = 'pending' AND j.seq <> d.seq ORDER BY j.seq LIMIT 1) FROM done d))
 				AND status = 'pending' AND retry_at <= $7
 		)
 		SELECT r, r IN (SELECT room_id FROM lease), r IN (SELECT room_id FROM done), next.*

@@ -221,7 +221,7 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 			WHERE seq = $6 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
 		), next AS (
 			SELECT INBOX_COLUMNS FROM inbox
-			WHERE seq = (SELECT min(seq) FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq <> $6)
+			WHERE seq = (SELECT seq FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq <> $6 ORDER BY seq LIMIT 1)
 				AND status = 'pending' AND retry_at <= $7 AND EXISTS (SELECT 1 FROM done)
 		)
 		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done), next.* FROM (SELECT 1) AS one LEFT JOIN next ON true`,
