@@ -181,6 +181,79 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// Rooms handled in parallel read their views at the same time (on
+// Postgres, in shared statements): each gets its own room's bots, member
+// count, hold and its own sender's rows, never a neighbour's.
+func TestViewsReadTogetherAreEachTheirRooms(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const rooms = 48
+		room := func(i int) string { return fmt.Sprintf("!r%d:x", i) }
+		user := func(i int) string { return fmt.Sprintf("@u%d:x", i) }
+		err := db.Tx(ctx, func(tx store.Tx) error {
+			for i := range rooms {
+				if err := store.SetBotMembership(ctx, tx, "@pizza:x", room(i), "join", i%2 == 0, user(i)); err != nil {
+					return err
+				}
+				if err := store.TouchCustomer(ctx, tx, "@pizza:x", user(i), fmt.Sprintf("U%d", i), int64(i+1)); err != nil {
+					return err
+				}
+				if err := store.SetMember(ctx, tx, room(i), user(i), "join", fmt.Sprintf("Member %d", i)); err != nil {
+					return err
+				}
+				for j := range i % 3 { // 0, 1 or 2 more people in the room
+					if err := store.SetMember(ctx, tx, room(i), fmt.Sprintf("@guest%d:x", j), "join", ""); err != nil {
+						return err
+					}
+				}
+				if i%4 == 0 {
+					if _, err := store.SetConsoleRoom(ctx, tx, "@pizza:x", room(i), store.ConvAgent, "@sam:x"); err != nil {
+						return err
+					}
+				}
+				if err := store.SaveState(ctx, tx, "@pizza:x", room(i), user(i), store.StateRow{Step: fmt.Sprintf("step-%d", i)}, 1); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, rooms)
+		var wg sync.WaitGroup
+		for i := range rooms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				v, err := db.ViewRoom(ctx, room(i), user(i))
+				switch {
+				case err != nil:
+					errs <- err
+				case len(v.Bots) != 1 || v.Bots[0].RoomID != room(i) || v.Bots[0].IsDirect != (i%2 == 0) || v.Bots[0].Inviter != user(i):
+					errs <- fmt.Errorf("room %d: bots %+v", i, v.Bots)
+				case v.Joined != 1+i%3 || v.Held["@pizza:x"] != (i%4 == 0):
+					errs <- fmt.Errorf("room %d: joined %d, held %v", i, v.Joined, v.Held)
+				default:
+					turn := v.Turns["@pizza:x"]
+					if turn.State == nil || turn.State.Step != fmt.Sprintf("step-%d", i) || turn.Customer == nil ||
+						turn.Customer.DisplayName != fmt.Sprintf("U%d", i) || turn.MemberName != fmt.Sprintf("Member %d", i) {
+						errs <- fmt.Errorf("room %d: turn %+v, state %+v, customer %+v", i, turn, turn.State, turn.Customer)
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
+
 // The room read that routes a message also brings what each joined bot
 // knows of the sender: that bot's own state and customer record, the
 // sender's name in the room; nothing of a bot that left, nothing of
