@@ -75,14 +75,9 @@ type RoomView struct {
 // ViewRoom reads a room's RoomView for a message from sender ("" for
 // none: Turns is then empty). The turn rows are read for every bot joined
 // to the room, so the one round trip serves whichever bots the message
-// turns out to concern. On Postgres the views asked for at the same time
-// (rooms handled in parallel) are read in one statement (viewgroup.go).
+// turns out to concern. (A UNION ALL of point lookups; SQLite numbers $n
+// placeholders in the order they first appear.)
 func (db *DB) ViewRoom(ctx context.Context, roomID, sender string) (RoomView, error) {
-	if db.Dialect == Postgres {
-		return db.views.view(ctx, db, roomID, sender)
-	}
-	// A UNION ALL of point lookups; SQLite numbers $n placeholders in the
-	// order they first appear.
 	rows, err := db.QueryContext(ctx, `SELECT 0, bot_user_id, inviter, CASE WHEN is_direct THEN 1 ELSE 0 END, 0, '', ''
 			FROM bot_rooms WHERE room_id = $1 AND membership = 'join'
 		UNION ALL SELECT 1, '', '', count(*), 0, '', '' FROM room_members WHERE room_id = $1 AND membership = 'join'
@@ -100,71 +95,51 @@ func (db *DB) ViewRoom(ctx context.Context, roomID, sender string) (RoomView, er
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
 	defer rows.Close()
-	b := viewBuilder{room: roomID}
+	var v RoomView
+	var member string // the sender's display name in the room
 	for rows.Next() {
 		var r turnRow
 		if err := r.scan(rows); err != nil {
 			return RoomView{}, fmt.Errorf("read room: %w", err)
 		}
-		if err := b.add(r); err != nil {
-			return RoomView{}, err
+		switch r.kind {
+		case 0:
+			v.Bots = append(v.Bots, BotRoom{BotUserID: r.bot, RoomID: roomID, Membership: "join", IsDirect: r.n1 == 1, Inviter: r.text})
+		case 1:
+			v.Joined = int(r.n1)
+		case 2:
+			if v.Held == nil {
+				v.Held = map[string]bool{}
+			}
+			v.Held[r.bot] = true
+		case kindMember:
+			member = r.text
+		default:
+			if v.Turns == nil {
+				v.Turns = map[string]TurnRows{}
+			}
+			t := v.Turns[r.bot]
+			if err := r.fill(&t); err != nil {
+				return RoomView{}, err
+			}
+			v.Turns[r.bot] = t
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return RoomView{}, fmt.Errorf("read room: %w", err)
 	}
-	return b.done(sender), nil
-}
-
-// viewBuilder puts a room's rows (turnRow kinds 0 to 5) into its RoomView.
-type viewBuilder struct {
-	room   string
-	v      RoomView
-	member string // the sender's display name in the room
-}
-
-func (b *viewBuilder) add(r turnRow) error {
-	v := &b.v
-	switch r.kind {
-	case 0:
-		v.Bots = append(v.Bots, BotRoom{BotUserID: r.bot, RoomID: b.room, Membership: "join", IsDirect: r.n1 == 1, Inviter: r.text})
-	case 1:
-		v.Joined = int(r.n1)
-	case 2:
-		if v.Held == nil {
-			v.Held = map[string]bool{}
-		}
-		v.Held[r.bot] = true
-	case kindMember:
-		b.member = r.text
-	default:
-		if v.Turns == nil {
-			v.Turns = map[string]TurnRows{}
-		}
-		t := v.Turns[r.bot]
-		if err := r.fill(&t); err != nil {
-			return err
-		}
-		v.Turns[r.bot] = t
-	}
-	return nil
-}
-
-// done returns the view: every joined bot has turn rows for a sender.
-func (b *viewBuilder) done(sender string) RoomView {
-	v := b.v
 	sortBots(v.Bots)
 	if sender != "" {
 		if v.Turns == nil {
 			v.Turns = map[string]TurnRows{}
 		}
-		for _, bot := range v.Bots {
-			t := v.Turns[bot.BotUserID]
-			t.MemberName = b.member
-			v.Turns[bot.BotUserID] = t
+		for _, b := range v.Bots {
+			t := v.Turns[b.BotUserID]
+			t.MemberName = member
+			v.Turns[b.BotUserID] = t
 		}
 	}
-	return v
+	return v, nil
 }
 
 // SetMember records another user's membership in a room.

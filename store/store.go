@@ -50,8 +50,6 @@ type DB struct {
 	readTimeout *atomic.Int64
 	// group gathers GroupTx work into shared transactions.
 	group group
-	// views gathers ViewRoom reads into shared statements (Postgres).
-	views viewGroup
 	// maxCommitters is Options.Committers (0: the engine's default).
 	maxCommitters int
 	// uri is what the DB was opened with (Listen opens its own
