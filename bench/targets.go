@@ -18,6 +18,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq"
+
+	"github.com/bizbots/bizbots/internal/loopport"
 )
 
 // target is one appservice under test, started fresh for each run.
@@ -72,14 +74,9 @@ func (p *process) stop() {
 	}
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// freeAddr is a loopback address to listen on, outside the ephemeral
+// range (a killed process is started again on it).
+func freeAddr() (string, error) { return loopport.Free() }
 
 func token() string {
 	b := make([]byte, 32)
