@@ -12,26 +12,33 @@ import (
 	"github.com/bizbots/bizbots/store/storetest"
 )
 
+// migratedSQLite opens a fresh, migrated SQLite database as bizbots does
+// (with its checkpointer) and returns it with the path of its file.
+func migratedSQLite(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	uri := storetest.URI(t, store.SQLite)
+	db, err := store.Open(context.Background(), uri, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, _, err := db.Upgrade(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db, strings.TrimPrefix(uri, "sqlite:")
+}
+
 // Commits do not copy SQLite's log into the database file themselves (that
 // stalled every writer in a large database); the checkpointer does, in the
 // background, so the file takes in what was committed within seconds and
 // the log does not grow for ever.
 func TestSQLiteLogReachesTheFileInTheBackground(t *testing.T) {
 	ctx := context.Background()
-	uri := storetest.URI(t, store.SQLite)
-	db, err := store.Open(ctx, uri, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, _, err := db.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, path := migratedSQLite(t)
 	var auto int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("wal_autocheckpoint = %d, %v: commits would checkpoint themselves", auto, err)
 	}
-	path := strings.TrimPrefix(uri, "sqlite:")
 	size := func() int64 {
 		st, err := os.Stat(path)
 		if err != nil {
@@ -62,15 +69,7 @@ func TestSQLiteLogReachesTheFileInTheBackground(t *testing.T) {
 // after 15 s of the benchmark) and every read searched all of it.
 func TestSQLiteLogStaysBoundedUnderSustainedWrites(t *testing.T) {
 	ctx := context.Background()
-	uri := storetest.URI(t, store.SQLite)
-	db, err := store.Open(ctx, uri, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, _, err := db.Upgrade(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db, path := migratedSQLite(t)
 	payload := strings.Repeat("x", 4000)
 	// A writer commits without pause (about 100 kB a commit) and a reader
 	// reads, while the checkpointer runs every 10 commits: 60 MB in all.
@@ -115,7 +114,7 @@ func TestSQLiteLogStaysBoundedUnderSustainedWrites(t *testing.T) {
 			_ = db.QueryRowContext(ctx, `SELECT count(*) FROM bb_meta`).Scan(&n)
 		}
 	}()
-	wal := strings.TrimPrefix(uri, "sqlite:") + "-wal"
+	wal := path + "-wal"
 	var largest int64
 	n := 0
 	for range committed {
