@@ -69,6 +69,8 @@ func TestSQLiteLogReachesTheFileInTheBackground(t *testing.T) {
 // after 15 s of the benchmark) and every read searched all of it.
 func TestSQLiteLogStaysBoundedUnderSustainedWrites(t *testing.T) {
 	ctx := context.Background()
+	// Past about 4 MB, so 60 MB of writes show whether it restarts.
+	store.SetRestartFrames(t, 1000)
 	db, path := migratedSQLite(t)
 	payload := strings.Repeat("x", 4000)
 	// A writer commits without pause (about 100 kB a commit) and a reader
