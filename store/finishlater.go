@@ -12,12 +12,12 @@ import (
 
 // finish is one member's FinishInboxEventLater, made with the group's.
 type finish struct {
-	member         int
-	room, owner    string
-	seq, expiresAt int64
-	note           string
-	now            int64
-	next           **InboxEvent
+	member      int
+	room, owner string
+	seq         int64
+	note        string
+	now         int64
+	next        **InboxEvent
 }
 
 // memberError is a deferred write that failed for one member's own reason
@@ -38,16 +38,16 @@ func (e *memberError) Unwrap() error { return e.err }
 // handled fails the caller's GroupTx alone, with ErrLeaseLost or
 // ErrAlreadyHandled. On SQLite, where a statement costs no round trip,
 // and outside GroupTx, it is FinishInboxEvent at once.
-func (db *DB) FinishInboxEventLater(ctx context.Context, tx Tx, room, owner string, ttlMillis, seq int64, note string, now int64, next **InboxEvent) error {
+func (db *DB) FinishInboxEventLater(ctx context.Context, tx Tx, room, owner string, seq int64, note string, now int64, next **InboxEvent) error {
 	*next = nil
 	l := laterOf(ctx)
 	if l == nil || db.Dialect != Postgres {
-		ev, err := db.FinishInboxEvent(ctx, tx, room, owner, ttlMillis, seq, note, now)
+		ev, err := db.FinishInboxEvent(ctx, tx, room, owner, seq, note, now)
 		*next = ev
 		return err
 	}
 	l.finishes = append(l.finishes, finish{member: l.member, room: room, owner: owner, seq: seq,
-		expiresAt: Now() + ttlMillis, note: Clean(note), now: now, next: next})
+		note: Clean(note), now: now, next: next})
 	return nil
 }
 
@@ -93,29 +93,34 @@ func finishAll(ctx context.Context, tx Tx, owner string, fs []finish) error {
 	rooms, notes := make(pq.StringArray, len(fs)), make(pq.StringArray, len(fs))
 	seqs := make(pq.Int64Array, len(fs))
 	byRoom := make(map[string]int, len(fs))
-	var expires, now int64
+	var now int64
 	for i, f := range fs {
 		rooms[i], notes[i], seqs[i] = f.room, f.note, f.seq
-		expires, now = max(expires, f.expiresAt), max(now, f.now)
+		now = max(now, f.now)
 		byRoom[f.room] = i
 	}
+	// The lease is read, not renewed: Leases renews every lease the
+	// process holds each TTL/4, and a takeover committed after this
+	// statement's snapshot cannot finish these events twice (its own
+	// finish waits for this transaction's row locks on them, then finds
+	// them done).
 	rows, err := tx.QueryContext(ctx, strings.Replace(`WITH lease AS (
-			UPDATE room_lease SET expires_at = $1
-			WHERE queue = 'inbox' AND room_id = ANY(CAST($2 AS text[])) AND owner = $3 RETURNING room_id
+			SELECT room_id FROM room_lease
+			WHERE queue = 'inbox' AND room_id = ANY(CAST($1 AS text[])) AND owner = $2
 		), done AS (
-			UPDATE inbox SET status = 'done', handled_at = $4,
-				last_error = (CAST($5 AS text[]))[array_position(CAST($6 AS bigint[]), seq)]
-			WHERE seq = ANY(CAST($6 AS bigint[])) AND status = 'pending'
+			UPDATE inbox SET status = 'done', handled_at = $3,
+				last_error = (CAST($4 AS text[]))[array_position(CAST($5 AS bigint[]), seq)]
+			WHERE seq = ANY(CAST($5 AS bigint[])) AND status = 'pending'
 			RETURNING seq, room_id
 		), next AS (
 			SELECT INBOX_COLUMNS FROM inbox
 			WHERE seq = ANY(ARRAY(SELECT (SELECT j.seq FROM inbox j
 					WHERE j.room_id = d.room_id AND j.status = 'pending' AND j.seq <> d.seq ORDER BY j.seq LIMIT 1) FROM done d))
-				AND status = 'pending' AND retry_at <= $7
+				AND status = 'pending' AND retry_at <= $6
 		)
 		SELECT r, r IN (SELECT room_id FROM lease), r IN (SELECT room_id FROM done), next.*
-		FROM unnest(CAST($2 AS text[])) AS r LEFT JOIN next ON next.room_id = r`, "INBOX_COLUMNS", inboxColumns, 1),
-		expires, rooms, owner, Now(), notes, seqs, now)
+		FROM unnest(CAST($1 AS text[])) AS r LEFT JOIN next ON next.room_id = r`, "INBOX_COLUMNS", inboxColumns, 1),
+		rooms, owner, Now(), notes, seqs, now)
 	if err != nil {
 		return fmt.Errorf("mark inbox events done: %w", err)
 	}

@@ -190,15 +190,15 @@ func MarkInboxDone(ctx context.Context, tx Querier, seq int64, note string) erro
 }
 
 // FinishInboxEvent is, for the transaction that commits an event's
-// outcome, RenewLease of the inbox lease on room, MarkInboxDone, and
+// outcome, CheckLease of the inbox lease on room, MarkInboxDone, and
 // NextDueInboxEvent of the room's next event (due at now): it returns
 // that event, or nil when none is due. On Postgres it is one statement
-// (one round trip instead of three); the lease row is locked and checked
-// before the event is marked, and the next event read only once it is,
-// as when they run one after the other.
-func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner string, ttlMillis, seq int64, note string, now int64) (*InboxEvent, error) {
+// (one round trip instead of three); the event is marked only when the
+// lease is this owner's, and the next event read only once it is, as
+// when they run one after the other.
+func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner string, seq int64, note string, now int64) (*InboxEvent, error) {
 	if db.Dialect != Postgres {
-		if err := RenewLease(ctx, tx, QueueInbox, room, owner, ttlMillis); err != nil {
+		if err := CheckLease(ctx, tx, QueueInbox, room, owner); err != nil {
 			return nil, err
 		}
 		if err := MarkInboxDone(ctx, tx, seq, note); err != nil {
@@ -215,18 +215,18 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 	// in one order and commit in another, so an earlier seq can become
 	// visible after a later one of its room was read.
 	err := tx.QueryRowContext(ctx, strings.Replace(`WITH lease AS (
-			UPDATE room_lease SET expires_at = $1 WHERE queue = 'inbox' AND room_id = $2 AND owner = $3 RETURNING 1
+			SELECT 1 FROM room_lease WHERE queue = 'inbox' AND room_id = $1 AND owner = $2
 		), done AS (
-			UPDATE inbox SET status = 'done', handled_at = $4, last_error = $5
-			WHERE seq = $6 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
+			UPDATE inbox SET status = 'done', handled_at = $3, last_error = $4
+			WHERE seq = $5 AND status = 'pending' AND EXISTS (SELECT 1 FROM lease) RETURNING 1
 		), next AS (
 			SELECT INBOX_COLUMNS FROM inbox
-			WHERE seq = (SELECT seq FROM inbox WHERE room_id = $2 AND status = 'pending' AND seq <> $6 ORDER BY seq LIMIT 1)
-				AND status = 'pending' AND retry_at <= $7 AND EXISTS (SELECT 1 FROM done)
+			WHERE seq = (SELECT seq FROM inbox WHERE room_id = $1 AND status = 'pending' AND seq <> $5 ORDER BY seq LIMIT 1)
+				AND status = 'pending' AND retry_at <= $6 AND EXISTS (SELECT 1 FROM done)
 		)
 		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done), next.* FROM (SELECT 1) AS one LEFT JOIN next ON true`,
 		"INBOX_COLUMNS", inboxColumns, 1),
-		at+ttlMillis, room, owner, at, Clean(note), seq, now).Scan(append([]any{&leased, &done}, next.dest()...)...)
+		room, owner, at, Clean(note), seq, now).Scan(append([]any{&leased, &done}, next.dest()...)...)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("mark inbox event done: %w", err)

@@ -322,7 +322,7 @@ func TestGroupFinishesEachMembersEvent(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					errs[i] = db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
-						if err := db.FinishInboxEventLater(ctx, tx, room, "me", 60000, heads[room].Seq, "", store.Now(), &nexts[i]); err != nil {
+						if err := db.FinishInboxEventLater(ctx, tx, room, "me", heads[room].Seq, "", store.Now(), &nexts[i]); err != nil {
 							return err
 						}
 						return store.AppendOutboxLater(ctx, tx, []store.OutgoingEvent{textReply(room, "hi", -1)})

@@ -67,6 +67,22 @@ func (db *DB) TakeLease(ctx context.Context, queue, roomID, owner string, ttlMil
 	return held, tookOver, nil
 }
 
+// CheckLease returns ErrLeaseLost unless owner holds room's lease in
+// queue, as tx sees it: the fence of a commit (roll back, do not commit).
+// It writes nothing; Leases renews the leases a process holds.
+func CheckLease(ctx context.Context, tx Querier, queue, roomID, owner string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM room_lease WHERE queue = $1 AND room_id = $2 AND owner = $3`,
+		queue, roomID, owner).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrLeaseLost
+	case err != nil:
+		return fmt.Errorf("check %s lease: %w", queue, err)
+	}
+	return nil
+}
+
 // RenewLease extends owner's lease inside tx. ErrLeaseLost means another
 // process took the room over: roll back, do not commit.
 func RenewLease(ctx context.Context, tx Querier, queue, roomID, owner string, ttlMillis int64) error {
@@ -85,8 +101,9 @@ func RenewLease(ctx context.Context, tx Querier, queue, roomID, owner string, tt
 // rooms it holds: true when renewed, false when the room's lease row is
 // in another transaction right now. That is almost always one of owner's
 // own commits, which renews the lease itself; it is not waited for,
-// since a commit can hold one room's row and need another's (a group
-// commit renews the lease of each room it commits for, in no set order):
+// since a commit can hold one room's row and need another's (the commits
+// of failed and deferred events renew their room's lease, in no set
+// order with other rooms'):
 // waiting, this statement and the commit would deadlock, the database
 // would abort one of them, and a failed renewal lets every lease lapse.
 // A room taken over by another process meanwhile is not named.

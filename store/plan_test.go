@@ -256,7 +256,7 @@ func messagePath(t *testing.T, db *store.DB) {
 			{RoomID: room, BotUserID: bot, Type: "m.reaction", Content: []byte(`{}`), ParentIndex: 0},
 		})
 		must(err)
-		_, err = db.FinishInboxEvent(ctx, tx, room, "me", 60000, ev.Seq, "", store.Now())
+		_, err = db.FinishInboxEvent(ctx, tx, room, "me", ev.Seq, "", store.Now())
 		return err
 	}))
 	// A turn's writes made with the rest of its group commit.
@@ -270,7 +270,7 @@ func messagePath(t *testing.T, db *store.DB) {
 	must(err)
 	var ev3 *store.InboxEvent
 	must(db.GroupTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		if err := db.FinishInboxEventLater(ctx, tx, room, "me", 60000, ev2.Seq, "", store.Now(), &ev3); err != nil {
+		if err := db.FinishInboxEventLater(ctx, tx, room, "me", ev2.Seq, "", store.Now(), &ev3); err != nil {
 			return err
 		}
 		if err := store.TouchCustomerLater(ctx, tx, bot, user, "Alice", store.Now()); err != nil {

@@ -350,8 +350,8 @@ func leasesWithCommit(t *testing.T, db *store.DB) *sql.Tx {
 }
 
 // The bulk renewal runs while the process's own commits hold some of
-// its rooms' lease rows (a group commit renews the lease of each room it
-// commits for, in whatever order its members came). It must not wait for
+// its rooms' lease rows (the commits of failed and deferred events renew
+// their room's lease, in whatever order they come). It must not wait for
 // them: a commit that then needs a row the renewal locked first would
 // deadlock with it, the database would abort one, and a failed renewal
 // lets every lease of the process lapse (the rooms' events were then
@@ -741,7 +741,7 @@ func TestFinishInboxEvent(t *testing.T) {
 		}
 		finish := func(owner string, seq int64) (next *store.InboxEvent, err error) {
 			err = db.Tx(ctx, func(tx store.Tx) error {
-				next, err = db.FinishInboxEvent(ctx, tx, room, owner, 60000, seq, "", store.Now())
+				next, err = db.FinishInboxEvent(ctx, tx, room, owner, seq, "", store.Now())
 				return err
 			})
 			return next, err
@@ -814,7 +814,7 @@ func TestFinishClaimsAnEarlierEventCommittedLate(t *testing.T) {
 	}
 	var next *store.InboxEvent
 	err = db.Tx(ctx, func(tx store.Tx) error {
-		next, err = db.FinishInboxEvent(ctx, tx, room, "me", 60000, head.Seq, "", store.Now())
+		next, err = db.FinishInboxEvent(ctx, tx, room, "me", head.Seq, "", store.Now())
 		return err
 	})
 	if err != nil {

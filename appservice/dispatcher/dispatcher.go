@@ -500,7 +500,7 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		defer catch(&err, "commit")
 		// On Postgres, one statement finishes the events of the whole
 		// group, at its end; next is set then.
-		err = d.db.FinishInboxEventLater(ctx, tx, ev.RoomID, d.owner, d.opts.LeaseTimeout.Milliseconds(), ev.Seq, out.note, d.opts.Clock().UnixMilli(), &next)
+		err = d.db.FinishInboxEventLater(ctx, tx, ev.RoomID, d.owner, ev.Seq, out.note, d.opts.Clock().UnixMilli(), &next)
 		if err != nil {
 			return err
 		}

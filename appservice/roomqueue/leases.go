@@ -18,7 +18,8 @@ import (
 // more than half its time is left; a visit is bounded well below that
 // (requests and commits have their own shorter deadlines), so another
 // process can never take over a room while this one works in it. Commits
-// still check the lease (store.RenewLease) as their fence.
+// still check the lease as their fence (store.CheckLease; the commits of
+// a failed or deferred event renew it, store.RenewLease).
 type Leases struct {
 	DB    *store.DB
 	Queue string
