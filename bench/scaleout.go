@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/bizbots/bizbots/internal/loopport"
 )
 
 // roundRobin spreads requests over backends (host:port) in turn, and
@@ -105,7 +107,7 @@ func (b *bench) startCluster(ctx context.Context, hs *homeserver, n int) (*clust
 	}
 	cleanup = append(cleanup, dropDB)
 	for i := 0; i < n; i++ {
-		addr, err := freeAddr()
+		addr, err := loopport.Free()
 		if err != nil {
 			return fail(err)
 		}

@@ -74,10 +74,6 @@ func (p *process) stop() {
 	}
 }
 
-// freeAddr is a loopback address to listen on, outside the ephemeral
-// range (a killed process is started again on it).
-func freeAddr() (string, error) { return loopport.Free() }
-
 func token() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
@@ -120,7 +116,7 @@ func startCmd(cmd *exec.Cmd, logPath string) (<-chan error, error) {
 // comparatorTarget is the bare mautrix-go echo appservice.
 func comparatorTarget(bin, work string) target {
 	return target{name: "mautrix", start: func(ctx context.Context, hs *homeserver, rooms int) (*process, error) {
-		addr, err := freeAddr()
+		addr, err := loopport.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +148,7 @@ type bizbotsOptions struct {
 // makes a fresh database each time.
 func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error), bo bizbotsOptions) target {
 	return target{name: name, start: func(ctx context.Context, hs *homeserver, rooms int) (*process, error) {
-		addr, err := freeAddr()
+		addr, err := loopport.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +181,7 @@ func bizbotsTarget(name, bin, work string, dbURI func() (string, func(), error),
 		}
 		var env []string
 		if bo.pprof {
-			if p.pprofAddr, err = freeAddr(); err != nil {
+			if p.pprofAddr, err = loopport.Free(); err != nil {
 				p.stop()
 				return nil, err
 			}
