@@ -47,6 +47,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Logging, stderr)
 	warnReadable(cfg.Path, log)
+	log.Debug().Int("gc_percent", setServeGC()).Msg("garbage collector target (GOGC)")
 	ctx, stop := serveContext()
 	defer stop()
 	return serve(ctx, cfg, log)
