@@ -47,7 +47,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Logging, stderr)
 	warnReadable(cfg.Path, log)
-	log.Debug().Int("gc_percent", setServeGC()).Msg("garbage collector target (GOGC)")
+	gc := setServeGC()
+	log.Debug().Int("gc_percent", gc).Msg("garbage collector target (GOGC)")
 	ctx, stop := serveContext()
 	defer stop()
 	return serve(ctx, cfg, log)
