@@ -1,8 +1,8 @@
 package bizbotscmd
 
 import (
-	"os"
 	"runtime/debug"
+	"runtime/metrics"
 )
 
 // gcPercent is the garbage collector's target for `serve` when the
@@ -19,13 +19,12 @@ const gcPercent = 200
 // returns the target in force.
 func setGCPercent(getenv func(string) string) int {
 	if getenv("GOGC") != "" {
-		old := debug.SetGCPercent(100)
-		debug.SetGCPercent(old)
-		return old
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		// GOGC=off reads as the largest uint64: -1 as an int, as
+		// debug.SetGCPercent reports it.
+		return int(s[0].Value.Uint64())
 	}
 	debug.SetGCPercent(gcPercent)
 	return gcPercent
 }
-
-// setServeGC is setGCPercent for the process's environment.
-func setServeGC() int { return setGCPercent(os.Getenv) }

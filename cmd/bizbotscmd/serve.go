@@ -47,7 +47,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg.Logging, stderr)
 	warnReadable(cfg.Path, log)
-	gc := setServeGC()
+	gc := setGCPercent(os.Getenv)
 	log.Debug().Int("gc_percent", gc).Msg("garbage collector target (GOGC)")
 	ctx, stop := serveContext()
 	defer stop()
