@@ -13,14 +13,19 @@ import (
 )
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
-// SQLite database file.
-const checkpointEvery = time.Second
+// SQLite database file. Each checkpoint ends with a flush of the file,
+// and the commits flushing the log meanwhile wait behind it on the disk:
+// once a second, at 800 messages/s, that flush carried tens of MB and the
+// reply p99 was 27–34 ms (p50 6–8 ms); every 200 ms it carries a fifth of
+// that and the p99 was 13–22 ms, with replies/s at full load unchanged
+// (docs/PERFORMANCE.md, eighth pass).
+const checkpointEvery = 200 * time.Millisecond
 
 // restartFrames is the log length in pages (about 64 MB, walSizeLimit)
 // past which a checkpoint also starts the log again from the beginning.
 // The writers wait while that copies the last pages and flushes the file,
-// so it is not done every second: restarting past 1 000 pages (SQLite's
-// own checkpoint length) doubled the reply p99 of some sweep steps (800
+// so it is not done at every checkpoint: restarting past 1 000 pages
+// (SQLite's own checkpoint length) doubled the reply p99 of some sweep steps (800
 // messages/s: 15–29 ms, against 13–16 ms past 16 000). A variable only
 // so tests can lower it.
 var restartFrames int64 = 16000
@@ -40,8 +45,8 @@ const walSizeLimit = 64 << 20
 // for pages written all over the file and its flush. In a database of a
 // million messages that made intake's p99 about ten times worse. So the
 // connections do not checkpoint (wal_autocheckpoint=0) and a checkpointer
-// does it every second on a connection of its own, outside the write gate:
-// a PASSIVE checkpoint copies what no reader needs any more while writers
+// does it every checkpointEvery on a connection of its own, outside the
+// write gate: a PASSIVE checkpoint copies what no reader needs any more while writers
 // go on appending to the log. Durability is the log's, flushed at every
 // commit, so it does not change.
 //
