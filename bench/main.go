@@ -432,7 +432,7 @@ func measureClosed(ctx context.Context, ep endpoint, hs *homeserver, o options, 
 func messageEvent(n, rooms int, domain string, now time.Time) map[string]any {
 	room := roomID(n%rooms, domain)
 	return map[string]any{
-		"event_id": fmt.Sprintf("$m%d", n), "room_id": room, "sender": customerOf(room, domain),
+		"event_id": eventID(fmt.Sprintf("m%d", n)), "room_id": room, "sender": customerOf(room, domain),
 		"type": "m.room.message", "origin_server_ts": now.UnixMilli(),
 		"content": map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("m %d", n)},
 	}

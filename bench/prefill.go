@@ -55,6 +55,9 @@ func prefillDatabase(ctx context.Context, bin, cfgPath, uri, domain string, meas
 	room := fmt.Sprintf("('!room' || (n %% %d) || ':%s')", m, domain)
 	customer := fmt.Sprintf("('@customer' || (n %% %d) || ':%s')", m, domain)
 	bot := "'@echo:" + domain + "'"
+	// Event ids spread over the key space as real ones are (eventID), so
+	// the run's messages land among them in the indexes, not after them.
+	msgID, replyID := scatteredID(2654435761, "pf"), scatteredID(2246822519, "pfr")
 	tables := []struct {
 		name   string
 		rows   int
@@ -62,12 +65,12 @@ func prefillDatabase(ctx context.Context, bin, cfgPath, uri, domain string, meas
 		sql    string
 	}{
 		{"inbox", spec.events, 0, `INSERT INTO inbox (event_id, room_id, sender, event_type, origin_ts, event, txn_id, received_at, status, attempts, handled_at)
-			SELECT '$pf' || n, ` + room + `, ` + customer + `, 'm.room.message', ` + ts + `,
-			'{"event_id":"$pf' || n || '","room_id":"' || ` + room + ` || '","sender":"' || ` + customer + ` || '","type":"m.room.message","origin_server_ts":' || ` + ts + ` || ',"content":{"msgtype":"m.text","body":"earlier message ' || n || '"}}',
+			SELECT ` + msgID + `, ` + room + `, ` + customer + `, 'm.room.message', ` + ts + `,
+			'{"event_id":"' || ` + msgID + ` || '","room_id":"' || ` + room + ` || '","sender":"' || ` + customer + ` || '","type":"m.room.message","origin_server_ts":' || ` + ts + ` || ',"content":{"msgtype":"m.text","body":"earlier message ' || n || '"}}',
 			'pf' || (n / 100), ` + ts + `, 'done', 1, ` + ts + ` FROM s`},
 		{"outbox", spec.events, 0, `INSERT INTO outbox (room_id, bot_user_id, event_type, content, cause_event_id, status, attempts, event_id, created_at, sent_at)
 			SELECT ` + room + `, ` + bot + `, 'm.room.message', '{"msgtype":"m.text","body":"You said: earlier message ' || n || '"}',
-			'$pf' || n, 'sent', 1, '$pfr' || n, ` + ts + `, ` + ts + ` FROM s`},
+			` + msgID + `, 'sent', 1, ` + replyID + `, ` + ts + `, ` + ts + ` FROM s`},
 		{"as_txn", (spec.events + 99) / 100, 0, `INSERT INTO as_txn (txn_id, received_at, event_count) SELECT 'pf' || n, ` + ts + `, 100 FROM s`},
 		{"customer_history", spec.events / 10, 0, `INSERT INTO customer_history (bot_user_id, user_id, kind, summary, data, created_at)
 			SELECT ` + bot + `, ` + customer + `, 'note', 'earlier note ' || n, '{}', ` + ts + ` FROM s`},
@@ -184,4 +187,17 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// scatteredID is SQL for an event id of row n of a prefill series: "$",
+// five base64 characters of a multiplicative hash of n (so consecutive
+// rows fall all over the key space), then tag and n (unique).
+func scatteredID(mul uint32, tag string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	h := fmt.Sprintf("((n * %d) %% 4294967296)", mul)
+	id := "'$'"
+	for k, div := 0, 1; k < 5; k, div = k+1, div*64 {
+		id += fmt.Sprintf(" || substr('%s', CAST((%s / %d) %% 64 + 1 AS INTEGER), 1)", alphabet, h, div)
+	}
+	return "(" + id + " || '" + tag + "' || n)"
 }

@@ -305,7 +305,7 @@ func invite(ctx context.Context, ep endpoint, hs *homeserver, from, to, batch in
 		for r := lo; r < min(lo+batch, to); r++ {
 			room := roomID(r, hs.domain)
 			evs = append(evs, map[string]any{
-				"event_id": fmt.Sprintf("$invite%d", r), "room_id": room, "sender": customerOf(room, hs.domain),
+				"event_id": eventID(fmt.Sprintf("invite%d", r)), "room_id": room, "sender": customerOf(room, hs.domain),
 				"type": "m.room.member", "state_key": bot, "origin_server_ts": time.Now().UnixMilli(),
 				"content": map[string]any{"membership": "invite", "is_direct": true},
 			})
