@@ -42,12 +42,26 @@ func (db *DB) InboxHas(ctx context.Context, events, rooms []string) (known, busy
 	for _, r := range rooms {
 		args = append(args, r)
 	}
-	found, err := taggedStrings(db.QueryContext(ctx, `SELECT 'known', event_id FROM inbox WHERE event_id IN (`+placeholders(1, len(events))+`)
-		UNION ALL SELECT DISTINCT 'pending', room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+placeholders(len(events)+1, len(rooms))+`)`, args...))
+	rows, err := db.QueryContext(ctx, `SELECT 'e', event_id FROM inbox WHERE event_id IN (`+placeholders(1, len(events))+`)
+		UNION ALL SELECT DISTINCT 'r', room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+placeholders(len(events)+1, len(rooms))+`)`, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up inbox events: %w", err)
 	}
-	known, busy = found["known"], found["pending"]
+	defer rows.Close()
+	for rows.Next() {
+		var kind, v string
+		if err := rows.Scan(&kind, &v); err != nil {
+			return nil, nil, fmt.Errorf("look up inbox events: %w", err)
+		}
+		if kind == "e" {
+			known = append(known, v)
+		} else {
+			busy = append(busy, v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("look up inbox events: %w", err)
+	}
 	return known, busy, nil
 }
 

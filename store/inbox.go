@@ -147,19 +147,40 @@ func (db *DB) mayFinishAtIntake(ctx context.Context, tx Tx, events []IncomingEve
 		rooms = append(rooms, events[h.Index].RoomID)
 	}
 	in := placeholders(2, len(rooms))
-	// $1 first: SQLite numbers parameters by first appearance.
-	found, err := taggedStrings(tx.QueryContext(ctx, `SELECT 'leased', room_id FROM room_lease WHERE queue = 'inbox' AND owner = $1 AND room_id IN (`+in+`)
-		UNION ALL SELECT DISTINCT 'pending', room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+in+`)`,
-		append([]any{handled[0].Owner}, rooms...)...))
+	busy := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+placeholders(1, len(rooms))+`)`, rooms...)
 	if err != nil {
-		return nil, fmt.Errorf("check the rooms of events handled at intake: %w", err)
+		return nil, fmt.Errorf("look for pending events: %w", err)
 	}
-	busy, leased := map[string]bool{}, map[string]bool{}
-	for _, r := range found["pending"] {
-		busy[r] = true
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look for pending events: %w", err)
+		}
+		busy[room] = true
 	}
-	for _, r := range found["leased"] {
-		leased[r] = true
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look for pending events: %w", err)
+	}
+	leased := map[string]bool{}
+	rows, err = tx.QueryContext(ctx, `SELECT room_id FROM room_lease WHERE queue = 'inbox' AND owner = $1 AND room_id IN (`+in+`)`,
+		append([]any{handled[0].Owner}, rooms...)...)
+	if err != nil {
+		return nil, fmt.Errorf("check inbox leases: %w", err)
+	}
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("check inbox leases: %w", err)
+		}
+		leased[room] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("check inbox leases: %w", err)
 	}
 	done := map[int]*Handled{}
 	for i := range handled {
@@ -170,23 +191,6 @@ func (db *DB) mayFinishAtIntake(ctx context.Context, tx Tx, events []IncomingEve
 		}
 	}
 	return done, nil
-}
-
-// taggedStrings reads rows of (tag, value) into values by tag.
-func taggedStrings(rows *sql.Rows, err error) (map[string][]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var tag, v string
-		if err := rows.Scan(&tag, &v); err != nil {
-			return nil, err
-		}
-		out[tag] = append(out[tag], v)
-	}
-	return out, rows.Err()
 }
 
 // placeholders is "$from, $from+1, …", n of them.
