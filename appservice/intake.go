@@ -91,7 +91,7 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 		writeError(w, http.StatusInternalServerError, ErrUnknown, "Could not take the transaction; retry later")
 		return
 	}
-	added, replay, pending, err := s.store(ctx, txnID, events)
+	added, replay, err := s.DB.StoreTransaction(ctx, txnID, events)
 	if err != nil {
 		intakeTxns.WithLabelValues("error").Inc()
 		log.Error().Err(err).Int("events", len(events)).Msg("could not store transaction; the homeserver will retry")
@@ -115,50 +115,10 @@ func (s *Server) serveTransaction(w http.ResponseWriter, r *http.Request, txnID 
 		ev = log.Warn().Dict("dropped", reasons)
 	}
 	ev.Int("events", len(events)).Int("new", added).Bool("replay", replay).Dur("took", took).Msg("transaction stored")
-	if len(pending) > 0 && s.Stored != nil {
-		s.Stored(pending...)
+	if added > 0 && s.Stored != nil {
+		s.Stored(store.RoomsOf(events)...)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
-}
-
-// store stores a transaction's events, those handled early (Server.Early)
-// as done with their effects, and returns the rooms with events added
-// pending. When the effects cannot be written, the events are stored
-// pending, all of them: an event must never be lost, nor hold up its
-// transaction, for a fault of its handling.
-func (s *Server) store(ctx context.Context, txnID string, events []store.IncomingEvent) (added int, replay bool, pending []string, err error) {
-	var early EarlyHandling
-	if s.Early != nil && len(events) > 0 {
-		if e := s.Early(ctx, events); e != nil {
-			early = e
-		}
-	}
-	if early == nil {
-		added, replay, err = s.DB.StoreTransaction(ctx, txnID, events)
-		if added > 0 {
-			pending = store.RoomsOf(events)
-		}
-		return added, replay, pending, err
-	}
-	// Non-nil: the seqs of the events still being handled are needed.
-	handled := append([]store.Handled{}, early.Ready(ctx)...)
-	res, err := s.DB.StoreHandled(ctx, txnID, events, handled)
-	if err != nil && len(handled) > 0 && ctx.Err() == nil {
-		s.Log.Warn().Err(err).Str("txn_id", txnID).Msg("could not commit the outcomes of events handled at intake with their transaction; storing the transaction alone, the outcomes are committed after it")
-		res, err = s.DB.StoreHandled(ctx, txnID, events, []store.Handled{})
-	}
-	early.Stored(res, err)
-	if err != nil {
-		return 0, false, nil, err
-	}
-	seen := map[string]bool{}
-	for i, seq := range res.Seqs {
-		if room := events[i].RoomID; seq > 0 && !res.Done[i] && !seen[room] {
-			seen[room] = true
-			pending = append(pending, room)
-		}
-	}
-	return res.Added, res.Replay, pending, nil
 }
 
 var (

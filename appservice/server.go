@@ -33,25 +33,12 @@ type Server struct {
 	// Stored is called after a transaction added new events, with the
 	// rooms they are in (wakes the dispatcher). May be nil.
 	Stored func(rooms ...string)
-	// Early, when set, is offered a transaction's events before they are
-	// stored: the events it handled by then are stored done, with their
-	// effects, in the same commit (the dispatcher's Early; see
-	// dispatcher/early.go). May be nil.
-	Early func(ctx context.Context, events []store.IncomingEvent) EarlyHandling
-	Log   zerolog.Logger
+	Log    zerolog.Logger
 	// Extra serves paths outside the Matrix API (health, metrics); may be nil.
 	Extra http.Handler
 	// Keys takes the encryption data of transactions (MSC2409/MSC3202);
 	// nil ignores it (see intake_crypto.go).
 	Keys KeyReceiver
-}
-
-// EarlyHandling is one transaction's events being handled early.
-type EarlyHandling interface {
-	// Ready waits a bounded time and returns the events handled by then.
-	Ready(ctx context.Context) []store.Handled
-	// Stored says what became of the events (err: not stored).
-	Stored(res store.StoreResult, err error)
 }
 
 type route struct {

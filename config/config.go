@@ -109,22 +109,6 @@ type Dispatcher struct {
 	// to finish and commit before they are cut off (and redone after
 	// restart).
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
-	// IntakeWait is how long intake waits for the handlers of a
-	// transaction's events before it commits the transaction: events
-	// handled by then are stored with their outcome in that one commit.
-	// 0s turns that off. Default 5ms.
-	IntakeWait *Duration `yaml:"intake_wait"`
-}
-
-// DefaultIntakeWait is dispatcher.intake_wait when not set.
-const DefaultIntakeWait = 5 * time.Millisecond
-
-// IntakeWaitD is IntakeWait, or its default when not set.
-func (d *Dispatcher) IntakeWaitD() time.Duration {
-	if d.IntakeWait == nil {
-		return DefaultIntakeWait
-	}
-	return d.IntakeWait.D()
 }
 
 // Sender tunes how outbox rows are delivered to the homeserver. Replies
@@ -359,10 +343,6 @@ func (c *Config) ApplyDefaults() {
 	if d.ShutdownGrace == 0 {
 		d.ShutdownGrace = Duration(30 * time.Second)
 	}
-	if d.IntakeWait == nil {
-		w := Duration(DefaultIntakeWait)
-		d.IntakeWait = &w
-	}
 	s := &c.Sender
 	if s.Workers == 0 {
 		s.Workers = 32
@@ -483,9 +463,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.MaxDeaths < 0 {
 		add("dispatcher.max_deaths must not be negative (0 means twice max_attempts, at least 10)")
-	}
-	if w := c.Dispatcher.IntakeWait; w != nil && (w.D() < 0 || w.D() > time.Second) {
-		add("dispatcher.intake_wait %s must be between 0s (off) and 1s: the homeserver waits that long for each transaction's answer", w.D())
 	}
 	if c.Dispatcher.LeaseTimeout.D() < 5*time.Second {
 		add("dispatcher.lease_timeout %s is too short (at least 5s)", c.Dispatcher.LeaseTimeout.D())

@@ -129,21 +129,6 @@ bots: [{localpart: pizza}]
 	if cfg.Sender.MaxBackoff.D() != 5*time.Minute {
 		t.Errorf("sender defaults: %+v", cfg.Sender)
 	}
-	if w := cfg.Dispatcher.IntakeWaitD(); w != 5*time.Millisecond {
-		t.Errorf("dispatcher.intake_wait default %s, want 5ms", w)
-	}
-	// 0s turns early handling off; it is not taken for "unset".
-	off, err := config.Parse([]byte(`homeserver: {url: "https://matrix.example.org", domain: example.org}
-appservice: {as_token: `+asToken+`, hs_token: `+hsToken+`}
-dispatcher: {intake_wait: 0s}
-bots: [{localpart: pizza}]
-`), "min.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w := off.Dispatcher.IntakeWaitD(); w != 0 {
-		t.Errorf("dispatcher.intake_wait: 0s read as %s, want 0 (off)", w)
-	}
 
 	// The URL defaults from the listen address actually configured.
 	cfg, err = config.Parse([]byte(`homeserver: {url: "https://matrix.example.org", domain: example.org}
@@ -164,10 +149,6 @@ func TestValidate(t *testing.T) {
 		change func(c *config.Config)
 		want   string
 	}{
-		{"intake wait too long", func(c *config.Config) { w := config.Duration(2 * time.Second); c.Dispatcher.IntakeWait = &w },
-			"dispatcher.intake_wait 2s must be between 0s (off) and 1s: the homeserver waits that long for each transaction's answer"},
-		{"intake wait negative", func(c *config.Config) { w := config.Duration(-time.Millisecond); c.Dispatcher.IntakeWait = &w },
-			"dispatcher.intake_wait -1ms must be between 0s (off) and 1s"},
 		{"homeserver url missing", func(c *config.Config) { c.Homeserver.URL = "" },
 			"homeserver.url is required (e.g. http://localhost:8008)"},
 		{"homeserver url unparsable", func(c *config.Config) { c.Homeserver.URL = "http://exa mple.org" },

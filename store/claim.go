@@ -29,42 +29,6 @@ func (db *DB) NextInboxEvent(ctx context.Context, roomID string) (*InboxEvent, e
 	return e, nil
 }
 
-// InboxHas returns those of events (ids) that are in the inbox already,
-// and those of rooms that have a pending event, in one read.
-func (db *DB) InboxHas(ctx context.Context, events, rooms []string) (known, busy []string, err error) {
-	if len(events) == 0 && len(rooms) == 0 {
-		return nil, nil, nil
-	}
-	args := make([]any, 0, len(events)+len(rooms))
-	for _, id := range events {
-		args = append(args, id)
-	}
-	for _, r := range rooms {
-		args = append(args, r)
-	}
-	rows, err := db.QueryContext(ctx, `SELECT 'e', event_id FROM inbox WHERE event_id IN (`+placeholders(1, len(events))+`)
-		UNION ALL SELECT DISTINCT 'r', room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+placeholders(len(events)+1, len(rooms))+`)`, args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("look up inbox events: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind, v string
-		if err := rows.Scan(&kind, &v); err != nil {
-			return nil, nil, fmt.Errorf("look up inbox events: %w", err)
-		}
-		if kind == "e" {
-			known = append(known, v)
-		} else {
-			busy = append(busy, v)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("look up inbox events: %w", err)
-	}
-	return known, busy, nil
-}
-
 // NextDueInboxEvent is a room's oldest pending event if it is due at now,
 // nil otherwise, read in q (the dispatcher reads it in the transaction
 // that commits the room's previous event).

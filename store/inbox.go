@@ -47,244 +47,49 @@ const insertBatch = 100
 // extra events, adds each event exactly once. It returns how many events
 // were new and whether the txn id had been seen before.
 func (db *DB) StoreTransaction(ctx context.Context, txnID string, events []IncomingEvent) (added int, replay bool, err error) {
-	res, err := db.StoreHandled(ctx, txnID, events, nil)
-	return res.Added, res.Replay, err
-}
-
-// Handled is an event of a transaction that was handled before the
-// transaction was stored (the dispatcher's early path). StoreHandled
-// stores it as done and makes its effects in the same database
-// transaction, when its room's inbox lease is Owner's and no event of the
-// room is pending; otherwise it is stored pending like the others.
-type Handled struct {
-	Index int    // into the transaction's events
-	Owner string // the inbox lease owner that handled it
-	Note  string // kept as FinishInboxEvent keeps it
-	// Apply makes the event's effects. It may run more than once (see
-	// GroupTx), and must act only through tx.
-	Apply func(ctx context.Context, tx Tx) error
-}
-
-// StoreResult is what StoreHandled did.
-type StoreResult struct {
-	Added  int
-	Replay bool // the txn id had been seen before
-	// Seqs are the inbox seqs of the events, in order; 0 for an event
-	// that was in the inbox already. Set only when handled events were
-	// offered.
-	Seqs []int64
-	// Done says which events were stored done, their effects made.
-	Done []bool
-}
-
-// StoreHandled is StoreTransaction for a transaction some of whose events
-// were handled already (see Handled); with handled non-nil, even empty,
-// the result has every event's seq. An error from an Apply fails the
-// whole call, with nothing stored: store the events again without them.
-func (db *DB) StoreHandled(ctx context.Context, txnID string, events []IncomingEvent, handled []Handled) (StoreResult, error) {
 	now := Now()
-	var res StoreResult
 	// Shared with the dispatcher's and sender's commits of the moment.
-	err := db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
-		res = StoreResult{}
-		r, err := tx.ExecContext(ctx, `INSERT INTO as_txn (txn_id, received_at, event_count) VALUES ($1, $2, $3)
+	err = db.GroupTx(ctx, func(ctx context.Context, tx Tx) error {
+		added, replay = 0, false
+		res, err := tx.ExecContext(ctx, `INSERT INTO as_txn (txn_id, received_at, event_count) VALUES ($1, $2, $3)
 			ON CONFLICT (txn_id) DO NOTHING`, txnID, now, len(events))
 		if err != nil {
 			return fmt.Errorf("record txn: %w", err)
 		}
-		n, _ := r.RowsAffected()
-		res.Replay = n == 0
+		n, _ := res.RowsAffected()
+		replay = n == 0
 		if len(events) == 0 {
 			return nil
 		}
-		if handled == nil {
-			res.Added, err = insertEvents(ctx, tx, txnID, events, now)
-			if err != nil || res.Added == 0 {
-				return err
-			}
-			return db.notify(ctx, tx, ChannelInbox, RoomsOf(events))
-		}
-		var done map[int]*Handled
-		if len(handled) > 0 {
-			if done, err = db.mayFinishAtIntake(ctx, tx, events, handled); err != nil {
-				return err
-			}
-		}
-		res.Seqs, err = insertEventsReturning(ctx, tx, txnID, events, done, now)
-		if err != nil {
-			return err
-		}
-		res.Done = make([]bool, len(events))
-		var pending []string
-		seen := map[string]bool{}
-		for i, seq := range res.Seqs {
-			if seq == 0 {
-				continue
-			}
-			res.Added++
-			if h := done[i]; h != nil {
-				res.Done[i] = true
-				if err := h.Apply(ctx, tx); err != nil {
-					return err
+		// Multi-row inserts, a statement per batch: one round trip for a
+		// typical transaction instead of one per event.
+		for start := 0; start < len(events); start += insertBatch {
+			batch := events[start:min(start+insertBatch, len(events))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO inbox (event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at) VALUES `)
+			args := make([]any, 0, len(batch)*9)
+			for i, e := range batch {
+				if i > 0 {
+					q.WriteString(", ")
 				}
-			} else if room := events[i].RoomID; !seen[room] {
-				seen[room] = true
-				pending = append(pending, room)
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+				args = append(args, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now)
 			}
+			q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
+			res, err := tx.ExecContext(ctx, q.String(), args...)
+			if err != nil {
+				return fmt.Errorf("append events to inbox: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			added += int(n)
 		}
-		return db.notify(ctx, tx, ChannelInbox, pending)
+		if added == 0 {
+			return nil
+		}
+		return db.notify(ctx, tx, ChannelInbox, RoomsOf(events))
 	})
-	return res, err
-}
-
-// mayFinishAtIntake returns, by event index, the handled events that may
-// be stored done: their room's lease is their owner's and no event of
-// the room is pending (one is being retried, or came in another
-// transaction), so the room's order holds.
-func (db *DB) mayFinishAtIntake(ctx context.Context, tx Tx, events []IncomingEvent, handled []Handled) (map[int]*Handled, error) {
-	rooms := make([]any, 0, len(handled))
-	for _, h := range handled {
-		rooms = append(rooms, events[h.Index].RoomID)
-	}
-	in := placeholders(2, len(rooms))
-	busy := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT room_id FROM inbox WHERE status = 'pending' AND room_id IN (`+placeholders(1, len(rooms))+`)`, rooms...)
-	if err != nil {
-		return nil, fmt.Errorf("look for pending events: %w", err)
-	}
-	for rows.Next() {
-		var room string
-		if err := rows.Scan(&room); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("look for pending events: %w", err)
-		}
-		busy[room] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look for pending events: %w", err)
-	}
-	leased := map[string]bool{}
-	rows, err = tx.QueryContext(ctx, `SELECT room_id FROM room_lease WHERE queue = 'inbox' AND owner = $1 AND room_id IN (`+in+`)`,
-		append([]any{handled[0].Owner}, rooms...)...)
-	if err != nil {
-		return nil, fmt.Errorf("check inbox leases: %w", err)
-	}
-	for rows.Next() {
-		var room string
-		if err := rows.Scan(&room); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("check inbox leases: %w", err)
-		}
-		leased[room] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check inbox leases: %w", err)
-	}
-	done := map[int]*Handled{}
-	for i := range handled {
-		h := &handled[i]
-		room := events[h.Index].RoomID
-		if h.Owner == handled[0].Owner && leased[room] && !busy[room] {
-			done[h.Index] = h
-		}
-	}
-	return done, nil
-}
-
-// placeholders is "$from, $from+1, …", n of them.
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", from+i)
-	}
-	return b.String()
-}
-
-// insertEvents appends events to the inbox, pending, skipping those it
-// has already, and returns how many it added. Multi-row inserts, a
-// statement per batch: one round trip for a typical transaction instead
-// of one per event.
-func insertEvents(ctx context.Context, tx Tx, txnID string, events []IncomingEvent, now int64) (added int, err error) {
-	for start := 0; start < len(events); start += insertBatch {
-		batch := events[start:min(start+insertBatch, len(events))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO inbox (event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at) VALUES `)
-		args := make([]any, 0, len(batch)*9)
-		for i, e := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-			args = append(args, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now)
-		}
-		q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
-		res, err := tx.ExecContext(ctx, q.String(), args...)
-		if err != nil {
-			return added, fmt.Errorf("append events to inbox: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		added += int(n)
-	}
-	return added, nil
-}
-
-// insertEventsReturning is insertEvents storing the events of done as
-// handled (status done, as FinishInboxEvent leaves them), and returning
-// the seq of each event, 0 for one it had already.
-func insertEventsReturning(ctx context.Context, tx Tx, txnID string, events []IncomingEvent, done map[int]*Handled, now int64) ([]int64, error) {
-	seqs := make([]int64, len(events))
-	at := Now()
-	for start := 0; start < len(events); start += insertBatch {
-		batch := events[start:min(start+insertBatch, len(events))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO inbox (event_id, room_id, sender, event_type, state_key, origin_ts, event, txn_id, received_at, status, handled_at, last_error) VALUES `)
-		args := make([]any, 0, len(batch)*12)
-		byID := make(map[string]int, len(batch))
-		for i, e := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
-				n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12)
-			status, handledAt, note := "pending", sql.NullInt64{}, ""
-			if h := done[start+i]; h != nil {
-				status, handledAt, note = "done", sql.NullInt64{Int64: at, Valid: true}, Clean(h.Note)
-			}
-			args = append(args, e.EventID, e.RoomID, e.Sender, e.Type, e.StateKey, e.OriginTS, string(e.JSON), txnID, now,
-				status, handledAt, note)
-			if _, dup := byID[e.EventID]; !dup {
-				byID[e.EventID] = start + i // the first of duplicates is the one stored
-			}
-		}
-		q.WriteString(` ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`)
-		rows, err := tx.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("append events to inbox: %w", err)
-		}
-		for rows.Next() {
-			var seq int64
-			var id string
-			if err := rows.Scan(&seq, &id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("append events to inbox: %w", err)
-			}
-			if i, ok := byID[id]; ok {
-				seqs[i] = seq
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("append events to inbox: %w", err)
-		}
-	}
-	return seqs, nil
+	return added, replay, err
 }
 
 // RoomsOf lists the rooms of events, each once, in order of appearance.

@@ -117,10 +117,6 @@ type Options struct {
 	Clock func() time.Time
 	// Encryption: decrypting encrypted rooms' events (see encrypted.go).
 	Encryption Encryption
-	// IntakeWait is how long intake waits for the events it offers for
-	// early handling (early.go) before it commits; zero: no early
-	// handling.
-	IntakeWait time.Duration
 }
 
 // Dispatcher runs handlers for inbox events.
@@ -479,14 +475,6 @@ func (d *Dispatcher) processEvent(ctx context.Context, ev *store.InboxEvent, rea
 		return d.fail(ctx, ev, nil, errGaveUp, log), nil, false
 	}
 	out, err := d.safeRoute(ctx, ev, log)
-	return d.settle(ctx, ev, out, err, start, log, reads)
-}
-
-// settle commits what routing ev gave (out, or the error that stopped
-// it), ev being its room's next event and the room this process's: the
-// event is finished with its effects, put back, deferred or failed. The
-// results are processEvent's.
-func (d *Dispatcher) settle(ctx context.Context, ev *store.InboxEvent, out *outcome, err error, start time.Time, log zerolog.Logger, reads map[id.UserID]id.EventID) (ok bool, next *store.InboxEvent, looked bool) {
 	now := d.opts.Clock()
 	if err != nil {
 		var wait *waitError
@@ -534,14 +522,6 @@ func (d *Dispatcher) settle(ctx context.Context, ev *store.InboxEvent, out *outc
 		}
 		return d.fail(ctx, ev, out, fmt.Errorf("commit: %w", err), log), nil, false
 	}
-	d.handled(out, start, log, reads)
-	return true, next, true
-}
-
-// handled is what follows the commit of an event's outcome: counted,
-// logged, its read receipts noted in reads, and the sender woken for its
-// replies.
-func (d *Dispatcher) handled(out *outcome, start time.Time, log zerolog.Logger, reads map[id.UserID]id.EventID) {
 	for _, r := range out.reads {
 		reads[r.bot] = r.event
 	}
@@ -551,6 +531,7 @@ func (d *Dispatcher) handled(out *outcome, start time.Time, log zerolog.Logger, 
 	if out.sent > 0 && d.OnOutbox != nil {
 		d.OnOutbox(out.rooms...)
 	}
+	return true, next, true
 }
 
 // safeRoute is route with a panic anywhere in it (a service's Watches,

@@ -99,10 +99,7 @@ func startFlow(t *testing.T, db *store.DB, options ...flowOption) *flow {
 	t.Helper()
 	cfg := flowConfig{
 		bots: func(int) []*dispatcher.Bot { return []*dispatcher.Bot{echoBot("Welcome to Pizza!")} },
-		// Events are handled at intake, as in production (serve's
-		// default dispatcher.intake_wait).
-		opts: dispatcher.Options{Workers: 4, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
-			IntakeWait: config.DefaultIntakeWait},
+		opts: dispatcher.Options{Workers: 4, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
 	}
 	for _, o := range options {
 		o(&cfg)
@@ -129,13 +126,7 @@ func startFlow(t *testing.T, db *store.DB, options ...flowOption) *flow {
 			disp.Upcoming = cfg.upcoming
 		}
 		f.disps = append(f.disps, disp)
-		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.WakeRooms, Log: plog,
-			Early: func(ctx context.Context, events []store.IncomingEvent) appservice.EarlyHandling {
-				if b := disp.Early(ctx, events); b != nil {
-					return b
-				}
-				return nil
-			}})
+		srv := httptest.NewServer(&appservice.Server{DB: pdb, HSToken: hsToken, MaxBodyBytes: 1 << 20, Stored: disp.WakeRooms, Log: plog})
 		t.Cleanup(srv.Close)
 		f.asURLs = append(f.asURLs, srv.URL)
 		wg.Add(2)

@@ -88,21 +88,6 @@ func (l *Leases) Hold(ctx context.Context, room string) bool {
 	return true
 }
 
-// HoldHeld is Hold for a room whose lease this process already holds with
-// more than half its time left: it never asks the database, and is false
-// for any other room.
-func (l *Leases) HoldHeld(room string) bool {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := l.held[room]
-	if h == nil || h.expires.Sub(now) <= l.TTL/2 {
-		return false
-	}
-	h.used, h.busy = now, true
-	return true
-}
-
 // Done ends a visit to room begun by Hold: the room's idle time counts
 // from now.
 func (l *Leases) Done(room string) {

@@ -71,17 +71,6 @@ type Queue struct {
 	hintMu sync.Mutex
 	hinted []string
 	once   sync.Once
-	// run is the running loop's state, nil when Run is not running.
-	runMu sync.Mutex
-	run   *running
-}
-
-// running is what Claim needs of a running loop.
-type running struct {
-	r       *rooms
-	workCtx context.Context
-	wg      *sync.WaitGroup
-	closed  bool // Run is waiting for its workers: no more claims
 }
 
 func (q *Queue) init() {
@@ -169,10 +158,6 @@ func (q *Queue) Run(ctx context.Context) {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	r := &rooms{busy: map[string]bool{}, again: map[string]bool{}, blocked: map[string]bool{}, queued: map[string]bool{}}
-	run := &running{r: r, workCtx: workCtx, wg: &wg}
-	q.runMu.Lock()
-	q.run = run
-	q.runMu.Unlock()
 	for i := 0; i < q.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -196,10 +181,6 @@ func (q *Queue) Run(ctx context.Context) {
 		}()
 	}
 	defer func() {
-		q.runMu.Lock()
-		run.closed = true
-		q.run = nil
-		q.runMu.Unlock()
 		close(work)
 		wg.Wait()
 	}()
@@ -281,51 +262,6 @@ func (q *Queue) Run(ctx context.Context) {
 			list = true
 		}
 	}
-}
-
-// Claim takes room out of the workers' hands, as a worker of its own
-// would: while claimed, no worker gets the room, and a room woken meanwhile
-// is handed out once released. It fails when the room is in a worker's
-// hands, waits for one, could not move at its last try, or Run is not
-// running or stopping. ctx is the one Work would get (it outlives Run's
-// by Grace); Run waits for every claim to be released before it returns.
-// The dispatcher claims a room to handle an event as intake receives it.
-func (q *Queue) Claim(room string) (ctx context.Context, release func(), ok bool) {
-	q.runMu.Lock()
-	defer q.runMu.Unlock()
-	run := q.run
-	if run == nil || run.closed || Stopping(run.workCtx) {
-		return nil, nil, false
-	}
-	r := run.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	// Rooms named since the loop last looked have work waiting too.
-	if hints := q.takeHints(); len(hints) > 0 {
-		for _, h := range hints {
-			r.add(h, true)
-		}
-		q.signal()
-	}
-	if r.busy[room] || r.queued[room] || r.blocked[room] {
-		return nil, nil, false
-	}
-	r.busy[room] = true
-	run.wg.Add(1)
-	var once sync.Once
-	return run.workCtx, func() {
-		once.Do(func() {
-			r.mu.Lock()
-			delete(r.busy, room)
-			if r.again[room] {
-				delete(r.again, room)
-				r.add(room, true)
-			}
-			r.mu.Unlock()
-			run.wg.Done()
-			q.signal()
-		})
-	}, true
 }
 
 // stoppingKey marks a Work ctx with the Done channel of the Run that

@@ -169,7 +169,6 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		Encryption:   encOpts,
 
 		ShutdownGrace: cfg.Dispatcher.ShutdownGrace.D(),
-		IntakeWait:    cfg.Dispatcher.IntakeWaitD(),
 	}, log.With().Str("part", "dispatcher").Logger())
 	sendOpts := sender.Options{
 		Workers:        cfg.Sender.Workers,
@@ -193,12 +192,6 @@ func serve(ctx context.Context, cfg *config.Config, log zerolog.Logger) error {
 		DB: db, HSToken: cfg.AppService.HSToken, MaxBodyBytes: cfg.AppService.MaxBodyBytes,
 		Users: prov, Stored: disp.WakeRooms, Log: log.With().Str("part", "intake").Logger(),
 		Extra: extraRoutes(db, ready),
-		Early: func(ctx context.Context, events []store.IncomingEvent) appservice.EarlyHandling {
-			if b := disp.Early(ctx, events); b != nil {
-				return b
-			}
-			return nil // not a nil *EarlyBatch in an interface
-		},
 	}
 	if crypt != nil && cfg.Encryption.Appservice {
 		srv.Keys = crypt
