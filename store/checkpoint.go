@@ -25,9 +25,9 @@ const checkpointEvery = 200 * time.Millisecond
 // past which a checkpoint also starts the log again from the beginning.
 // The writers wait while that copies the last pages and flushes the file,
 // so it is not done at every checkpoint: restarting past 1 000 pages
-// (SQLite's own checkpoint length) doubled the reply p99 of some sweep steps (800
-// messages/s: 15–29 ms, against 13–16 ms past 16 000). A variable only
-// so tests can lower it.
+// (SQLite's own checkpoint length) doubled the reply p99 of some sweep
+// steps (800 messages/s: 15–29 ms, against 13–16 ms past 16 000). A
+// variable only so tests can lower it.
 var restartFrames int64 = 16000
 
 // restartWait bounds how long the checkpointer holds the writers at the
@@ -46,9 +46,9 @@ const walSizeLimit = 64 << 20
 // million messages that made intake's p99 about ten times worse. So the
 // connections do not checkpoint (wal_autocheckpoint=0) and a checkpointer
 // does it every checkpointEvery on a connection of its own, outside the
-// write gate: a PASSIVE checkpoint copies what no reader needs any more while writers
-// go on appending to the log. Durability is the log's, flushed at every
-// commit, so it does not change.
+// write gate: a PASSIVE checkpoint copies what no reader needs any more
+// while writers go on appending to the log. Durability is the log's,
+// flushed at every commit, so it does not change.
 //
 // A log is only started again from the beginning once it was copied to its
 // very end, and under sustained writes a checkpoint beside them never gets
