@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bizbots/bizbots/store"
+	"github.com/bizbots/bizbots/store/storetest"
 )
 
 // A typo in a SQLite path must not quietly create a tree of directories.
@@ -57,4 +58,19 @@ func TestNoWriterLockOnPostgres(t *testing.T) {
 	}
 	r1()
 	r2()
+}
+
+// The pool sizes docs/admin.md and the config template give as the
+// defaults of database.max_open_conns (0): 4 on SQLite, 40 on Postgres.
+func TestDefaultPoolSizes(t *testing.T) {
+	for d, want := range map[store.Dialect]int{store.SQLite: 4, store.Postgres: 40} {
+		db, err := store.OpenWith(context.Background(), storetest.URI(t, d), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := db.Stats().MaxOpenConnections; got != want {
+			t.Errorf("%s: %d connections by default, the docs say %d", d, got, want)
+		}
+		db.Close()
+	}
 }
