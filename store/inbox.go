@@ -213,7 +213,8 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 	// (seq), which this statement's snapshot still sees pending. It may
 	// have a lower seq than the head: concurrent intake commits take seqs
 	// in one order and commit in another, so an earlier seq can become
-	// visible after a later one of its room was read.
+	// visible after a later one of its room was read. It is read by its
+	// seq alone (no status test: see finishAll).
 	err := tx.QueryRowContext(ctx, strings.Replace(`WITH lease AS (
 			SELECT 1 FROM room_lease WHERE queue = 'inbox' AND room_id = $1 AND owner = $2
 		), done AS (
@@ -222,7 +223,7 @@ func (db *DB) FinishInboxEvent(ctx context.Context, tx Querier, room, owner stri
 		), next AS (
 			SELECT INBOX_COLUMNS FROM inbox
 			WHERE seq = (SELECT seq FROM inbox WHERE room_id = $1 AND status = 'pending' AND seq <> $5 ORDER BY seq LIMIT 1)
-				AND status = 'pending' AND retry_at <= $6 AND EXISTS (SELECT 1 FROM done)
+				AND retry_at <= $6 AND EXISTS (SELECT 1 FROM done)
 		)
 		SELECT (SELECT count(*) FROM lease), (SELECT count(*) FROM done), next.* FROM (SELECT 1) AS one LEFT JOIN next ON true`,
 		"INBOX_COLUMNS", inboxColumns, 1),
