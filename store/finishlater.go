@@ -56,8 +56,9 @@ func (db *DB) FinishInboxEventLater(ctx context.Context, tx Tx, room, owner stri
 // steps, its room's next event read only once the event is marked. A
 // room whose lease was lost fails its member, which rolls the transaction
 // back (see finishAll). Rows are found through their keys given as arrays
-// (= ANY), which every plan reads through the primary key, whatever the
-// tables' statistics say.
+// (= ANY), with no condition a partial index of pending rows could serve,
+// so the plan reads them through the primary key whatever the tables'
+// statistics say.
 func (l *later) flushFinishes(ctx context.Context, tx Tx) error {
 	fs := l.finishes
 	l.finishes = nil
