@@ -131,7 +131,7 @@ func writes(query string) bool {
 		return w.(bool)
 	}
 	w := scanWrites(query)
-	if writingQueriesKept.Add(1) <= maxWritingQueries {
+	if writingQueriesKept.Load() < maxWritingQueries && writingQueriesKept.Add(1) <= maxWritingQueries {
 		writingQueries.Store(query, w)
 	}
 	return w
