@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -37,5 +38,19 @@ func BenchmarkWrites(b *testing.B) {
 		if writes(query) {
 			b.Fatal("a read taken for a write")
 		}
+	}
+}
+
+// Texts built at run time must not grow writes' memory without bound.
+func TestWritesMemoryIsBounded(t *testing.T) {
+	for i := range 3 * maxWritingQueries {
+		if writes("SELECT " + strconv.Itoa(i)) {
+			t.Fatal("a read taken for a write")
+		}
+	}
+	kept := 0
+	writingQueries.Range(func(any, any) bool { kept++; return true })
+	if kept > maxWritingQueries {
+		t.Fatalf("%d query texts kept, want at most %d", kept, maxWritingQueries)
 	}
 }
