@@ -419,6 +419,8 @@ func TestRoomPendingLookupsReadOnlyTheRoom(t *testing.T) {
 		t.Fatalf("replies of %s: %v, %v", room, replies, err)
 	}
 	must(nil, db.MarkOutboxSent(ctx, replies[0].ID, "$sent"))
+	must(nil, db.RetryOutboxRow(ctx, replies[1].ID, 1, 0, "busy"))
+	must(nil, db.MarkOutboxFailed(ctx, replies[1].ID, 2, "gone"))
 
 	conn, err := db.Conn(ctx)
 	if err != nil {
