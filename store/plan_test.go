@@ -373,8 +373,8 @@ func TestHotPathQueriesUseIndexes(t *testing.T) {
 // is the cheap way; under a burst each event's finish then read every
 // other room's waiting events, thousands of index entries a message
 // (the benchmark's backlog with 1 M events stored: 10 000 buffers a
-// finish, three fifths of the server's time). SQLite's plans are pinned with INDEXED BY and checked
-// by TestHotPathQueriesUseIndexes.
+// finish, three fifths of the server's time). SQLite's plans are pinned
+// with INDEXED BY and checked by TestHotPathQueriesUseIndexes.
 func TestRoomPendingLookupsReadOnlyTheRoom(t *testing.T) {
 	ctx := context.Background()
 	db, rec := recordingDB(t, store.Postgres)
@@ -438,30 +438,15 @@ func TestRoomPendingLookupsReadOnlyTheRoom(t *testing.T) {
 		}
 		checked++
 		// ANALYZE runs the statement: in a transaction rolled back.
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan strings.Builder
-		rows, err := tx.QueryContext(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.query, s.args...)
-		if err != nil {
-			t.Fatalf("%s: %v", s.query, err)
-		}
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(line)
-		}
-		rows.Close()
-		tx.Rollback()
+		must(conn.ExecContext(ctx, `BEGIN`))
+		plan := strings.Join(explainRows(t, ctx, conn, "EXPLAIN (ANALYZE, FORMAT JSON) "+s.query, s.args), "")
+		must(conn.ExecContext(ctx, `ROLLBACK`))
 		var plans []struct{ Plan analyzedPlan }
-		if err := json.Unmarshal([]byte(plan.String()), &plans); err != nil {
+		if err := json.Unmarshal([]byte(plan), &plans); err != nil {
 			t.Fatalf("parse plan of %s: %v", s.query, err)
 		}
 		if waste := plans[0].Plan.filteredOut(); waste > 40 {
-			t.Errorf("read %d pending rows of other rooms (or of no use) for one room's work:\n%s\n%s", waste, s.query, plan.String())
+			t.Errorf("read %d pending rows of other rooms (or of no use) for one room's work:\n%s\n%s", waste, s.query, plan)
 		}
 	}
 	if checked < 5 {
